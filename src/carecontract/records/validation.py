@@ -1,0 +1,191 @@
+"""Validation rules for activity records, declared once and compiled to one SQL pass.
+
+Each :class:`Rule` names a reason (the text a user sees in the quarantine and the summary), the
+column it is about (so the quality report can give validity by column) and a SQL condition that
+is true when a row breaks it. Conditions read the normalised columns (``n_*``: trimmed, empty as
+NULL, enums lower-case, codes upper-case), so the quarantine can keep the row exactly as read.
+
+Rules that need other rows (duplicates, event order within a patient's pathway) are applied
+afterwards by :mod:`carecontract.records.ingest`, over the rows that passed these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carecontract.records import nhs_number, schema
+
+LOWER = {"event_type", "referral_route", "modality", "place_of_death", "usual_residence"}
+UPPER = {"provider_code", "commissioner_code", "icd10", "sex", "ethnicity"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    reason: str
+    column: str
+    bad_sql: str
+    description: str
+
+
+def normalise_sql(column: str) -> str:
+    """SQL for the normalised form of a raw text column."""
+    value = f"NULLIF(trim({column}), '')"
+    if column == "nhs_number":
+        value = f"NULLIF(regexp_replace(trim({column}), '[ -]', '', 'g'), '')"
+    elif column in LOWER:
+        value = f"lower({value})"
+    elif column in UPPER:
+        value = f"upper({value})"
+    return f"{value} AS n_{column}"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return f"n_{column} IN ({listed})"
+
+
+def _enum_rule(column: str, values: tuple[str, ...]) -> Rule:
+    return Rule(
+        f"invalid_{column}",
+        column,
+        f"n_{column} IS NOT NULL AND NOT {_in(column, values)}",
+        f"{column} must be one of: {', '.join(values)}",
+    )
+
+
+def _pattern_rule(column: str, pattern: str, extra: str, description: str) -> Rule:
+    condition = f"NOT regexp_full_match(n_{column}, '{pattern}')"
+    if extra:
+        condition = f"({condition} OR {extra})"
+    return Rule(f"invalid_{column}", column, f"n_{column} IS NOT NULL AND {condition}", description)
+
+
+EVENT_DATE = "TRY_CAST(n_event_date AS DATE)"
+CANCER_SITE = schema.tumour_site_sql("n_icd10")
+ICD10_PATTERN = r"[A-Z][0-9]{2}(\.?[0-9A-Z]{1,2})?"
+
+
+def row_rules() -> list[Rule]:
+    """Every single-row rule, in the order reasons are reported."""
+    rules = [Rule(f"missing_{c}", c, f"n_{c} IS NULL", f"{c} is required") for c in schema.REQUIRED_COLUMNS]
+    rules += [
+        Rule(
+            "invalid_nhs_number",
+            "nhs_number",
+            f"n_nhs_number IS NOT NULL AND NOT {nhs_number.valid_sql('n_nhs_number')}",
+            "NHS number must be 10 digits with a valid modulus-11 check digit",
+        ),
+        Rule(
+            "invalid_event_date",
+            "event_date",
+            f"n_event_date IS NOT NULL AND (NOT regexp_full_match(n_event_date, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
+            f" OR {EVENT_DATE} IS NULL)",
+            "event_date must be an ISO date (YYYY-MM-DD) that exists",
+        ),
+        Rule(
+            "future_event_date",
+            "event_date",
+            f"{EVENT_DATE} > $today",
+            "event_date must not be in the future",
+        ),
+        Rule(
+            "implausible_event_date",
+            "event_date",
+            f"{EVENT_DATE} < DATE '1900-01-01'",
+            "event_date before 1900 is before any living patient's birth",
+        ),
+        Rule(
+            "unknown_event_type",
+            "event_type",
+            f"n_event_type IS NOT NULL AND NOT {_in('event_type', schema.EVENT_TYPES)}",
+            f"event_type must be one of: {', '.join(schema.EVENT_TYPES)}",
+        ),
+        _pattern_rule("provider_code", "[A-Z0-9]{3,8}", "", "provider_code must be an ODS-style code"),
+        _pattern_rule("commissioner_code", "[A-Z0-9]{3,8}", "", "commissioner_code must be an ODS-style code"),
+        _pattern_rule("icd10", ICD10_PATTERN, "", "icd10 must look like C34 or C34.1"),
+        Rule(
+            "diagnosis_not_cancer",
+            "icd10",
+            f"n_event_type = 'diagnosis' AND regexp_full_match(n_icd10, '{ICD10_PATTERN}') AND {CANCER_SITE} IS NULL",
+            "a diagnosis needs a cancer code (C00–C97 or D00–D09)",
+        ),
+        _enum_rule("stage", ("1", "2", "3", "4")),
+        _enum_rule("referral_route", schema.REFERRAL_ROUTES),
+        _enum_rule("modality", schema.MODALITIES),
+        _pattern_rule(
+            "adjustment_days",
+            "[0-9]{1,4}",
+            "TRY_CAST(n_adjustment_days AS INTEGER) > 3650",
+            "adjustment_days must be a whole number of days, 0–3650",
+        ),
+        _enum_rule("place_of_death", schema.PLACES),
+        _enum_rule("usual_residence", schema.PLACES),
+        _pattern_rule(
+            "score",
+            r"[0-9]{1,2}(\.[0-9]+)?",
+            "TRY_CAST(n_score AS DOUBLE) > 10",
+            "score must be a number from 0 to 10",
+        ),
+        _pattern_rule("cost_gbp", r"[0-9]{1,10}(\.[0-9]{1,2})?", "", "cost_gbp must be pounds and pence, e.g. 1234.50"),
+        _pattern_rule("age", "[0-9]{1,3}", "TRY_CAST(n_age AS INTEGER) > 120", "age must be a whole number 0–120"),
+        _enum_rule("sex", schema.SEXES),
+        _enum_rule("imd_quintile", ("1", "2", "3", "4", "5")),
+        _enum_rule("ethnicity", schema.ETHNIC_CATEGORIES),
+    ]
+    for event_type, columns in schema.REQUIRED_FOR_EVENT.items():
+        rules += [
+            Rule(
+                f"missing_{c}",
+                c,
+                f"n_event_type = '{event_type}' AND n_{c} IS NULL",
+                f"a {event_type} event needs {c}",
+            )
+            for c in columns
+        ]
+    return _merge_same_reason(rules)
+
+
+def _merge_same_reason(rules: list[Rule]) -> list[Rule]:
+    """One rule per reason: conditions for the same reason (e.g. missing_icd10) are OR-ed."""
+    merged: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.reason in merged:
+            old = merged[rule.reason]
+            merged[rule.reason] = Rule(
+                rule.reason, rule.column, f"({old.bad_sql}) OR ({rule.bad_sql})", old.description
+            )
+        else:
+            merged[rule.reason] = rule
+    return list(merged.values())
+
+
+#: Reasons that need more than one row, applied after the row rules.
+CROSS_ROW_RULES: tuple[Rule, ...] = (
+    Rule("duplicate_record_id", "record_id", "", "record_id was already read (in this ingest or the store)"),
+    Rule(
+        "before_first_referral",
+        "event_date",
+        "",
+        "a pathway event dated before the patient's first referral",
+    ),
+    Rule("after_death", "event_date", "", "an event dated after the patient's death"),
+    Rule("malformed_row", "record_id", "", "the line could not be split into the header's columns"),
+)
+
+
+def all_rules() -> list[Rule]:
+    return row_rules() + list(CROSS_ROW_RULES)
+
+
+def reason_column(reason: str) -> str:
+    """The column a reason is about (for validity by column)."""
+    for rule in all_rules():
+        if rule.reason == reason:
+            return rule.column
+    return "record_id"
+
+
+def reasons_sql() -> str:
+    """SQL list of every row-rule reason a row breaks (an empty list for a valid row)."""
+    arms = ", ".join(f"CASE WHEN {r.bad_sql} THEN '{r.reason}' END" for r in row_rules())
+    return f"list_filter([{arms}], lambda x: x IS NOT NULL)"

@@ -108,6 +108,7 @@ TUMOUR_SITES: tuple[TumourSite, ...] = (
     TumourSite("colorectal", "C18", "C21"),
     TumourSite("other_digestive", "C15", "C26"),
     TumourSite("other_respiratory", "C30", "C39"),
+    TumourSite("skin", "C43", "C44"),
     TumourSite("bone_and_soft_tissue", "C40", "C49"),
     TumourSite("gynaecological", "C51", "C58"),
     TumourSite("other_male_genital", "C60", "C63"),

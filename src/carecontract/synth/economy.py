@@ -1,0 +1,580 @@
+"""A synthetic health economy: cancer pathways and end-of-life care as activity records.
+
+Why synthetic: the real records are patient-identifiable and, as the seeds found, often years
+out of date. A calibrated synthetic economy lets every later stage (baseline, measures, payments,
+viability) be built and tested on data with known properties — and with known errors injected.
+
+Everything is vectorised with NumPy: the generator loops over tumour sites and event kinds, never
+over patients. Output is deterministic for (rates, population, years, start, seed).
+
+Who appears: people are partitioned so the data are internally consistent — each cancer patient
+has one pathway in the window; people referred and ruled out never get cancer or die in it; people
+who die of other causes are neither. So a clean economy ingests with nothing quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from carecontract.records import nhs_number, schema
+from carecontract.synth.rates import load_rates
+
+EPOCH = date(1970, 1, 1)
+EVENT_CODE = {name: i for i, name in enumerate(schema.EVENT_TYPES)}
+ANCHOR_EVENTS = ("referral", "death")  # rows other rows are checked against; never corrupted
+
+
+def default_start(years: int, today: date | None = None) -> date:
+    """The first 1 April such that ``years`` whole contract years end before the last 1 April."""
+    today = today or date.today()
+    last_april = date(today.year if today >= date(today.year, 4, 1) else today.year - 1, 4, 1)
+    return date(last_april.year - years, 4, 1)
+
+
+@dataclass
+class Economy:
+    """Generated activity: the events table (interchange format) and what was injected."""
+
+    events: pa.Table
+    injected: pa.Table
+    start: date
+    years: int
+    seed: int
+    population: int
+    row_day: np.ndarray  # each row's true day since ``start`` (before any date was corrupted)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def year_of_rows(self) -> np.ndarray:
+        """Contract year (0-based) of each row, from its true date, so a corrupted date stays in its file."""
+        bounds = np.array(
+            [
+                (date(self.start.year + y, self.start.month, self.start.day) - self.start).days
+                for y in range(1, self.years)
+            ]
+        )
+        return np.searchsorted(bounds, self.row_day, side="right")
+
+
+class _Parts:
+    """Columnar parts of the event table, concatenated once at the end."""
+
+    INT_COLUMNS = (
+        "icd",
+        "stage",
+        "route",
+        "modality",
+        "adjustment_days",
+        "place",
+        "residence",
+        "score",
+        "cost_pence",
+    )
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, event: str, person: np.ndarray, day: np.ndarray, provider: np.ndarray, **cols: np.ndarray) -> None:
+        n = len(person)
+        part = {
+            "person": person.astype(np.int64),
+            "day": day.astype(np.int32),
+            "event": np.full(n, EVENT_CODE[event], np.int8),
+            "provider": np.broadcast_to(provider, (n,)).astype(np.int16),
+        }
+        for name, values in cols.items():
+            part[name] = np.broadcast_to(values, (n,)).astype(np.int64)
+        self.parts.append(part)
+
+    def concat(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name in ("person", "day", "event", "provider", *self.INT_COLUMNS):
+            out[name] = np.concatenate(
+                [p[name] if name in p else np.full(len(p["person"]), -1, np.int64) for p in self.parts]
+            )
+        return out
+
+
+class _Generator:
+    def __init__(self, rates: dict[str, Any], population: int, years: int, start: date, seed: int) -> None:
+        self.r = rates
+        self.n = population
+        self.years = years
+        self.start = start
+        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.span = (date(start.year + years, start.month, start.day) - start).days
+        self.parts = _Parts()
+        self.providers = [p["code"] for p in rates["providers"]]
+        self.provider_index = {c: i for i, c in enumerate(self.providers)}
+        self.commissioners = [c["code"] for c in rates["commissioners"]]
+        sites = rates["cancer"]["sites"]
+        self.site_names = list(sites)
+        self.icd_codes = sorted({code for s in sites.values() for code in s["icd10"]} | {"I10", "J18.9"})
+        self.icd_index = {c: i for i, c in enumerate(self.icd_codes)}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def wait(self, name: str, size: int) -> np.ndarray:
+        median, sigma = self.r["waits"][name]
+        return np.maximum(1, np.rint(self.rng.lognormal(np.log(median), sigma, size))).astype(np.int32)
+
+    def pick(self, weights: dict[str, float], size: int, labels: list[str]) -> np.ndarray:
+        """Indices into ``labels`` drawn with the given weights."""
+        keys = list(weights)
+        p = np.array([weights[k] for k in keys], float)
+        drawn = self.rng.choice(len(keys), size, p=p / p.sum())
+        lookup = np.array([labels.index(k) for k in keys])
+        return lookup[drawn]
+
+    def uniform_int(self, low_high: list[int], size: int) -> np.ndarray:
+        low, high = low_high
+        return self.rng.integers(low, high + 1, size)
+
+    def cost(self, name: str, size: int) -> np.ndarray:
+        low, high = self.r["costs"][name]
+        return self.rng.integers(low * 100, high * 100 + 1, size)
+
+    # -- people ---------------------------------------------------------------------------------
+    def setup_people(self) -> None:
+        """Prepare to draw people. Only people who appear in the data are ever drawn: the work is
+        proportional to the events, not the population, so a national population costs no more."""
+        r = self.r
+        self.bands = r["population"]["age_bands"]
+        self.band_share = np.array([b["share"] for b in self.bands], float)
+        self.band_lo = np.array([b["from"] for b in self.bands])
+        self.band_hi = np.array([b["to"] for b in self.bands])
+        self.cancer_band_weight = np.array([b["cancer_weight"] for b in self.bands], float)
+        self.death_band_weight = np.array(r["deaths"]["age_share"], float) / self.band_share
+        comm_share = np.array([c["share"] for c in r["commissioners"]], float)
+        self.comm_p = comm_share / comm_share.sum()
+        imd = np.array([c["imd"] for c in r["commissioners"]], float)
+        self.imd_cum = np.cumsum(imd / imd.sum(axis=1, keepdims=True), axis=1)
+        self.ethnic_labels = list(r["population"]["ethnicity"])
+        self.home_tables = []
+        for code in self.commissioners:
+            shares = r["home_acute"][code]
+            cum = np.cumsum([shares[k] for k in shares], dtype=float)
+            self.home_tables.append((cum / cum[-1], np.array([self.provider_index[k] for k in shares])))
+        self.person_parts: list[dict[str, np.ndarray]] = []
+        self.person_count = 0
+
+    def draw_people(self, k: int, band_weight: np.ndarray, male: np.ndarray | float) -> np.ndarray:
+        """``k`` new, distinct people with age bands weighted by ``band_weight``; their indices."""
+        rng = self.rng
+        p = self.band_share * band_weight
+        band = rng.choice(len(p), k, p=p / p.sum())
+        age = self.band_lo[band] + (rng.random(k) * (self.band_hi[band] - self.band_lo[band] + 1)).astype(np.int64)
+        is_male = male if isinstance(male, np.ndarray) else rng.random(k) < male
+        comm = rng.choice(len(self.comm_p), k, p=self.comm_p)
+        u = rng.random(k)
+        imd = (u[:, None] > self.imd_cum[comm, :4]).sum(axis=1)
+        ethnicity = self.pick(self.r["population"]["ethnicity"], k, self.ethnic_labels)
+        home = np.empty(k, np.int64)
+        u = rng.random(k)
+        for ci, (cum, codes) in enumerate(self.home_tables):
+            mask = comm == ci
+            home[mask] = codes[np.minimum(np.searchsorted(cum, u[mask]), len(codes) - 1)]
+        self.person_parts.append(
+            {"age": age, "male": is_male, "comm": comm, "imd": imd, "ethnicity": ethnicity, "home": home}
+        )
+        index = np.arange(self.person_count, self.person_count + k)
+        self.person_count += k
+        return index
+
+    def home_of(self, person: np.ndarray) -> np.ndarray:
+        return self.people["home"][person]
+
+    def finish_people(self) -> None:
+        """Concatenate everyone drawn and give each a distinct NHS number."""
+        self.people = {k: np.concatenate([p[k] for p in self.person_parts]) for k in self.person_parts[0]}
+        if self.person_count > self.n:
+            raise ValueError(
+                f"the data need {self.person_count:,} distinct people but the population is {self.n:,}; "
+                "use a larger population or fewer years"
+            )
+        ids = _affine_permutation(self.rng, self.n, self.person_count)
+        self.nhs = _nhs_number_of(ids, self.rng)
+        self.age = self.people["age"]
+        self.male = self.people["male"]
+        self.comm = self.people["comm"]
+        self.imd = self.people["imd"]
+        self.ethnicity = self.people["ethnicity"]
+
+    # -- cancer pathways -------------------------------------------------------------------------
+    def cancers(self) -> int:
+        r, rng = self.r, self.rng
+        c = r["cancer"]
+        sites = c["sites"]
+        yearly = self.n * c["incidence_per_100k"] / 1e5 * self.span / 365.25
+        count = int(rng.poisson(yearly))
+        per = np.array([s["per_100k"] for s in sites.values()], float)
+        site = rng.choice(len(per), count, p=per / per.sum())
+        male_share = np.array([s["male_share"] for s in sites.values()])
+        want_male = rng.random(count) < male_share[site]
+        person = self.draw_people(count, self.cancer_band_weight, want_male)
+        t0 = rng.integers(0, self.span, count)
+        imd = self.person_parts[-1]["imd"]
+
+        # route
+        route_names = list(schema.REFERRAL_ROUTES)
+        emerg_mult = np.array(r["deprivation"]["emergency_multiplier"])[imd]
+        p = {k: np.array([s["routes"][k] for s in sites.values()])[site] for k in ("emergency", "screening", "upgrade")}
+        p["emergency"] = np.minimum(0.9, p["emergency"] * emerg_mult)
+        p["other"] = np.array([s["routes"]["other"] for s in sites.values()])[site]
+        u = rng.random(count)
+        route = np.full(count, route_names.index("urgent_gp"))
+        edge = np.zeros(count)
+        for name in ("emergency", "screening", "upgrade", "other"):
+            hit = (u >= edge) & (u < edge + p[name])
+            route[hit] = route_names.index(name)
+            edge = edge + p[name]
+        emergency = route == route_names.index("emergency")
+
+        # stage
+        stage_mix = np.array([s["stage"] for s in sites.values()], float)[site]
+        emergency_mix = np.array(c["emergency_stage"], float)
+        in_situ = np.array([n == "in_situ" for n in self.site_names])[site]
+        stage_mix[emergency & ~in_situ] = emergency_mix
+        late = np.array(r["deprivation"]["late_stage_multiplier"])[imd]
+        stage_mix[:, 2:] *= late[:, None]
+        stage_mix /= stage_mix.sum(axis=1, keepdims=True)
+        stage = 1 + (rng.random(count)[:, None] > np.cumsum(stage_mix, axis=1)).sum(axis=1)
+        stage = np.minimum(stage, 4)
+
+        icd = np.empty(count, np.int64)
+        for si, s in enumerate(sites.values()):
+            mask = site == si
+            codes = np.array([self.icd_index[code] for code in s["icd10"]])
+            icd[mask] = codes[rng.integers(0, len(codes), int(mask.sum()))]
+
+        # timeline
+        home = self.person_parts[-1]["home"]
+        first_seen = t0 + self.wait("referral_to_first_seen", count)
+        diagnosis = np.where(
+            emergency,
+            t0 + self.wait("emergency_admission_to_diagnosis", count),
+            np.maximum(first_seen + 1, t0 + self.wait("referral_to_diagnosis", count)),
+        )
+        decision = diagnosis + self.wait("diagnosis_to_decision", count)
+        paused = (~emergency) & (rng.random(count) < c["clock_adjustment_share"])
+        pause_days = np.where(paused, self.uniform_int(c["clock_adjustment_days"], count), 0)
+        treatment = decision + self.wait("decision_to_treatment", count) + pause_days
+
+        # survival: death within a year by site and stage, deprivation gradient; later deaths at a lower hazard
+        s1y = np.array([s["survival_1y"] for s in sites.values()])[site, stage - 1]
+        p_die = np.minimum(0.99, (1 - s1y) * np.array(r["deprivation"]["death_1y_multiplier"])[imd])
+        dies_1y = rng.random(count) < p_die
+        later_rate = np.maximum(p_die * r["deaths"]["later_year_death_share_of_1y"], 1e-6)
+        death = np.where(
+            dies_1y,
+            diagnosis + np.ceil(365 * rng.beta(1.2, 1.8, count)).astype(np.int64),
+            diagnosis + 365 + np.ceil(rng.exponential(365 / later_rate)).astype(np.int64),
+        )
+        alive = lambda day: day < death  # noqa: E731
+
+        # modality of first treatment, by site and early/late stage
+        modality_names = list(schema.MODALITIES)
+        modality = np.empty(count, np.int64)
+        second_modality = np.empty(count, np.int64)
+        for si, s in enumerate(sites.values()):
+            for early, key in ((True, "early_modality"), (False, "late_modality")):
+                mask = (site == si) & ((stage <= 2) == early)
+                k = int(mask.sum())
+                if k:
+                    modality[mask] = self.pick(s[key], k, modality_names)
+                    mix = {**s["early_modality"], **s["late_modality"]}
+                    second_modality[mask] = self.pick(mix, k, modality_names)
+
+        oncology = np.isin(
+            modality, [modality_names.index(m) for m in ("chemotherapy", "radiotherapy", "immunotherapy")]
+        )
+        centre = self.provider_index[r["cancer_centre"]["code"]]
+        community = self.provider_index[next(p["code"] for p in r["providers"] if p["kind"] == "community")]
+        at_centre = oncology & (rng.random(count) < r["cancer_centre"]["share_of_oncology"])
+        treat_provider = np.where(at_centre, centre, home)
+        treat_provider = np.where(modality == modality_names.index("palliative"), community, treat_provider)
+
+        add = self.parts.add
+        e = emergency
+        add("emergency_admission", person[e], t0[e], home[e], cost_pence=self.cost("emergency_admission", int(e.sum())))
+        add("referral", person, t0, home, route=route)
+        ne = ~emergency
+        add("first_seen", person[ne], first_seen[ne], home[ne], cost_pence=self.cost("first_seen", int(ne.sum())))
+        add("diagnosis", person, diagnosis, home, icd=icd, stage=stage, cost_pence=self.cost("diagnosis", count))
+        m = alive(decision)
+        add("decision_to_treat", person[m], decision[m], home[m])
+        m = paused & alive(decision)
+        add("clock_adjustment", person[m], decision[m], home[m], adjustment_days=pause_days[m])
+        m = alive(treatment)
+        cost = np.zeros(count, np.int64)
+        for mi, name in enumerate(modality_names):
+            sel = modality == mi
+            cost[sel] = self.cost(name, int(sel.sum()))
+        add("treatment", person[m], treatment[m], treat_provider[m], modality=modality[m], cost_pence=cost[m])
+        second_day = treatment + self.wait("treatment_to_second", count)
+        m = alive(second_day) & (rng.random(count) < c["second_treatment_share"])
+        m &= ~np.isin(modality, [modality_names.index("palliative"), modality_names.index("active_monitoring")])
+        second_oncology = np.isin(
+            second_modality, [modality_names.index(x) for x in ("chemotherapy", "radiotherapy", "immunotherapy")]
+        )
+        second_provider = np.where(second_oncology & (rng.random(count) < 0.85), centre, home)
+        cost2 = np.zeros(count, np.int64)
+        for mi, name in enumerate(modality_names):
+            sel = second_modality == mi
+            cost2[sel] = self.cost(name, int(sel.sum()))
+        add("treatment", person[m], second_day[m], second_provider[m], modality=second_modality[m], cost_pence=cost2[m])
+
+        # patient experience: a share of treated patients answer, deprived areas slightly less satisfied
+        survey = treatment + self.wait("treatment_to_experience", count)
+        m = alive(survey) & (rng.random(count) < c["experience_response_share"])
+        weights = np.array(c["experience_score_weights"], float)
+        score = rng.choice(11, count, p=weights / weights.sum())
+        shift = np.array(r["deprivation"]["experience_shift"])[imd]
+        nudge = np.where(rng.random(count) < np.abs(shift), np.sign(shift), 0).astype(np.int64)
+        score = np.clip(score + nudge, 0, 10)
+        add("patient_experience", person[m], survey[m], treat_provider[m], score=score[m])
+
+        self.cancer_death = death
+        self.cancer_person = person
+        self.cancer_first_referral = t0
+        self.urgent_cancers = int((route == route_names.index("urgent_gp")).sum())
+        return count
+
+    # -- referrals that are not cancer ------------------------------------------------------------
+    def ruled_out(self) -> int:
+        r, rng = self.r, self.rng
+        conv = r["cancer"]["urgent_conversion_rate"]
+        count = int(rng.poisson(self.urgent_cancers / conv * (1 - conv)))
+        # some people are referred more than once in the window
+        pool = self.draw_people(
+            max(1, int(count * 0.9)), self.cancer_band_weight + 0.3, self.r["population"]["male_share"]
+        )
+        person = pool[rng.integers(0, len(pool), count)]
+        home_pool = self.person_parts[-1]["home"]
+        t0 = rng.integers(0, self.span, count)
+        home = home_pool[person - pool[0]]
+        first_seen = t0 + self.wait("referral_to_first_seen", count)
+        ruled_out = np.maximum(first_seen + 1, t0 + self.wait("referral_to_ruled_out", count))
+        self.parts.add("referral", person, t0, home, route=np.int64(schema.REFERRAL_ROUTES.index("urgent_gp")))
+        self.parts.add("first_seen", person, first_seen, home, cost_pence=self.cost("first_seen", count))
+        self.parts.add("cancer_ruled_out", person, ruled_out, home, cost_pence=self.cost("cancer_ruled_out", count))
+        return count
+
+    # -- deaths and end-of-life care -------------------------------------------------------------
+    def deaths(self) -> int:
+        r, rng = self.r, self.rng
+        d = r["deaths"]
+        dying = self.cancer_death < self.span
+        cancer_deaths = self.cancer_person[dying]
+        total = self.n * d["crude_rate_per_100k"] / 1e5 * self.span / 365.25
+        other_count = max(0, int(rng.poisson(max(total - len(cancer_deaths), 0))))
+        other = self.draw_people(other_count, self.death_band_weight, self.r["population"]["male_share"])
+        person = np.concatenate([cancer_deaths, other])
+        is_cancer = np.concatenate([np.ones(len(cancer_deaths), bool), np.zeros(len(other), bool)])
+        day = np.concatenate([self.cancer_death[dying], rng.integers(0, self.span, len(other))])
+        all_home = np.concatenate([p["home"] for p in self.person_parts])
+        count = len(person)
+        places = list(schema.PLACES)
+        residence = self.pick(d["usual_residence"], count, places)
+        place = np.empty(count, np.int64)
+        for res, key in (
+            ("home", "place_given_home"),
+            ("care_home", "place_given_care_home"),
+            ("other", "place_given_other"),
+        ):
+            for cancer in (False, True):
+                mask = (residence == places.index(res)) & (is_cancer == cancer)
+                table = d["cancer_place_given_home"] if (cancer and res == "home") else d[key]
+                place[mask] = self.pick(table, int(mask.sum()), places)
+        hospices = r["hospice_share"]
+        hospice = self.pick(hospices, count, self.providers)
+        community = self.provider_index[next(p["code"] for p in r["providers"] if p["kind"] == "community")]
+        home = all_home[person]
+        death_provider = np.select(
+            [place == places.index("hospital"), place == places.index("hospice")], [home, hospice], community
+        )
+        self.parts.add("death", person, day, death_provider, place=place, residence=residence)
+
+        def share(key: str) -> np.ndarray:
+            return np.where(is_cancer, d[key]["cancer"], d[key]["other"])
+
+        m = rng.random(count) < share("palliative_register_share")
+        when = day - self.uniform_int(d["register_days_before_death"], count)
+        self.parts.add(
+            "palliative_register",
+            person[m],
+            when[m],
+            community,
+            cost_pence=self.cost("palliative_register", int(m.sum())),
+        )
+        m = rng.random(count) < share("specialist_palliative_share")
+        when = day - self.uniform_int(d["specialist_days_before_death"], count)
+        spc_provider = np.where(rng.random(count) < 0.5, hospice, community)
+        self.parts.add(
+            "specialist_palliative_care", person[m], when[m], spc_provider[m],
+            cost_pence=self.cost("specialist_palliative_care", int(m.sum())),
+        )  # fmt: skip
+        m = (place == places.index("hospice")) | (rng.random(count) < d["hospice_stay_share_not_dying_there"])
+        when = day - self.uniform_int(d["hospice_days_before_death"], count)
+        self.parts.add(
+            "hospice_stay", person[m], when[m], hospice[m], cost_pence=self.cost("hospice_stay", int(m.sum()))
+        )
+        m = rng.random(count) < d["emergency_admission_last_90d_share"]
+        when = day - rng.integers(1, 91, count)
+        # an emergency admission of a cancer patient must not predate the referral it would have led to
+        if len(self.cancer_person):
+            first_ref = np.full(self.person_count, -1, np.int64)
+            first_ref[self.cancer_person] = self.cancer_first_referral
+            m &= (first_ref[person] < 0) | (when > first_ref[person])
+        self.parts.add(
+            "emergency_admission",
+            person[m],
+            when[m],
+            home[m],
+            cost_pence=self.cost("emergency_admission", int(m.sum())),
+        )
+        return count
+
+
+def _affine_permutation(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """The first ``k`` values of a random permutation of range(n), without materialising it."""
+    while True:
+        a = int(rng.integers(1, n)) if n > 1 else 1
+        if np.gcd(a, n) == 1:
+            break
+    b = int(rng.integers(0, n))
+    return (a * np.arange(k, dtype=np.int64) + b) % n
+
+
+def _nhs_number_of(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A distinct, valid NHS number for each distinct id below 90 million, all in the 900–999 range
+    that is never issued to people in England.
+
+    Why it is a bijection without a lookup table: among the ten 9-digit prefixes that differ only
+    in their last digit (weight 2), the weighted sums differ by 0, 2, ..., 18 — ten distinct
+    residues mod 11 — so at most one of them has no valid check digit. Id ``i`` takes the
+    ``i mod 9``-th valid prefix of group ``i div 9`` (groups scrambled by an affine map).
+    """
+    groups = 10_000_000  # 8-digit stems 90,000,000 .. 99,999,999
+    if len(ids) and ids.max() >= groups * 9:
+        raise ValueError("more than 90 million people: out of synthetic NHS numbers")
+    a = 7_654_321  # coprime with 10^7
+    b = int(rng.integers(0, groups))
+    stem = 90_000_000 + (a * (ids // 9) + b) % groups
+    rank = ids % 9
+    stem_sum = np.zeros(len(ids), np.int64)
+    rest = stem.copy()
+    for weight in range(3, 11):  # digits 1-8 of the prefix; the 9th digit has weight 2
+        stem_sum += (rest % 10) * weight
+        rest //= 10
+    # last prefix digit k is invalid when (stem_sum + 2k) % 11 == 1, i.e. 2k ≡ 1 - stem_sum (mod 11); 2⁻¹ = 6
+    bad = ((1 - stem_sum) * 6) % 11  # 10 means no invalid digit in this group
+    digit = np.where(rank >= bad, rank + 1, rank)
+    first_nine = stem * 10 + digit
+    check = nhs_number.check_digits(first_nine)
+    return first_nine * 10 + check
+
+
+def generate(
+    population: int,
+    years: int,
+    seed: int = 0,
+    start: date | None = None,
+    rates: dict[str, Any] | None = None,
+    error_rate: float = 0.0,
+) -> Economy:
+    """Generate an economy; inject ``error_rate`` × rows realistic errors (see :mod:`.errors`)."""
+    from carecontract.synth.errors import inject
+
+    if population < 1000:
+        raise ValueError("population must be at least 1,000")
+    if years < 1:
+        raise ValueError("years must be at least 1")
+    if not 0.0 <= error_rate <= 0.5:
+        raise ValueError("error_rate must be between 0 and 0.5")
+    start = start or default_start(years)
+    gen = _Generator(rates or load_rates(), population, years, start, seed)
+    gen.setup_people()
+    cancers = gen.cancers()
+    ruled_out = gen.ruled_out()
+    deaths = gen.deaths()
+    gen.finish_people()
+    cols = gen.parts.concat()
+    in_window = (cols["day"] >= 0) & (cols["day"] < gen.span)
+    cols = {k: v[in_window] for k, v in cols.items()}
+    order = np.argsort(cols["day"], kind="stable")
+    cols = {k: v[order] for k, v in cols.items()}
+    table, injected, row_day = inject(gen, cols, error_rate)
+    meta = {"cancers": cancers, "ruled_out_referrals": ruled_out, "deaths_generated": deaths}
+    return Economy(table, injected, start, years, seed, population, row_day, meta)
+
+
+def build_table(gen: _Generator, cols: dict[str, np.ndarray]) -> pa.Table:
+    """The interchange-format table from coded arrays.
+
+    Columns stay typed (dates, integers, dictionary-encoded text) because the CSV and Parquet
+    writers render them exactly as the format's text; error injection casts to text only the
+    columns it corrupts. That keeps generation at over a million events a second.
+    """
+    person = cols["person"]
+    start_days = (gen.start - EPOCH).days
+    n = len(person)
+
+    def decode(codes: np.ndarray, labels: list[str]) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0), pa.array(labels))
+
+    def number(values: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+        return pa.array(values, mask=null)
+
+    pence = cols["cost_pence"]
+    cost = _pence_as_decimal(pence)
+    day_abs = cols["day"].astype(np.int32) + np.int32(start_days)
+    age = gen.age[person] + (cols["day"] // 365.25).astype(np.int64)
+    record_id = pc.binary_join_element_wise(
+        f"S{gen.seed}", pc.utf8_lpad(pa.array(np.arange(1, n + 1)).cast(pa.string()), 9, "0"), "-"
+    )
+    return pa.table(
+        {
+            "record_id": record_id,
+            "nhs_number": pa.array(gen.nhs[person]),
+            "event_date": pa.array(day_abs, pa.date32()),
+            "event_type": decode(cols["event"].astype(np.int64), list(schema.EVENT_TYPES)),
+            "provider_code": decode(cols["provider"].astype(np.int64), gen.providers),
+            "commissioner_code": decode(gen.comm[person], gen.commissioners),
+            "icd10": decode(cols["icd"], gen.icd_codes),
+            "stage": number(cols["stage"], cols["stage"] < 1),
+            "referral_route": decode(cols["route"], list(schema.REFERRAL_ROUTES)),
+            "modality": decode(cols["modality"], list(schema.MODALITIES)),
+            "adjustment_days": number(cols["adjustment_days"], cols["adjustment_days"] < 0),
+            "place_of_death": decode(cols["place"], list(schema.PLACES)),
+            "usual_residence": decode(cols["residence"], list(schema.PLACES)),
+            "score": number(cols["score"], cols["score"] < 0),
+            "cost_gbp": cost,
+            "age": number(np.minimum(age, 120)),
+            "sex": decode(np.where(gen.male[person], 0, 1), ["M", "F"]),
+            "imd_quintile": number(gen.imd[person] + 1),
+            "ethnicity": decode(gen.ethnicity[person], gen.ethnic_labels),
+        }
+    )
+
+
+def _pence_as_decimal(pence: np.ndarray) -> pa.Array:
+    """Integer pence as decimal(14, 2) pounds without arithmetic: the unscaled value *is* the pence."""
+    words = np.zeros((len(pence), 2), np.int64)  # little-endian 128-bit: low word, high word
+    words[:, 0] = np.maximum(pence, 0)
+    array = pa.Array.from_buffers(pa.decimal128(14, 2), len(pence), [None, pa.py_buffer(words)])
+    return pc.if_else(pa.array(pence < 0), pa.scalar(None, pa.decimal128(14, 2)), array)
+
+
+def contract_year_bounds(start: date, years: int) -> list[tuple[date, date]]:
+    """[first day, last day] of each contract year."""
+    out = []
+    for y in range(years):
+        first = date(start.year + y, start.month, start.day)
+        out.append((first, date(start.year + y + 1, start.month, start.day) - timedelta(days=1)))
+    return out

@@ -31,6 +31,7 @@ class SourceSummary:
     rows: int
     malformed: int
     ignored_columns: list[str]
+    lenient_parse: bool = False  # mixed line endings: lines with extra fields may have lost them
 
 
 def _sql_str(value: str) -> str:
@@ -109,19 +110,30 @@ def load_source(con: duckdb.DuckDBPyConnection, path: Path, table: str, source_i
             f"read_csv({_sql_str(str(path))}, header=true, delim=',', quote='\"', escape='\"', "
             f"auto_detect=false, columns={spec}, store_rejects=true, "
             f"rejects_table='rejects_{source_index}', rejects_scan='scans_{source_index}', "
-            "encoding='utf-8', strict_mode=true)"
+            "encoding='utf-8', strict_mode={strict})"
         )
     select = ", ".join(
         (f"CAST({_quote_ident(by_name[c])} AS VARCHAR)" if c in by_name else "NULL::VARCHAR") + f" AS {c}"
         for c in ALL_COLUMNS
     )
+    insert = (
+        f"INSERT INTO {table} SELECT {select}, NULL::VARCHAR AS raw_line, {source_index} AS source_index, "
+        f"{_sql_str(str(path))} AS source_file, row_number() OVER () AS source_row FROM {relation}"
+    )
+    lenient = False
     try:
-        con.execute(
-            f"INSERT INTO {table} SELECT {select}, NULL::VARCHAR AS raw_line, {source_index} AS source_index, "
-            f"{_sql_str(str(path))} AS source_file, row_number() OVER () AS source_row FROM {relation}"
-        )
+        con.execute(insert.replace("{strict}", "true"))
     except duckdb.Error as exc:
-        raise UnreadableFile(f"{path}: cannot read as {fmt.upper()} ({str(exc).splitlines()[0]})") from exc
+        # Strict parsing rejects lines with too many fields (instead of silently dropping the extra);
+        # but it cannot cope with mixed line endings. Only then fall back to the lenient parser.
+        if fmt != "csv" or "invalid state" not in str(exc):
+            raise UnreadableFile(f"{path}: cannot read as {fmt.upper()} ({str(exc).splitlines()[0]})") from exc
+        lenient = True
+        try:
+            con.execute(f"DELETE FROM {table} WHERE source_index = {source_index}")
+            con.execute(insert.replace("{strict}", "false"))
+        except duckdb.Error as exc2:
+            raise UnreadableFile(f"{path}: cannot read as CSV ({str(exc2).splitlines()[0]})") from exc2
     rows = con.execute(f"SELECT count(*) FROM {table} WHERE source_file = {_sql_str(str(path))}").fetchone()[0]
     malformed = 0
     if fmt == "csv":
@@ -129,13 +141,13 @@ def load_source(con: duckdb.DuckDBPyConnection, path: Path, table: str, source_i
         # for these rows source_row is the file's line number and raw_line the text of the line
         con.execute(
             f"INSERT INTO {table} (raw_line, source_index, source_file, source_row) "
-            f"SELECT first(csv_line), {source_index}, {_sql_str(str(path))}, min(line) "
+            f"SELECT trim(first(csv_line), chr(13) || chr(10)), {source_index}, {_sql_str(str(path))}, min(line) "
             f"FROM rejects_{source_index} GROUP BY line"
         )
         malformed = con.execute(f"SELECT count(DISTINCT line) FROM rejects_{source_index}").fetchone()[0]
     if rows + malformed == 0:
         raise UnreadableFile(f"{path}: file has a header but no rows")
-    return SourceSummary(str(path), fmt, rows + malformed, malformed, ignored)
+    return SourceSummary(str(path), fmt, rows + malformed, malformed, ignored, lenient)
 
 
 def _quote_ident(name: str) -> str:

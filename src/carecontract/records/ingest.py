@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from carecontract.records import schema, validation
+from carecontract.records import nhs_number, schema, validation
 from carecontract.records.pseudonymise import PseudonymKey, load_key, pseudonym_sql
 from carecontract.records.reading import SourceSummary, create_raw_table, load_source
 from carecontract.records.store import EVENT_COLUMNS, Batch, Store
@@ -70,13 +70,13 @@ def _typed_select() -> str:
     return ", ".join(parts)
 
 
-def _quarantine_select() -> str:
+def _quarantine_select(source_row: str) -> str:
     raw = [c for c in schema.ALL_COLUMNS if c != "nhs_number"]
     return (
         ", ".join(raw)
         # the raw NHS number is kept only where that field itself failed validation
         + ", CASE WHEN patient_id IS NULL THEN nhs_number END AS nhs_number, patient_id, reasons, raw_line, "
-        "$batch_id AS batch_id, source_file, source_row"
+        f"$batch_id AS batch_id, source_file, {source_row} AS source_row"
     )
 
 
@@ -97,6 +97,7 @@ def ingest(
     paths = [Path(f) for f in files]
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # we draw our own progress
     try:
         report("read", 0.0)
         create_raw_table(con)
@@ -113,40 +114,70 @@ def ingest(
 
 
 def _judge_and_write(con, store, writer, key, as_of, sources, report) -> IngestResult:
+    """Judge every row and write the batch.
+
+    Kept fast by keeping the work narrow: NHS numbers are checked and hashed once per distinct
+    number; rows are first judged with a single boolean, and reason lists are built only for the
+    rows that fail; the cross-row checks run over a narrow table of keys; the wide rows are read
+    once more, only to be written out.
+    """
     params = {"today": as_of}
+    offsets = " ".join(f"WHEN {i} THEN {s.row_offset}" for i, s in enumerate(sources))
+    source_row = f"coalesce(source_row, rowid - CASE source_index {offsets} END)"
+    raw_source_row = f"coalesce(raw.source_row, raw.rowid - CASE raw.source_index {offsets} END)"
     normalised = ", ".join(validation.normalise_sql(c) for c in schema.ALL_COLUMNS)
+    con.execute(
+        f"CREATE TEMP VIEW norm AS SELECT rowid AS rid, source_index, source_file, raw_line, "
+        f"{source_row} AS source_row, {normalised} FROM raw"
+    )
     report("validate", 0.0)
     con.execute(
-        f"CREATE TEMP TABLE checked AS SELECT *, CASE WHEN raw_line IS NOT NULL THEN ['malformed_row'] "
-        f"ELSE {validation.reasons_sql()} END AS row_reasons FROM (SELECT *, {normalised} FROM raw)",
+        f"CREATE TEMP TABLE nhs AS SELECT n_nhs_number, {nhs_number.valid_sql('n_nhs_number')} AS valid "
+        "FROM (SELECT DISTINCT n_nhs_number FROM norm WHERE n_nhs_number IS NOT NULL)"
+    )
+    con.execute(
+        "CREATE TEMP TABLE checked AS SELECT rid, n.n_nhs_number, n_record_id, n_event_type, "
+        "TRY_CAST(n_event_date AS DATE) AS d, source_index, source_row, "
+        f"raw_line IS NULL AND NOT {validation.any_broken_sql(skip=('invalid_nhs_number',))} "
+        "AND (n.n_nhs_number IS NULL OR nhs.valid) AS row_ok "
+        "FROM norm n LEFT JOIN nhs USING (n_nhs_number)",
         params,
     )
     report("validate", 1.0)
 
     report("pseudonymise", 0.0)
-    nhs_ok = "NOT list_has_any(row_reasons, ['missing_nhs_number', 'invalid_nhs_number', 'malformed_row'])"
     con.execute(
         f"CREATE TEMP TABLE pseudonyms AS SELECT n_nhs_number, {pseudonym_sql('n_nhs_number')} AS patient_id "
-        f"FROM (SELECT DISTINCT n_nhs_number FROM checked WHERE {nhs_ok})",
+        "FROM nhs WHERE valid",
         {"opad": key.outer_pad, "ipad": key.inner_pad},
     )
     report("pseudonymise", 1.0)
 
     report("cross-check", 0.0)
+    # the few rows that fail a row rule, with every reason (only these rows build the reason list)
     con.execute(
-        "CREATE TEMP TABLE candidates AS SELECT c.* EXCLUDE (n_nhs_number), p.patient_id, "
-        "CASE WHEN len(c.row_reasons) = 0 THEN "
-        "  row_number() OVER (PARTITION BY c.n_record_id, len(c.row_reasons) = 0 "
-        "                     ORDER BY c.source_index, c.source_row) > 1 "
-        "  OR c.n_record_id IN (SELECT record_id FROM events) "
-        "ELSE false END AS is_duplicate "
-        "FROM checked c LEFT JOIN pseudonyms p ON c.n_nhs_number = p.n_nhs_number"
+        "CREATE TEMP TABLE rejected AS SELECT rid, CASE WHEN raw_line IS NOT NULL THEN ['malformed_row'] "
+        f"ELSE {validation.reasons_sql()} END AS reasons FROM norm "
+        "WHERE rid IN (SELECT rid FROM checked WHERE NOT row_ok)",
+        params,
+    )
+    con.execute(
+        "CREATE TEMP TABLE ids AS SELECT c.rid, p.patient_id, c.n_record_id, c.n_event_type, c.d, "
+        "c.source_index, c.source_row FROM checked c JOIN pseudonyms p USING (n_nhs_number) WHERE c.row_ok"
+    )
+    # duplicates: a record id already in the store, or seen earlier in this ingest (first valid copy wins)
+    con.execute(
+        "CREATE TEMP TABLE duplicates AS SELECT rid FROM ("
+        "  SELECT rid, row_number() OVER (PARTITION BY n_record_id ORDER BY source_index, source_row) AS copy "
+        "  FROM ids WHERE n_record_id IN "
+        "    (SELECT n_record_id FROM ids GROUP BY n_record_id HAVING count(*) > 1)) WHERE copy > 1 "
+        "UNION SELECT rid FROM ids WHERE n_record_id IN (SELECT record_id FROM events)"
     )
     con.execute(
         "CREATE TEMP TABLE timeline AS SELECT patient_id, "
         "min(d) FILTER (WHERE t = 'referral') AS first_referral, min(d) FILTER (WHERE t = 'death') AS death "
-        "FROM (SELECT patient_id, CAST(n_event_date AS DATE) AS d, n_event_type AS t FROM candidates "
-        "      WHERE len(row_reasons) = 0 AND NOT is_duplicate AND n_event_type IN ('referral', 'death') "
+        "FROM (SELECT patient_id, d, n_event_type AS t FROM ids "
+        "      WHERE n_event_type IN ('referral', 'death') AND rid NOT IN (SELECT rid FROM duplicates) "
         "      UNION ALL SELECT patient_id, event_date, event_type FROM events "
         "      WHERE event_type IN ('referral', 'death') "
         "        AND patient_id IN (SELECT patient_id FROM pseudonyms)) "
@@ -154,13 +185,13 @@ def _judge_and_write(con, store, writer, key, as_of, sources, report) -> IngestR
     )
     pathway = ", ".join(f"'{e}'" for e in schema.PATHWAY_EVENTS)
     con.execute(
-        "CREATE TEMP TABLE judged AS SELECT c.*, list_concat(c.row_reasons, "
-        "  CASE WHEN c.is_duplicate THEN ['duplicate_record_id'] ELSE [] END, "
-        f"  CASE WHEN len(c.row_reasons) = 0 AND NOT c.is_duplicate AND c.n_event_type IN ({pathway}) "
-        "       AND CAST(c.n_event_date AS DATE) < t.first_referral THEN ['before_first_referral'] ELSE [] END, "
-        "  CASE WHEN len(c.row_reasons) = 0 AND NOT c.is_duplicate "
-        "       AND CAST(c.n_event_date AS DATE) > t.death THEN ['after_death'] ELSE [] END"
-        ") AS reasons FROM candidates c LEFT JOIN timeline t ON c.patient_id = t.patient_id"
+        "INSERT INTO rejected SELECT rid, CASE WHEN rid IN (SELECT rid FROM duplicates) "
+        "THEN ['duplicate_record_id'] ELSE list_filter(["
+        f"  CASE WHEN i.n_event_type IN ({pathway}) AND i.d < t.first_referral THEN 'before_first_referral' END, "
+        "  CASE WHEN i.d > t.death THEN 'after_death' END], lambda x: x IS NOT NULL) END "
+        "FROM ids i LEFT JOIN timeline t USING (patient_id) "
+        "WHERE rid IN (SELECT rid FROM duplicates) "
+        f"   OR (i.n_event_type IN ({pathway}) AND i.d < t.first_referral) OR i.d > t.death"
     )
     report("cross-check", 1.0)
 
@@ -169,22 +200,28 @@ def _judge_and_write(con, store, writer, key, as_of, sources, report) -> IngestR
     events_path = writer.path(writer.events_file)
     quarantine_path = writer.path(writer.quarantine_file)
     con.execute(
-        f"COPY (SELECT {_typed_select()} FROM judged WHERE len(reasons) = 0) "
+        f"COPY (SELECT {_typed_select()} FROM norm JOIN pseudonyms USING (n_nhs_number) "
+        "WHERE rid NOT IN (SELECT rid FROM rejected)) "
         f"TO '{events_path}' (FORMAT parquet, COMPRESSION zstd)",
         batch_param,
     )
     report("write", 0.5)
     con.execute(
-        f"COPY (SELECT {_quarantine_select()} FROM judged WHERE len(reasons) > 0) "
+        f"COPY (SELECT {_quarantine_select(raw_source_row)} FROM raw "
+        "JOIN rejected ON raw.rowid = rejected.rid "
+        "LEFT JOIN (SELECT n_nhs_number, rid FROM checked) c USING (rid) "
+        "LEFT JOIN pseudonyms USING (n_nhs_number)) "
         f"TO '{quarantine_path}' (FORMAT parquet, COMPRESSION zstd)",
         batch_param,
     )
     report("write", 1.0)
 
-    read, accepted = con.execute("SELECT count(*), count(*) FILTER (WHERE len(reasons) = 0) FROM judged").fetchone()
+    read = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    quarantined = con.execute("SELECT count(*) FROM rejected").fetchone()[0]
+    accepted = read - quarantined
     reasons = dict(
         con.execute(
-            "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM judged) "
+            "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM rejected) "
             "GROUP BY reason ORDER BY count(*) DESC, reason"
         ).fetchall()
     )

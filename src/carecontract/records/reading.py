@@ -32,6 +32,7 @@ class SourceSummary:
     malformed: int
     ignored_columns: list[str]
     lenient_parse: bool = False  # mixed line endings: lines with extra fields may have lost them
+    row_offset: int = 0  # rowid of the file's first data row, less one (internal)
 
 
 def _sql_str(value: str) -> str:
@@ -118,7 +119,8 @@ def load_source(con: duckdb.DuckDBPyConnection, path: Path, table: str, source_i
     )
     insert = (
         f"INSERT INTO {table} SELECT {select}, NULL::VARCHAR AS raw_line, {source_index} AS source_index, "
-        f"{_sql_str(str(path))} AS source_file, row_number() OVER () AS source_row FROM {relation}"
+        # source_row is filled in below from the row id: a window function here would serialise the read
+        f"{_sql_str(str(path))} AS source_file, NULL::BIGINT AS source_row FROM {relation}"
     )
     lenient = False
     try:
@@ -134,7 +136,11 @@ def load_source(con: duckdb.DuckDBPyConnection, path: Path, table: str, source_i
             con.execute(insert.replace("{strict}", "false"))
         except duckdb.Error as exc2:
             raise UnreadableFile(f"{path}: cannot read as CSV ({str(exc2).splitlines()[0]})") from exc2
-    rows = con.execute(f"SELECT count(*) FROM {table} WHERE source_file = {_sql_str(str(path))}").fetchone()[0]
+    rows, first_rowid = con.execute(
+        f"SELECT count(*), min(rowid) FROM {table} WHERE source_index = {source_index}"
+    ).fetchone()
+    # insertion order is file order (DuckDB preserves it): a row's position is its rowid less this offset
+    row_offset = (first_rowid or 0) - 1
     malformed = 0
     if fmt == "csv":
         # lines the CSV reader could not split into the header's columns: keep them, raw;
@@ -147,7 +153,7 @@ def load_source(con: duckdb.DuckDBPyConnection, path: Path, table: str, source_i
         malformed = con.execute(f"SELECT count(DISTINCT line) FROM rejects_{source_index}").fetchone()[0]
     if rows + malformed == 0:
         raise UnreadableFile(f"{path}: file has a header but no rows")
-    return SourceSummary(str(path), fmt, rows + malformed, malformed, ignored, lenient)
+    return SourceSummary(str(path), fmt, rows + malformed, malformed, ignored, lenient, row_offset)
 
 
 def _quote_ident(name: str) -> str:

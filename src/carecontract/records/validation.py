@@ -185,6 +185,11 @@ def reason_column(reason: str) -> str:
     return "record_id"
 
 
+def any_broken_sql(skip: tuple[str, ...] = ()) -> str:
+    """SQL that is true when a row breaks any row rule (but those in ``skip``): cheap, no list built."""
+    return "coalesce(" + " OR ".join(f"({r.bad_sql})" for r in row_rules() if r.reason not in skip) + ", false)"
+
+
 def reasons_sql() -> str:
     """SQL list of every row-rule reason a row breaks (an empty list for a valid row)."""
     arms = ", ".join(f"CASE WHEN {r.bad_sql} THEN '{r.reason}' END" for r in row_rules())

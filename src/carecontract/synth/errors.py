@@ -64,7 +64,7 @@ def inject(gen: _Generator, cols: dict[str, np.ndarray], error_rate: float) -> t
     n = table.num_rows
     empty = pa.table({"record_id": pa.array([], pa.string()), "kind": pa.array([], pa.string()),
                       "expected_reason": pa.array([], pa.string())})  # fmt: skip
-    total = int(round(n * error_rate))
+    total = round(n * error_rate)
     if total == 0:
         return table, empty, cols["day"]
     rng = np.random.default_rng([gen.seed, 7])

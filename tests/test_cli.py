@@ -1,0 +1,109 @@
+"""The command line as a user meets it: JSON shapes, clear one-line errors, the demo end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carecontract.cli import app
+from tests.conftest import VALID_ROW, write_csv
+
+runner = CliRunner()
+
+
+def test_ingest_json_has_the_promised_keys(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", [VALID_ROW, {**VALID_ROW, "record_id": "x", "nhs_number": "1"}])
+    result = runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "read": 2,
+        "accepted": 1,
+        "quarantined": 1,
+        "reasons": {"invalid_nhs_number": 1},
+    }
+
+
+def test_ingest_table_output(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", [VALID_ROW, {**VALID_ROW, "record_id": "x", "stage": "9"}])
+    result = runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0
+    assert "1 accepted" in result.stdout and "invalid_stage" in result.stdout
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CARECONTRACT_KEY": "cli-test", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"", "file is empty"), (b"a,b\n1,2\n", "missing required column"), (b"\x00\x01binary", "not a CSV or Parquet")],
+)
+def test_unreadable_file_is_one_clear_line_no_traceback(tmp_path: Path, content: bytes, expected: str) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    proc = _cli("ingest", str(bad), "--store", str(tmp_path / "s"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert expected in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_quality_on_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    proc = _cli("quality", "--store", str(tmp_path / "nothing"), cwd=tmp_path)
+    assert proc.returncode == 2 and "no store here" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_synth_bad_start_is_a_clear_error(tmp_path: Path) -> None:
+    proc = _cli("synth", "--out", str(tmp_path / "o"), "--start", "April", "--population", "5000", cwd=tmp_path)
+    assert proc.returncode == 2 and "--start must be an ISO date" in proc.stderr
+
+
+def test_synth_ingest_quality_round_trip(tmp_path: Path) -> None:
+    out = runner.invoke(
+        app,
+        ["synth", "--out", str(tmp_path / "d"), "--population", "20000", "--years", "1", "--seed", "1",
+         "--start", "2023-04-01", "--error-rate", "0.01", "--json"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    ingested = runner.invoke(app, ["ingest", *summary["files"], "--store", str(tmp_path / "s"), "--json"])
+    counts = json.loads(ingested.stdout)
+    assert counts["read"] == summary["rows"]
+    assert counts["quarantined"] == summary["injected_errors"]
+    quality = runner.invoke(app, ["quality", "--store", str(tmp_path / "s"), "--json"])
+    report = json.loads(quality.stdout)
+    assert report["rows"] == {
+        "read": counts["read"],
+        "accepted": counts["accepted"],
+        "quarantined": counts["quarantined"],
+    }
+    assert {c["column"] for c in report["columns"]} >= {"nhs_number", "event_date", "icd10"}
+    assert all(0 <= c["validity"] <= 1 for c in report["columns"])
+    table = runner.invoke(app, ["quality", "--store", str(tmp_path / "s")])
+    assert "By provider" in table.stdout and "By commissioner" in table.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_and_says_where_its_outputs_are(tmp_path: Path) -> None:
+    proc = _cli("demo", "--out", str(tmp_path / "demo"), "--population", "50000", "--years", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "injected errors were quarantined with the expected reason" in proc.stdout
+    assert "Outputs:" in proc.stdout and "catalog.duckdb" in proc.stdout
+    assert (tmp_path / "demo" / "store" / "manifest.json").exists()
+    # running the demo again starts afresh rather than quarantining everything as duplicates
+    again = _cli("demo", "--out", str(tmp_path / "demo"), "--population", "50000", "--years", "2", cwd=tmp_path)
+    assert again.returncode == 0 and "✓" in again.stdout
+
+
+def test_version() -> None:
+    assert runner.invoke(app, ["--version"]).stdout.startswith("carecontract ")

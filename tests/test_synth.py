@@ -1,0 +1,130 @@
+"""The synthetic economy: deterministic, internally consistent, calibrated, and honest about its errors."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from carecontract.records import nhs_number
+from carecontract.records.ingest import ingest
+from carecontract.records.pseudonymise import PseudonymKey
+from carecontract.records.store import Store
+from carecontract.synth.economy import default_start, generate
+from carecontract.synth.errors import ERROR_KINDS
+from carecontract.synth.writer import write_economy
+
+START = date(2022, 4, 1)
+AS_OF = date(2026, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def clean() -> object:
+    return generate(200_000, 2, seed=11, start=START)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    economy = generate(150_000, 2, seed=5, start=START, error_rate=0.02)
+    out = tmp_path_factory.mktemp("synth")
+    files = write_economy(economy, out / "data")
+    result = ingest(files, out / "store", as_of=AS_OF, key=PseudonymKey(b"synth-test"))
+    return out, economy, result
+
+
+def test_same_seed_same_data() -> None:
+    a = generate(30_000, 1, seed=3, start=START, error_rate=0.01)
+    b = generate(30_000, 1, seed=3, start=START, error_rate=0.01)
+    assert a.events.equals(b.events)
+    assert a.injected.equals(b.injected)
+
+
+def test_different_seed_different_data() -> None:
+    a = generate(30_000, 1, seed=3, start=START)
+    b = generate(30_000, 1, seed=4, start=START)
+    assert not a.events.equals(b.events)
+
+
+def test_nhs_numbers_are_valid_and_from_the_test_range(clean: object) -> None:
+    numbers = np.unique(np.asarray(clean.events.column("nhs_number").to_numpy()))
+    assert all(nhs_number.is_valid(str(n)) for n in numbers[:5000])
+    assert (numbers >= 9_000_000_000).all()
+
+
+def test_dates_stay_in_the_window(clean: object) -> None:
+    dates = clean.events.column("event_date")
+    assert pa.compute.min(dates).as_py() >= START
+    assert pa.compute.max(dates).as_py() < date(2024, 4, 1)
+
+
+def test_a_clean_economy_ingests_with_nothing_quarantined(clean: object, tmp_path: Path) -> None:
+    files = write_economy(clean, tmp_path / "data", fmt="parquet")
+    result = ingest(files, tmp_path / "store", as_of=AS_OF)
+    assert result.quarantined == 0, result.reasons
+    assert result.accepted == clean.events.num_rows
+
+
+def test_every_injected_error_is_found_with_its_reason_and_nothing_else(ingested: tuple) -> None:
+    out, economy, result = ingested
+    assert economy.injected.num_rows == result.quarantined
+    assert set(economy.injected.column("kind").to_pylist()) == set(ERROR_KINDS)
+    con = Store(out / "store").connect()
+    con.register("injected", pacsv.read_csv(out / "data" / "injected_errors.csv"))
+    missed = con.execute(
+        "SELECT i.kind, count(*) FROM injected i WHERE NOT EXISTS (SELECT 1 FROM quarantine q "
+        "WHERE q.record_id = i.record_id AND list_contains(q.reasons, i.expected_reason)) GROUP BY 1"
+    ).fetchall()
+    assert missed == []
+
+
+def test_calibration_lands_near_public_figures(clean: object) -> None:
+    con = duckdb.connect()
+    con.register("e", clean.events)
+    early = dict(
+        con.execute(
+            "SELECT CASE WHEN icd10 LIKE 'C34%' THEN 'lung' WHEN icd10 LIKE 'C50%' THEN 'breast' "
+            "WHEN icd10 LIKE 'C61%' THEN 'prostate' ELSE 'other' END AS site, "
+            "avg((CAST(stage AS INT) <= 2)::INT) FROM e WHERE event_type = 'diagnosis' GROUP BY site"
+        ).fetchall()
+    )
+    assert early["lung"] < 0.4 < 0.7 < early["breast"]
+    assert 0.4 < early["prostate"] < 0.7
+    places = dict(
+        con.execute(
+            "SELECT place_of_death, count(*) / sum(count(*)) OVER () FROM e WHERE event_type = 'death' GROUP BY 1"
+        ).fetchall()
+    )
+    assert 0.38 < places["hospital"] < 0.52
+    assert 0.22 < places["home"] < 0.36
+    assert 0.15 < places["care_home"] < 0.27
+    # about 600 cancers per 100,000 a year
+    diagnoses = con.execute("SELECT count(*) FROM e WHERE event_type = 'diagnosis'").fetchone()[0]
+    assert 500 < diagnoses / 200_000 * 100_000 / 2 < 700
+    # deprivation gradient: the most deprived present as emergencies more often
+    gradient = dict(
+        con.execute(
+            "SELECT imd_quintile, avg((referral_route = 'emergency')::INT) FROM e "
+            "WHERE event_type = 'referral' GROUP BY 1"
+        ).fetchall()
+    )
+    assert gradient[1] > gradient[5]
+
+
+def test_default_start_is_whole_contract_years_before_today() -> None:
+    assert default_start(3, date(2026, 11, 22)) == date(2023, 4, 1)
+    assert default_start(3, date(2026, 3, 31)) == date(2022, 4, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"population": 10}, "population"), ({"years": 0}, "years"), ({"error_rate": 0.9}, "error_rate")],
+)
+def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:
+    args = {"population": 10_000, "years": 1, "error_rate": 0.0} | kwargs
+    with pytest.raises(ValueError, match=message):
+        generate(args["population"], args["years"], error_rate=args["error_rate"], start=START)

@@ -6,7 +6,7 @@ row), so a million rows take about a second. The invariant everything else relie
     read = accepted + quarantined          (for every ingest, and so for the store)
 
 Steps: read every file as text (an unreadable file stops the ingest before anything is written)
-→ single-row rules → pseudonymise NHS numbers (HMAC, in SQL) → cross-row rules (duplicate
+→ single-row rules and pseudonymised NHS numbers (HMAC, in SQL) → cross-row rules (duplicate
 record ids within the ingest and against the store; pathway events before the patient's first
 referral; events after death) → write the batch's Parquet files → commit the manifest.
 """
@@ -26,7 +26,7 @@ from carecontract.records.reading import SourceSummary, create_raw_table, load_s
 from carecontract.records.store import EVENT_COLUMNS, Batch, Store
 
 Progress = Callable[[str, float], None]
-STEPS = ("read", "validate", "pseudonymise", "cross-check", "write", "commit")
+STEPS = ("read", "validate", "cross-check", "write", "commit")
 
 
 @dataclass
@@ -54,10 +54,11 @@ class IngestResult:
 
 
 def _typed_select() -> str:
+    """The event store's typed columns from the normalised ones (TRY_CAST: bad rows pass through too)."""
     cast = {
         "record_id": "n_record_id",
-        "patient_id": "patient_id",
-        "event_date": "CAST(n_event_date AS DATE)",
+        "patient_id": "p.patient_id",
+        "event_date": "n_event_date",
         "tumour_site": schema.tumour_site_sql("n_icd10"),
         "batch_id": "$batch_id",
         "source_file": "source_file",
@@ -66,7 +67,7 @@ def _typed_select() -> str:
     parts = []
     for column, sql_type in EVENT_COLUMNS.items():
         expr = cast.get(column, f"n_{column}")
-        parts.append(f"CAST({expr} AS {sql_type}) AS {column}")
+        parts.append(f"TRY_CAST({expr} AS {sql_type}) AS {column}")
     return ", ".join(parts)
 
 
@@ -116,10 +117,10 @@ def ingest(
 def _judge_and_write(con, store, writer, key, as_of, sources, report) -> IngestResult:
     """Judge every row and write the batch.
 
-    Kept fast by keeping the work narrow: NHS numbers are checked and hashed once per distinct
-    number; rows are first judged with a single boolean, and reason lists are built only for the
-    rows that fail; the cross-row checks run over a narrow table of keys; the wide rows are read
-    once more, only to be written out.
+    Kept fast by doing each thing once: NHS numbers are normalised, checked and hashed once per
+    distinct value; every row is normalised, typed and judged with a single boolean in one pass;
+    reason lists are built only for the rows that fail; the cross-row checks read a few columns of
+    that typed table; and the accepted rows are written straight from it.
     """
     params = {"today": as_of}
     offsets = " ".join(f"WHEN {i} THEN {s.row_offset}" for i, s in enumerate(sources))
@@ -127,31 +128,31 @@ def _judge_and_write(con, store, writer, key, as_of, sources, report) -> IngestR
     raw_source_row = f"coalesce(raw.source_row, raw.rowid - CASE raw.source_index {offsets} END)"
     normalised = ", ".join(validation.normalise_sql(c) for c in schema.ALL_COLUMNS)
     con.execute(
-        f"CREATE TEMP VIEW norm AS SELECT rowid AS rid, source_index, source_file, raw_line, "
+        f"CREATE TEMP VIEW norm AS SELECT rowid AS rid, source_index, source_file, raw_line, nhs_number AS nhs_raw, "
         f"{source_row} AS source_row, {normalised} FROM raw"
     )
     report("validate", 0.0)
+    # NHS numbers: normalised, checked and (below) hashed once per distinct raw value, not per row
     con.execute(
-        f"CREATE TEMP TABLE nhs AS SELECT n_nhs_number, {nhs_number.valid_sql('n_nhs_number')} AS valid "
-        "FROM (SELECT DISTINCT n_nhs_number FROM norm WHERE n_nhs_number IS NOT NULL)"
+        "CREATE TEMP TABLE nhs AS SELECT nhs_raw, n_nhs_number, "
+        f"{nhs_number.valid_sql('n_nhs_number')} AS valid FROM (SELECT nhs_raw, "
+        "NULLIF(regexp_replace(trim(nhs_raw), '[ -]', '', 'g'), '') AS n_nhs_number "
+        "FROM (SELECT DISTINCT nhs_number AS nhs_raw FROM raw WHERE nhs_number IS NOT NULL))"
     )
     con.execute(
-        "CREATE TEMP TABLE checked AS SELECT rid, n.n_nhs_number, n_record_id, n_event_type, "
-        "TRY_CAST(n_event_date AS DATE) AS d, source_index, source_row, "
-        f"raw_line IS NULL AND NOT {validation.any_broken_sql(skip=('invalid_nhs_number',))} "
-        "AND (n.n_nhs_number IS NULL OR nhs.valid) AS row_ok "
-        "FROM norm n LEFT JOIN nhs USING (n_nhs_number)",
-        params,
-    )
-    report("validate", 1.0)
-
-    report("pseudonymise", 0.0)
-    con.execute(
-        f"CREATE TEMP TABLE pseudonyms AS SELECT n_nhs_number, {pseudonym_sql('n_nhs_number')} AS patient_id "
+        f"CREATE TEMP TABLE pseudonyms AS SELECT nhs_raw, n_nhs_number, {pseudonym_sql('n_nhs_number')} AS patient_id "
         "FROM nhs WHERE valid",
         {"opad": key.outer_pad, "ipad": key.inner_pad},
     )
-    report("pseudonymise", 1.0)
+    # one pass: judge every row with a single boolean and keep it typed, ready to write
+    con.execute(
+        f"CREATE TEMP TABLE checked AS SELECT rid, source_index, p.n_nhs_number, {_typed_select()}, "
+        f"raw_line IS NULL AND NOT {validation.any_broken_sql(skip=('invalid_nhs_number', 'missing_nhs_number'))} "
+        "AND p.patient_id IS NOT NULL AS row_ok "
+        "FROM norm n LEFT JOIN pseudonyms p ON n.nhs_raw = p.nhs_raw",
+        {**params, "batch_id": writer.batch_id},
+    )
+    report("validate", 1.0)
 
     report("cross-check", 0.0)
     # the few rows that fail a row rule, with every reason (only these rows build the reason list)
@@ -162,8 +163,8 @@ def _judge_and_write(con, store, writer, key, as_of, sources, report) -> IngestR
         params,
     )
     con.execute(
-        "CREATE TEMP TABLE ids AS SELECT c.rid, p.patient_id, c.n_record_id, c.n_event_type, c.d, "
-        "c.source_index, c.source_row FROM checked c JOIN pseudonyms p USING (n_nhs_number) WHERE c.row_ok"
+        "CREATE TEMP VIEW ids AS SELECT rid, patient_id, record_id AS n_record_id, event_type AS n_event_type, "
+        "event_date AS d, source_index, source_row FROM checked WHERE row_ok"
     )
     # duplicates: a record id already in the store, or seen earlier in this ingest (first valid copy wins)
     con.execute(
@@ -200,17 +201,15 @@ def _judge_and_write(con, store, writer, key, as_of, sources, report) -> IngestR
     events_path = writer.path(writer.events_file)
     quarantine_path = writer.path(writer.quarantine_file)
     con.execute(
-        f"COPY (SELECT {_typed_select()} FROM norm JOIN pseudonyms USING (n_nhs_number) "
-        "WHERE rid NOT IN (SELECT rid FROM rejected)) "
-        f"TO '{events_path}' (FORMAT parquet, COMPRESSION zstd)",
-        batch_param,
+        f"COPY (SELECT {', '.join(EVENT_COLUMNS)} FROM checked "
+        "WHERE row_ok AND rid NOT IN (SELECT rid FROM rejected)) "
+        f"TO '{events_path}' (FORMAT parquet, COMPRESSION zstd)"
     )
     report("write", 0.5)
     con.execute(
         f"COPY (SELECT {_quarantine_select(raw_source_row)} FROM raw "
         "JOIN rejected ON raw.rowid = rejected.rid "
-        "LEFT JOIN (SELECT n_nhs_number, rid FROM checked) c USING (rid) "
-        "LEFT JOIN pseudonyms USING (n_nhs_number)) "
+        "LEFT JOIN (SELECT rid, patient_id FROM checked) c USING (rid)) "
         f"TO '{quarantine_path}' (FORMAT parquet, COMPRESSION zstd)",
         batch_param,
     )

@@ -238,6 +238,110 @@ def print_quality(report: dict[str, Any]) -> None:
     console.print("* required for every row, or for the event types that need it")
 
 
+# -- terms --------------------------------------------------------------------------------------
+terms_app = typer.Typer(
+    help="Contract terms as code: check a terms file, show parameters in force.", no_args_is_help=True
+)
+app.add_typer(terms_app, name="terms")
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="What-if override, name=value (a parameter, or a dotted path like stages.1.at_risk_share)."
+    ),
+]
+
+
+def _load(file: Path, overrides: list[str] | None):
+    from carecontract.terms import TermsError, load_terms
+
+    try:
+        return load_terms(file, overrides or [])
+    except TermsError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@terms_app.command("check")
+def terms_check(
+    file: Annotated[Path, typer.Argument(help="Terms YAML file.")],
+    overrides: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Validate a terms file and summarise it: parties, stages, value per year, scope by year."""
+    terms = _load(file, overrides)
+    c = terms.contract
+    summary = {
+        **terms.provenance(),
+        "commissioners": [{"code": x.code, "name": x.name, "share": x.share} for x in c.commissioners],
+        "prime": {"code": c.prime.code, "name": c.prime.name},
+        "subcontractors": [{"code": x.code, "name": x.name} for x in c.subcontractors],
+        "term": {"start": c.term.start.isoformat(), "end": c.term.end.isoformat(), "years": c.term.years},
+        "value_gbp": str(c.value.total_gbp),
+        "value_per_year": {str(y): str(v) for y, v in c.value_per_year().items()},
+        "stages": [s.model_dump(mode="json") for s in c.stages],
+        "scope_by_year": {str(d.year): c.scope_at(d) for d in c.contract_years()},
+        "outcomes": [o.model_dump(mode="json") for o in c.outcomes],
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(f"[green]✓[/] [bold]{c.name}[/] is valid ({file}, fingerprint {terms.fingerprint})")
+    if terms.overrides:
+        console.print(f"  what-if overrides: {', '.join(terms.overrides)}")
+    console.print(f"  prime: {c.prime.name} ({c.prime.code})")
+    console.print("  commissioners: " + ", ".join(f"{x.name} {x.share:.0%}" for x in c.commissioners))
+    if c.subcontractors:
+        console.print("  subcontractors: " + ", ".join(f"{x.name} ({x.code})" for x in c.subcontractors))
+    for s in c.stages:
+        if s.kind == "fee":
+            gate = s.gate.model_dump(exclude_defaults=True)
+            console.print(
+                f"  stage {s.name}: fee £{s.fee_gbp_per_year:,.0f}/year, up to {s.max_years} years; gate {gate}"
+            )
+        else:
+            console.print(f"  stage {s.name}: outcomes, {s.at_risk_share:.0%} of the budget at risk")
+    table = Table(title=f"{c.term.start} for {c.term.years} years: £{c.value.total_gbp:,.0f}", show_edge=False)
+    for name in ("contract year", "value £", "tumour sites in scope"):
+        table.add_column(name, justify="right" if name == "value £" else "left")
+    values = c.value_per_year()
+    for d in c.contract_years():
+        sites = c.scope_at(d)
+        shown = "all" if len(sites) > 10 else ", ".join(sites)
+        table.add_row(f"{d.year}/{(d.year + 1) % 100:02d}", f"{values[d.year]:,.0f}", shown)
+    console.print(table)
+
+
+@terms_app.command("show")
+def terms_show(
+    file: Annotated[Path, typer.Argument(help="Terms YAML file.")],
+    at: Annotated[str, typer.Option("--at", help="Date (ISO) to resolve parameters on.")],
+    overrides: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Every parameter in force on a date (the latest entry on or before it)."""
+    from carecontract.terms.parameters import PARAMETERS
+
+    terms = _load(file, overrides)
+    with user_errors():
+        when = _parse_date(at, "--at")
+    values = terms.contract.parameters_at(when)
+    if as_json:
+        print(json.dumps({**terms.provenance(), "at": when.isoformat(), "parameters": values}))
+        return
+    table = Table(title=f"{terms.contract.name}: parameters in force on {when}", show_edge=False)
+    for name in ("parameter", "value", "unit", "meaning"):
+        table.add_column(name, justify="right" if name == "value" else "left")
+    for name, value in values.items():
+        spec = PARAMETERS[name]
+        shown = "not yet set" if value is None else (f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}")
+        table.add_row(name, shown, spec.unit, spec.description)
+    console.print(table)
+    if terms.overrides:
+        console.print(f"what-if overrides: {', '.join(terms.overrides)} (fingerprint {terms.fingerprint})")
+
+
 # -- demo ---------------------------------------------------------------------------------------
 @app.command()
 def demo(

@@ -1,0 +1,305 @@
+"""Contract terms as Pydantic models: what a commissioner's analyst writes in one YAML file.
+
+The models validate everything that can be checked without data: shares that add up, values
+per year that sum to the contract value, known tumour sites, measure ids and parameters, a gate
+before an outcomes stage. ``extra="forbid"`` everywhere, so a misspelt key is an error, not a
+silently ignored term.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from carecontract.records.schema import TUMOUR_SITE_NAMES
+from carecontract.terms.parameters import PARAMETERS, Timeline
+
+#: Outcome measures (ids stable, ../shared/design.md) and whether a higher value is better.
+MEASURES: dict[str, bool] = {
+    "fds_28": True,
+    "cwt_31": True,
+    "cwt_62": True,
+    "early_stage": True,
+    "survival_1y": True,
+    "emergency_presentation": False,
+    "usual_place_of_death": True,
+    "patient_experience": True,
+    "equity_gap": False,
+}
+SERVICES = (
+    "diagnosis",
+    "radiology",
+    "radiotherapy",
+    "chemotherapy",
+    "surgery",
+    "screening",
+    "nursing",
+    "palliative_care",
+    "hospice",
+    "community",
+    "acute",
+    "mental_health",
+)
+VatTreatment = Literal["recoverable", "irrecoverable", "exempt"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Party(Strict):
+    code: str = Field(pattern=r"^[A-Za-z0-9]{2,10}$")
+    name: str
+
+
+class Commissioner(Party):
+    share: float = Field(gt=0, le=1, description="share of the contract's cost this commissioner pays")
+
+
+class Subcontractor(Party):
+    services: list[Literal[SERVICES]] = []  # type: ignore[valid-type]
+    tumour_sites: list[str] | Literal["all"] = "all"
+
+    @field_validator("tumour_sites")
+    @classmethod
+    def _known_sites(cls, value: list[str] | str) -> list[str] | str:
+        return value if value == "all" else [_site(s) for s in value]
+
+
+class Term(Strict):
+    start: date
+    years: int = Field(ge=1, le=30)
+
+    def year_start(self, index: int) -> date:
+        return date(self.start.year + index, self.start.month, self.start.day)
+
+    @property
+    def end(self) -> date:
+        return self.year_start(self.years)
+
+
+class Gate(Strict):
+    """What must be true, measured from the store, before the outcomes stage starts."""
+
+    data_completeness: float | None = Field(None, ge=0, le=1)
+    data_validity: float | None = Field(None, ge=0, le=1)
+    measures: dict[str, float] = {}
+
+    @field_validator("measures")
+    @classmethod
+    def _known_measures(cls, value: dict[str, float]) -> dict[str, float]:
+        for measure in value:
+            _measure(measure)
+        return value
+
+
+class FeeStage(Strict):
+    name: str
+    kind: Literal["fee"]
+    max_years: int = Field(ge=1)
+    fee_gbp_per_year: Decimal = Field(ge=0, description="the prime's fee while it builds the baseline")
+    gate: Gate
+
+
+class OutcomesStage(Strict):
+    name: str
+    kind: Literal["outcomes"]
+    capitation_gbp_per_year: Decimal | None = Field(
+        None, ge=0, description="capitated budget; default: the contract's value for the year"
+    )
+    at_risk_share: float = Field(ge=0, le=1, description="share of the budget paid only for outcomes")
+
+
+Stage = Annotated[FeeStage | OutcomesStage, Field(discriminator="kind")]
+
+
+class Outcome(Strict):
+    measure: str
+    target: float
+    weight: float = Field(gt=0, le=1)
+    threshold: float | None = Field(None, description="achievement below which none of this weight is paid")
+
+    @field_validator("measure")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _measure(value)
+
+
+class OutcomePayment(Strict):
+    """How achievement releases the at-risk share: linearly from threshold to target, capped."""
+
+    cap_share: float = Field(1.0, ge=0, le=2, description="most of the at-risk pot that can be earned")
+
+
+class GainLossShare(Strict):
+    prime_share: float = Field(ge=0, le=1, description="prime's share of an under- or overspend")
+    cap_gbp: Decimal | None = Field(None, ge=0)
+
+
+class Payments(Strict):
+    outcome_payment: OutcomePayment = OutcomePayment()
+    gain_loss_share: GainLossShare | None = None
+    management_fee: Literal["from_value", "on_top"] = "from_value"
+    vat: dict[str, VatTreatment] = Field(default_factory=dict, description="VAT on services supplied, by party code")
+
+
+class Value(Strict):
+    total_gbp: Decimal = Field(gt=0)
+    profile: Literal["flat"] | None = None
+    by_year: dict[int, Decimal] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Value:
+        if (self.profile is None) == (self.by_year is None):
+            raise ValueError("give either profile: flat or by_year: {year: value, ...}")
+        return self
+
+
+class Contract(Strict):
+    name: str
+    description: str = ""
+    commissioners: list[Commissioner] = Field(min_length=1)
+    prime: Party
+    subcontractors: list[Subcontractor] = []
+    term: Term
+    value: Value
+    stages: list[Stage] = Field(min_length=1)
+    scope: dict[int, list[str] | Literal["all"]] | None = Field(
+        None, description="tumour sites in scope from the contract year starting in each year"
+    )
+    outcomes: list[Outcome] = []
+    payments: Payments = Payments()
+    parameters: dict[str, dict[date | int, float]] = {}
+
+    # -- validation across fields ------------------------------------------------------------
+    @field_validator("scope")
+    @classmethod
+    def _scope_sites(cls, value: dict | None) -> dict | None:
+        if value:
+            for sites in value.values():
+                if sites != "all":
+                    for s in sites:
+                        _site(s)
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_parameters(cls, value: dict) -> dict:
+        for name, entries in value.items():
+            spec = PARAMETERS.get(name)
+            if spec is None:
+                raise ValueError(f"unknown parameter {name!r}{_suggest(name, PARAMETERS)}")
+            if not entries:
+                raise ValueError(f"parameter {name!r} has no entries")
+            for v in entries.values():
+                if not spec.low <= v <= spec.high:
+                    raise ValueError(f"parameter {name!r} = {v} is outside {spec.low}–{spec.high} ({spec.unit})")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Contract:
+        total_share = sum(c.share for c in self.commissioners)
+        if abs(total_share - 1) > 1e-9:
+            raise ValueError(f"commissioners' shares add up to {total_share:g}, not 1")
+        codes = [p.code for p in (*self.commissioners, self.prime, *self.subcontractors)]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"party codes used twice: {', '.join(repeated)}")
+        if self.outcomes:
+            weights = sum(o.weight for o in self.outcomes)
+            if abs(weights - 1) > 1e-9:
+                raise ValueError(f"outcome weights add up to {weights:g}, not 1")
+        first_year, last_year = self.term.start.year, self.term.start.year + self.term.years - 1
+        if self.value.by_year is not None:
+            years = sorted(self.value.by_year)
+            if years != list(range(first_year, last_year + 1)):
+                raise ValueError(f"value.by_year must list each contract year {first_year}–{last_year}, got {years}")
+            total = sum(self.value.by_year.values())
+            if total != self.value.total_gbp:
+                raise ValueError(f"value.by_year adds up to {total:,}, not value.total_gbp {self.value.total_gbp:,}")
+        for i, stage in enumerate(self.stages[:-1]):
+            if not isinstance(stage, FeeStage):
+                raise ValueError(f"stage {stage.name!r} is not the last, so it must be a fee stage with a gate")
+            if stage.max_years >= self.term.years:
+                raise ValueError(f"stage {stage.name!r} lasts as long as the contract: no outcomes stage would start")
+            del i
+        if self.scope:
+            if min(self.scope) != first_year:
+                raise ValueError(f"scope must start in the contract's first year {first_year}")
+            if max(self.scope) > last_year:
+                raise ValueError(f"scope year {max(self.scope)} is after the contract ends ({last_year})")
+        parties = set(codes)
+        for code in self.payments.vat:
+            if code not in parties:
+                raise ValueError(f"payments.vat names {code!r}, which is not a party{_suggest(code, parties)}")
+        return self
+
+    # -- questions a user asks of the terms --------------------------------------------------
+    def contract_years(self) -> list[date]:
+        return [self.term.year_start(i) for i in range(self.term.years)]
+
+    def value_per_year(self) -> dict[int, Decimal]:
+        """Contract value allocated to each contract year (by the year it starts in)."""
+        if self.value.by_year is not None:
+            return dict(sorted(self.value.by_year.items()))
+        n = self.term.years
+        base = (self.value.total_gbp / n).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
+        years = [d.year for d in self.contract_years()]
+        out = {y: base for y in years}
+        out[years[-1]] += self.value.total_gbp - base * n  # pence left by rounding go to the last year
+        return out
+
+    def scope_at(self, when: date) -> list[str]:
+        """Tumour sites in scope on a date (all sites if the contract has no scope by site)."""
+        if not self.scope:
+            return list(TUMOUR_SITE_NAMES)
+        in_force: list[str] | str = "all"
+        for year in sorted(self.scope):
+            if self.term.year_start(year - self.term.start.year) <= when:
+                in_force = self.scope[year]
+        return list(TUMOUR_SITE_NAMES) if in_force == "all" else list(in_force)
+
+    def timeline(self, name: str) -> Timeline:
+        if name not in self.parameters:
+            raise KeyError(f"parameter {name!r} is not set in {self.name}{_suggest(name, self.parameters)}")
+        entries = sorted((self._as_date(k), v) for k, v in self.parameters[name].items())
+        return Timeline(name, tuple(entries))
+
+    def parameter(self, name: str, when: date) -> float:
+        return self.timeline(name).at(when)
+
+    def parameters_at(self, when: date) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for name in sorted(self.parameters):
+            try:
+                out[name] = self.parameter(name, when)
+            except KeyError:
+                out[name] = None
+        return out
+
+    def _as_date(self, key: date | int) -> date:
+        return key if isinstance(key, date) else date(key, self.term.start.month, self.term.start.day)
+
+
+def _site(name: str) -> str:
+    if name not in TUMOUR_SITE_NAMES:
+        raise ValueError(f"unknown tumour site {name!r}{_suggest(name, TUMOUR_SITE_NAMES)}")
+    return name
+
+
+def _measure(name: str) -> str:
+    if name not in MEASURES:
+        raise ValueError(f"unknown measure {name!r}{_suggest(name, MEASURES)}")
+    return name
+
+
+def _suggest(name: str, options: object) -> str:
+    import difflib
+
+    choices = sorted(options)  # type: ignore[call-overload]
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} (valid: {', '.join(choices)})"

@@ -223,3 +223,20 @@ def test_cli_check_and_show(tmp_path: Path) -> None:
     failed = cli("terms", "check", str(bad))
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert f"{bad}:{_line_of(bad, 'years: ten')}: term.years:" in failed.stderr
+
+
+def test_the_annotated_example_in_the_docs_is_valid(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "terms.md").read_text()
+    example = text.split("## A complete annotated example", 1)[1].split("```yaml\n", 1)[1].split("\n```", 1)[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    c = load_terms(path).contract
+    assert c.parameter("demand_growth", date(2029, 12, 31)) == 0.01
+    assert c.parameter("demand_growth", date(2030, 1, 1)) == 0.02
+    assert c.scope_at(date(2031, 4, 1)) == list(TUMOUR_SITE_NAMES)
+    documented = set(text.split("## Reference", 1)[1].split("## Checks", 1)[0].replace("`", " ").split())
+    from carecontract.terms.model import MEASURES
+    from carecontract.terms.parameters import PARAMETERS
+
+    assert set(MEASURES) <= {w.strip(",.()") for w in documented}
+    assert set(PARAMETERS) <= {w.strip(",.()") for w in documented}

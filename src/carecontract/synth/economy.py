@@ -135,6 +135,14 @@ class _Generator:
         low, high = low_high
         return self.rng.integers(low, high + 1, size)
 
+    def modality_cost(self, modality: np.ndarray) -> np.ndarray:
+        """Cost in pence of each treatment, drawn from its modality's tariff range."""
+        cost = np.zeros(len(modality), np.int64)
+        for index, name in enumerate(schema.MODALITIES):
+            chosen = modality == index
+            cost[chosen] = self.cost(name, int(chosen.sum()))
+        return cost
+
     def cost(self, name: str, size: int) -> np.ndarray:
         low, high = self.r["costs"][name]
         return self.rng.integers(low * 100, high * 100 + 1, size)
@@ -311,10 +319,7 @@ class _Generator:
         m = paused & alive(decision)
         add("clock_adjustment", person[m], decision[m], home[m], adjustment_days=pause_days[m])
         m = alive(treatment)
-        cost = np.zeros(count, np.int64)
-        for mi, name in enumerate(modality_names):
-            sel = modality == mi
-            cost[sel] = self.cost(name, int(sel.sum()))
+        cost = self.modality_cost(modality)
         add("treatment", person[m], treatment[m], treat_provider[m], modality=modality[m], cost_pence=cost[m])
         second_day = treatment + self.wait("treatment_to_second", count)
         m = alive(second_day) & (rng.random(count) < c["second_treatment_share"])
@@ -322,11 +327,9 @@ class _Generator:
         second_oncology = np.isin(
             second_modality, [modality_names.index(x) for x in ("chemotherapy", "radiotherapy", "immunotherapy")]
         )
-        second_provider = np.where(second_oncology & (rng.random(count) < 0.85), centre, home)
-        cost2 = np.zeros(count, np.int64)
-        for mi, name in enumerate(modality_names):
-            sel = second_modality == mi
-            cost2[sel] = self.cost(name, int(sel.sum()))
+        second_at_centre = second_oncology & (rng.random(count) < r["cancer_centre"]["share_of_oncology"])
+        second_provider = np.where(second_at_centre, centre, home)
+        cost2 = self.modality_cost(second_modality)
         add("treatment", person[m], second_day[m], second_provider[m], modality=second_modality[m], cost_pence=cost2[m])
 
         # patient experience: a share of treated patients answer, deprived areas slightly less satisfied

@@ -96,9 +96,8 @@ def inject(gen: _Generator, cols: dict[str, np.ndarray], error_rate: float) -> t
     used = np.zeros(n, bool)
     chosen: dict[str, np.ndarray] = {}
     for (kind, _), count in zip(ERROR_KINDS.items(), counts, strict=True):
-        pool = eligible.get(kind, np.ones(n, bool) if kind == "duplicate_row" else ~anchor) & ~used
-        if kind == "duplicate_row":
-            pool = ~used
+        # anchors (referrals, deaths) may be resent, but are never corrupted
+        pool = (np.ones(n, bool) if kind == "duplicate_row" else eligible.get(kind, ~anchor)) & ~used
         candidates = np.flatnonzero(pool)
         take = rng.choice(candidates, min(count, len(candidates)), replace=False) if len(candidates) else candidates
         used[take] = True

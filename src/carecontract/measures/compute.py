@@ -1,0 +1,194 @@
+"""Compute outcome measures per period and breakdown, with their uncertainty and targets.
+
+Each measure is one grouped aggregate over the table its definition names; the small result is
+finished in Python (intervals, targets, funnel limits). The events are read through Ibis, so the
+same code runs on DuckDB (default) or, later, Spark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ibis
+from ibis import _
+from ibis.expr.types import Table
+
+from carecontract.measures import stats
+from carecontract.measures.definitions import EQUITY_BASE, MEASURE_IDS, Measure, measures
+from carecontract.measures.pathways import pathways
+from carecontract.records.store import EVENT_COLUMNS, Store
+
+BREAKDOWNS = ("commissioner", "provider", "tumour_site", "imd_quintile")
+
+
+class MeasureError(ValueError):
+    """A request that cannot be answered (unknown measure or breakdown, empty store)."""
+
+
+@dataclass
+class Sources:
+    """The tables measures count, built once per run."""
+
+    pathways: Table
+    deaths: Table
+    experience: Table
+    censor: date | None
+
+    def table(self, measure: Measure) -> Table:
+        return {"pathways": self.pathways, "deaths": self.deaths, "experience": self.experience}[measure.source]
+
+
+def events_table(store: Store, con: ibis.BaseBackend | None = None) -> Table:
+    """The store's events as an Ibis table (an empty, typed table for an empty store)."""
+    con = con or ibis.duckdb.connect()
+    files = store.files("events")
+    if not files:
+        schema = ibis.schema({c: _ibis_type(t) for c, t in EVENT_COLUMNS.items()})
+        return ibis.memtable({c: [] for c in EVENT_COLUMNS}, schema=schema)
+    return con.read_parquet([str(f) for f in files])
+
+
+def _ibis_type(sql_type: str) -> str:
+    return {"VARCHAR": "string", "DATE": "date", "TINYINT": "int8", "INTEGER": "int32", "DOUBLE": "float64",
+            "DECIMAL(14,2)": "decimal(14,2)", "SMALLINT": "int16", "BIGINT": "int64"}[sql_type]  # fmt: skip
+
+
+def sources(events: Table) -> Sources:
+    censor = events.event_date.max().execute()
+    try:
+        backend = events._find_backend()
+    except Exception:  # an in-memory table (empty store): use the default backend
+        backend = ibis.get_backend()
+    # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
+    built = backend.create_table(f"pathways_{id(events)}", pathways(events), temp=True, overwrite=True)
+    people = events.select("commissioner_code", "imd_quintile", "provider_code", "event_date", "event_type",
+                           "place_of_death", "usual_residence", "score", "record_id")  # fmt: skip
+    return Sources(
+        pathways=built,
+        deaths=people.filter(_.event_type == "death"),
+        experience=people.filter(_.event_type == "patient_experience"),
+        censor=censor,
+    )
+
+
+def _keyed(measure: Measure, table: Table, by: tuple[str, ...]) -> Table:
+    keys = {
+        "commissioner": _.commissioner_code,
+        "provider": measure.provider,
+        "tumour_site": measure.tumour_site,
+        "imd_quintile": _.imd_quintile,
+    }
+    return table.mutate(
+        _in=measure.population,
+        _period=measure.period_date,
+        _value=measure.numerator,
+        **{k: keys[k] for k in by},
+    )
+
+
+def aggregate(measure: Measure, src: Sources, start: date, end: date, by: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Numerator and denominator (or sum and sum of squares for a mean) per breakdown group."""
+    table = _keyed(measure, src.table(measure), by)
+    table = table.filter(_._in, _._period.between(start, end))
+    if measure.kind == "mean":
+        value = table._value.cast("float64")
+        metrics = {"denominator": table.count(), "numerator": value.sum(), "sum_sq": (value * value).sum()}
+    else:
+        metrics = {"denominator": table.count(), "numerator": table._value.cast("int64").sum()}
+    result = table.group_by(list(by)).aggregate(**metrics) if by else table.aggregate(**metrics)
+    rows = result.to_pyarrow().to_pylist()
+    return sorted(rows, key=lambda r: tuple(str(r[k]) for k in by))
+
+
+def _finish(measure: Measure, row: dict[str, Any], target: float | None) -> dict[str, Any]:
+    n, d = row.pop("numerator") or 0, row.pop("denominator")
+    if measure.kind == "mean":
+        total_sq = row.pop("sum_sq") or 0.0
+        rate = n / d if d else None
+        low, high = stats.mean_interval(n, total_sq, d)
+        n = round(n, 6)
+    else:
+        rate = n / d if d else None
+        low, high = stats.wilson(n, d)
+    met = None
+    if target is not None and rate is not None:
+        met = rate >= target if measure.higher_is_better else rate <= target
+    return {"measure": measure.id, "numerator": n, "denominator": d, "rate": rate, "ci_low": low,
+            "ci_high": high, "target": target, "met": met, **row}  # fmt: skip
+
+
+def _equity(src: Sources, start: date, end: date, by: tuple[str, ...], target: float | None) -> list[dict]:
+    base = measures(src.censor)[EQUITY_BASE]
+    keys = tuple(k for k in by if k != "imd_quintile")
+    groups: dict[tuple, dict[int, tuple[int, int]]] = {}
+    for row in aggregate(base, src, start, end, (*keys, "imd_quintile")):
+        groups.setdefault(tuple(row[k] for k in keys), {})[row["imd_quintile"]] = (
+            row["numerator"] or 0,
+            row["denominator"],
+        )
+    out = []
+    for key, quintiles in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+        (n5, d5), (n1, d1) = quintiles.get(5, (0, 0)), quintiles.get(1, (0, 0))
+        rate = (n5 / d5 - n1 / d1) if d5 and d1 else None
+        low, high = stats.newcombe(n5, d5, n1, d1)
+        met = None if target is None or rate is None else rate <= target
+        out.append({"measure": "equity_gap", "numerator": None, "denominator": d1 + d5, "rate": rate,
+                    "ci_low": low, "ci_high": high, "target": target, "met": met, "base_measure": EQUITY_BASE,
+                    "least_deprived": {"numerator": n5, "denominator": d5},
+                    "most_deprived": {"numerator": n1, "denominator": d1}, **dict(zip(keys, key, strict=True))})  # fmt: skip
+    return out
+
+
+def _add_funnel(rows: list[dict[str, Any]]) -> None:
+    """Funnel-plot data: each group's control limits around the measure's overall rate."""
+    n = sum(r["numerator"] or 0 for r in rows)
+    d = sum(r["denominator"] for r in rows)
+    if not d:
+        return
+    overall = n / d
+    for r in rows:
+        lo95, hi95 = stats.funnel_limits(overall, r["denominator"], stats.Z95)
+        lo998, hi998 = stats.funnel_limits(overall, r["denominator"], stats.Z998)
+        r["funnel"] = {"overall": overall, "limits_95": [lo95, hi95], "limits_998": [lo998, hi998],
+                       "outlier": r["rate"] is not None and not lo998 <= r["rate"] <= hi998}  # fmt: skip
+
+
+def compute_measures(
+    store: str | Path | Store,
+    start: date,
+    end: date,
+    by: Iterable[str] = (),
+    targets: dict[str, float] | None = None,
+    only: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every measure (or ``only`` these) for cases whose period date falls in [start, end]."""
+    store = store if isinstance(store, Store) else Store(store)
+    by = tuple(by)
+    unknown = [b for b in by if b not in BREAKDOWNS]
+    if unknown:
+        raise MeasureError(f"unknown breakdown {', '.join(unknown)} (valid: {', '.join(BREAKDOWNS)})")
+    wanted = tuple(only) if only else MEASURE_IDS
+    bad = [m for m in wanted if m not in MEASURE_IDS]
+    if bad:
+        raise MeasureError(f"unknown measure {', '.join(bad)} (valid: {', '.join(MEASURE_IDS)})")
+    if start > end:
+        raise MeasureError(f"--from {start} is after --to {end}")
+    src = sources(events_table(store))
+    defs = measures(src.censor)
+    targets = targets or {}
+    results: list[dict[str, Any]] = []
+    for measure_id in wanted:
+        measure = defs[measure_id]
+        target = targets.get(measure_id, measure.standard)
+        if measure_id == "equity_gap":
+            rows = _equity(src, start, end, by, target)
+        else:
+            rows = [_finish(measure, r, target) for r in aggregate(measure, src, start, end, by)]
+            if by and measure.kind == "proportion":
+                _add_funnel(rows)
+        results.extend(rows)
+    return results

@@ -1,0 +1,84 @@
+"""Pathways: the events of one patient from one referral, as one Ibis expression.
+
+A pathway starts at a ``referral`` and holds the patient's events dated on or after it and
+before their next referral. Its identifier is the referral's ``record_id``. Every measure reads
+this table (or the death and experience events); written once in Ibis, it compiles to DuckDB SQL
+today and to Spark SQL for national runs.
+"""
+
+from __future__ import annotations
+
+import ibis
+from ibis import _
+from ibis.expr.types import Table
+
+PATHWAY_COLUMNS = (
+    "pathway_id",
+    "patient_id",
+    "referral_date",
+    "referral_route",
+    "commissioner_code",
+    "referral_provider",
+    "imd_quintile",
+    "first_seen_date",
+    "diagnosis_date",
+    "diagnosis_provider",
+    "tumour_site",
+    "stage",
+    "ruled_out_date",
+    "ruled_out_provider",
+    "decision_date",
+    "treatment_date",
+    "treatment_provider",
+    "treatment_modality",
+    "adjustment_days",
+    "death_date",
+)
+
+
+def pathways(events: Table) -> Table:
+    """One row per referral, with the dates and providers of each step of its pathway."""
+    referrals = events.filter(_.event_type == "referral").select(
+        pathway_id=_.record_id,
+        patient_id=_.patient_id,
+        referral_date=_.event_date,
+        referral_route=_.referral_route,
+        commissioner_code=_.commissioner_code,
+        referral_provider=_.provider_code,
+        imd_quintile=_.imd_quintile,
+    )
+    order = ibis.window(group_by="patient_id", order_by=["referral_date", "pathway_id"])
+    referrals = referrals.mutate(next_referral_date=_.referral_date.lead().over(order))
+    steps = events.filter(
+        _.event_type.isin(["first_seen", "diagnosis", "cancer_ruled_out", "decision_to_treat", "treatment",
+                           "clock_adjustment"])  # fmt: skip
+    ).select("patient_id", "event_date", "event_type", "provider_code", "tumour_site", "stage", "modality",
+             "adjustment_days")  # fmt: skip
+    joined = referrals.join(steps, "patient_id").filter(
+        _.event_date >= _.referral_date,
+        _.next_referral_date.isnull() | (_.event_date < _.next_referral_date),
+    )
+
+    def first(kind: str):
+        return joined.event_date.min(where=joined.event_type == kind)
+
+    def at_first(column: str, kind: str):
+        return joined[column].argmin(joined.event_date, where=joined.event_type == kind)
+
+    summary = joined.group_by("pathway_id").aggregate(
+        first_seen_date=first("first_seen"),
+        diagnosis_date=first("diagnosis"),
+        diagnosis_provider=at_first("provider_code", "diagnosis"),
+        tumour_site=at_first("tumour_site", "diagnosis"),
+        stage=at_first("stage", "diagnosis"),
+        ruled_out_date=first("cancer_ruled_out"),
+        ruled_out_provider=at_first("provider_code", "cancer_ruled_out"),
+        decision_date=first("decision_to_treat"),
+        treatment_date=first("treatment"),
+        treatment_provider=at_first("provider_code", "treatment"),
+        treatment_modality=at_first("modality", "treatment"),
+        adjustment_days=joined.adjustment_days.sum(where=joined.event_type == "clock_adjustment"),
+    )
+    deaths = events.filter(_.event_type == "death").group_by("patient_id").aggregate(death_date=_.event_date.min())
+    out = referrals.left_join(summary, "pathway_id").left_join(deaths, "patient_id")
+    return out.select(*PATHWAY_COLUMNS)

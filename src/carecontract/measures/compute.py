@@ -136,10 +136,11 @@ def _equity(src: Sources, start: date, end: date, by: tuple[str, ...], target: f
         rate = (n5 / d5 - n1 / d1) if d5 and d1 else None
         low, high = stats.newcombe(n5, d5, n1, d1)
         met = None if target is None or rate is None else rate <= target
-        out.append({"measure": "equity_gap", "numerator": None, "denominator": d1 + d5, "rate": rate,
-                    "ci_low": low, "ci_high": high, "target": target, "met": met, "base_measure": EQUITY_BASE,
-                    "least_deprived": {"numerator": n5, "denominator": d5},
-                    "most_deprived": {"numerator": n1, "denominator": d1}, **dict(zip(keys, key, strict=True))})  # fmt: skip
+        row = {"measure": "equity_gap", "numerator": None, "denominator": d1 + d5, "rate": rate, "ci_low": low,
+               "ci_high": high, "target": target, "met": met, "base_measure": EQUITY_BASE}  # fmt: skip
+        row["least_deprived"] = {"numerator": n5, "denominator": d5}
+        row["most_deprived"] = {"numerator": n1, "denominator": d1}
+        out.append({**row, **dict(zip(keys, key, strict=True))})
     return out
 
 

@@ -36,6 +36,19 @@ PATHWAY_COLUMNS = (
 )
 
 
+STEP_EVENTS = ("first_seen", "diagnosis", "cancer_ruled_out", "decision_to_treat", "treatment", "clock_adjustment")
+STEP_COLUMNS = (
+    "patient_id",
+    "event_date",
+    "event_type",
+    "provider_code",
+    "tumour_site",
+    "stage",
+    "modality",
+    "adjustment_days",
+)
+
+
 def pathways(events: Table) -> Table:
     """One row per referral, with the dates and providers of each step of its pathway."""
     referrals = events.filter(_.event_type == "referral").select(
@@ -49,11 +62,7 @@ def pathways(events: Table) -> Table:
     )
     order = ibis.window(group_by="patient_id", order_by=["referral_date", "pathway_id"])
     referrals = referrals.mutate(next_referral_date=_.referral_date.lead().over(order))
-    steps = events.filter(
-        _.event_type.isin(["first_seen", "diagnosis", "cancer_ruled_out", "decision_to_treat", "treatment",
-                           "clock_adjustment"])  # fmt: skip
-    ).select("patient_id", "event_date", "event_type", "provider_code", "tumour_site", "stage", "modality",
-             "adjustment_days")  # fmt: skip
+    steps = events.filter(_.event_type.isin(STEP_EVENTS)).select(*STEP_COLUMNS)
     joined = referrals.join(steps, "patient_id").filter(
         _.event_date >= _.referral_date,
         _.next_referral_date.isnull() | (_.event_date < _.next_referral_date),

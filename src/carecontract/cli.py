@@ -238,6 +238,90 @@ def print_quality(report: dict[str, Any]) -> None:
     console.print("* required for every row, or for the event types that need it")
 
 
+# -- measures -----------------------------------------------------------------------------------
+@app.command()
+def measures(
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    start: Annotated[str, typer.Option("--from", help="First day of the period (ISO date).")],
+    end: Annotated[str, typer.Option("--to", help="Last day of the period (ISO date).")],
+    by: Annotated[str, typer.Option(help="Breakdown: any of commissioner,provider,tumour_site,imd_quintile.")] = "",
+    terms: Annotated[Path | None, typer.Option(help="Contract terms: targets from its outcomes.")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="What-if override on the terms.")] = None,
+    only: Annotated[str, typer.Option(help="Comma-separated measure ids (default: all).")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits."""
+    from carecontract.measures.compute import MeasureError, compute_measures
+    from carecontract.records.store import Store
+
+    targets, provenance = {}, None
+    if terms:
+        loaded = _load(terms, overrides)
+        targets = {o.measure: o.target for o in loaded.contract.outcomes}
+        provenance = loaded.provenance()
+    with user_errors():
+        first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
+        if not Store(store).exists():
+            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        try:
+            rows = compute_measures(
+                store, first, last, [b for b in by.split(",") if b], targets, [m for m in only.split(",") if m] or None
+            )
+        except MeasureError as exc:
+            raise ValueError(str(exc)) from None
+    if provenance:
+        for row in rows:
+            row["terms"] = provenance
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    keys = [b for b in by.split(",") if b]
+    table = Table(title=f"Outcome measures, {first} to {last}", show_edge=False)
+    for name in ("measure", *keys, "rate", "95% interval", "n / N", "target", "met"):
+        table.add_column(name, justify="left" if name in ("measure", *keys) else "right")
+    for r in rows:
+        scale = "{:.2f}" if r["measure"] == "patient_experience" else "{:.1%}"
+        fmt = lambda v, s=scale: "—" if v is None else s.format(v)  # noqa: E731
+        counts = (
+            f"{r['numerator']:,} / {r['denominator']:,}"
+            if isinstance(r["numerator"], int)
+            else f"n={r['denominator']:,}"
+        )
+        met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[r["met"]]
+        outlier = " [yellow]outlier[/]" if r.get("funnel", {}).get("outlier") else ""
+        table.add_row(r["measure"], *[str(r.get(k)) for k in keys], fmt(r["rate"]) + outlier,
+                      f"{fmt(r['ci_low'])}–{fmt(r['ci_high'])}", counts, fmt(r["target"]), met)  # fmt: skip
+    console.print(table)
+    if provenance:
+        console.print(f"targets from {provenance['terms']} (fingerprint {provenance['fingerprint']})")
+
+
+@app.command()
+def explain(
+    measure: Annotated[str, typer.Argument(help="Measure id, e.g. cwt_62.")],
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    pathway: Annotated[str, typer.Option(help="Pathway id: the referral's record_id (or a death/survey record_id).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Why one pathway counted as it did: clock start, stop, pauses and the verdict."""
+    from carecontract.measures.compute import MeasureError
+    from carecontract.measures.explain import explain as run_explain
+
+    with user_errors():
+        try:
+            result = run_explain(measure, store, pathway)
+        except MeasureError as exc:
+            raise ValueError(str(exc)) from None
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    console.print(f"[bold]{measure}[/] ({result['definition']}) for {pathway}:")
+    console.print(f"  {result['explanation']}")
+    for event in result.get("events", []):
+        extra = ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("record_id", "event_date", "event_type"))
+        console.print(f"    {event['event_date']}  {event['event_type']:<20} {extra}")
+
+
 # -- terms --------------------------------------------------------------------------------------
 terms_app = typer.Typer(
     help="Contract terms as code: check a terms file, show parameters in force.", no_args_is_help=True

@@ -18,7 +18,7 @@ A pathway counts in the period in which its clock stops.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import ibis
@@ -34,6 +34,24 @@ def days(later: Deferred, earlier: Deferred) -> Deferred:
 
 
 @dataclass(frozen=True)
+class Clock:
+    """A waiting-time clock: it starts, stops, may be paused, and is met within ``limit`` days."""
+
+    start: Deferred
+    stop: Deferred
+    limit: int
+    pauses: Deferred = field(default_factory=lambda: ibis.literal(0))
+
+    @property
+    def elapsed(self) -> Deferred:
+        return days(self.stop, self.start) - self.pauses
+
+    @property
+    def met(self) -> Deferred:
+        return self.elapsed <= self.limit
+
+
+@dataclass(frozen=True)
 class Measure:
     id: str
     title: str
@@ -46,13 +64,16 @@ class Measure:
     kind: str = "proportion"  # "proportion" | "mean"
     higher_is_better: bool = True
     standard: float | None = None  # England's standard, the default target
-    clock: tuple[str, str] | None = None  # (start, stop) column names, for explanations
+    clock: Clock | None = None  # waiting-time measures: the numerator is "clock days <= limit"
 
     def needs_censor(self) -> bool:
         return self.id == "survival_1y"
 
 
 FDS_STOP = ibis.least(_.diagnosis_date, _.ruled_out_date)
+FDS = Clock(start=_.referral_date, stop=FDS_STOP, limit=28)
+CWT31 = Clock(start=_.decision_date, stop=_.treatment_date, limit=31)
+CWT62 = Clock(start=_.referral_date, stop=_.treatment_date, limit=62, pauses=_.adjustment_days.fill_null(0))
 
 
 def _measures(censor: date | None = None) -> dict[str, Measure]:
@@ -66,11 +87,11 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 "pathways",
                 population=_.referral_route.isin(FDS_ROUTES) & FDS_STOP.notnull(),
                 period_date=FDS_STOP,
-                numerator=days(FDS_STOP, _.referral_date) <= 28,
+                numerator=FDS.met,
                 provider=ibis.coalesce(_.diagnosis_provider, _.ruled_out_provider),
                 tumour_site=_.tumour_site,
                 standard=0.75,
-                clock=("referral_date", "first of diagnosis_date, ruled_out_date"),
+                clock=FDS,
             ),
             Measure(
                 "cwt_31",
@@ -78,11 +99,11 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 "pathways",
                 population=_.decision_date.notnull() & _.treatment_date.notnull(),
                 period_date=_.treatment_date,
-                numerator=days(_.treatment_date, _.decision_date) <= 31,
+                numerator=CWT31.met,
                 provider=_.treatment_provider,
                 tumour_site=_.tumour_site,
                 standard=0.96,
-                clock=("decision_date", "treatment_date"),
+                clock=CWT31,
             ),
             Measure(
                 "cwt_62",
@@ -90,11 +111,11 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 "pathways",
                 population=_.referral_route.isin(CWT62_ROUTES) & _.treatment_date.notnull(),
                 period_date=_.treatment_date,
-                numerator=days(_.treatment_date, _.referral_date) - _.adjustment_days.fill_null(0) <= 62,
+                numerator=CWT62.met,
                 provider=_.treatment_provider,
                 tumour_site=_.tumour_site,
                 standard=0.85,
-                clock=("referral_date", "treatment_date"),
+                clock=CWT62,
             ),
             Measure(
                 "early_stage",

@@ -21,7 +21,9 @@ def wilson(numerator: int, denominator: int, z: float = Z95) -> tuple[float | No
     z2 = z * z
     centre = (p + z2 / (2 * denominator)) / (1 + z2 / denominator)
     half = z * math.sqrt(p * (1 - p) / denominator + z2 / (4 * denominator * denominator)) / (1 + z2 / denominator)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    # exact at the ends: rounding must not put an observed 0% or 100% outside its own interval
+    return (0.0 if numerator == 0 else low), (1.0 if numerator == denominator else high)
 
 
 def newcombe(n1: int, d1: int, n2: int, d2: int) -> tuple[float | None, float | None]:

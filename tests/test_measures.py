@@ -37,8 +37,9 @@ class Builder:
 
     def event(self, patient: int, kind: str, day: int, provider: str = "RJE", **extra: object) -> str:
         record_id = f"p{patient}-{kind}-{day}-{len(self.rows)}"
-        row = {"record_id": record_id, "nhs_number": nhs(patient), "event_date": (D0 + timedelta(days=day)).isoformat(),
-               "event_type": kind, "provider_code": provider, "commissioner_code": "05D", "imd_quintile": "3"}  # fmt: skip
+        when = (D0 + timedelta(days=day)).isoformat()
+        row = {"record_id": record_id, "nhs_number": nhs(patient), "event_date": when, "event_type": kind,
+               "provider_code": provider, "commissioner_code": "05D", "imd_quintile": "3"}  # fmt: skip
         row.update({k: str(v) for k, v in extra.items()})
         self.rows.append(row)
         return record_id
@@ -282,8 +283,8 @@ def test_explain_agrees_with_the_count(economy_store: Path) -> None:
     from carecontract.records.store import Store
 
     con = Store(economy_store).connect()
-    sample = [r[0] for r in con.execute(
-        "SELECT record_id FROM events WHERE event_type = 'referral' ORDER BY record_id LIMIT 400").fetchall()]  # fmt: skip
+    query = "SELECT record_id FROM events WHERE event_type = 'referral' ORDER BY record_id LIMIT 30"
+    sample = [r[0] for r in con.execute(query).fetchall()]
     for measure in ("fds_28", "cwt_62"):
         explained = [explain(measure, economy_store, pid) for pid in sample[:30]]
         counted = [e for e in explained if e["in_denominator"]]

@@ -99,6 +99,7 @@ def test_demo_runs_and_says_where_its_outputs_are(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "injected errors were quarantined with the expected reason" in proc.stdout
     assert "Outputs:" in proc.stdout and "catalog.duckdb" in proc.stdout
+    assert "Outcome measures" in proc.stdout and "cwt_62" in proc.stdout
     assert (tmp_path / "demo" / "store" / "manifest.json").exists()
     # running the demo again starts afresh rather than quarantining everything as duplicates
     again = _cli("demo", "--out", str(tmp_path / "demo"), "--population", "50000", "--years", "2", cwd=tmp_path)
@@ -107,3 +108,29 @@ def test_demo_runs_and_says_where_its_outputs_are(tmp_path: Path) -> None:
 
 def test_version() -> None:
     assert runner.invoke(app, ["--version"]).stdout.startswith("carecontract ")
+
+
+def test_measures_and_explain_from_the_command_line(tmp_path: Path) -> None:
+    rows = [
+        {**VALID_ROW, "record_id": "ref1", "event_date": "2024-01-01"},
+        {**VALID_ROW, "record_id": "tx1", "event_type": "treatment", "modality": "surgery", "event_date": "2024-03-15",
+         "referral_route": ""},
+    ]  # fmt: skip
+    src = write_csv(tmp_path / "a.csv", rows)
+    assert runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s")]).exit_code == 0
+    terms = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
+    out = runner.invoke(app, ["measures", "--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31",
+                              "--only", "cwt_62", "--by", "provider", "--terms", str(terms), "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    (row,) = json.loads(out.stdout)
+    assert {k: row[k] for k in ("measure", "numerator", "denominator", "rate", "target", "met", "provider")} == {
+        "measure": "cwt_62", "numerator": 0, "denominator": 1, "rate": 0.0, "target": 0.85, "met": False,
+        "provider": "RJE"}  # fmt: skip
+    assert set(row) >= {"ci_low", "ci_high", "funnel", "terms"}
+    why = runner.invoke(app, ["explain", "cwt_62", "--store", str(tmp_path / "s"), "--pathway", "ref1"])
+    assert why.exit_code == 0 and "74 day(s)" in why.stdout and "not met" in why.stdout
+    bad = _cli("measures", "--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31", "--by", "ward",
+               cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 2 and "unknown breakdown ward" in bad.stderr and "Traceback" not in bad.stderr
+    missing = _cli("explain", "cwt_62", "--store", str(tmp_path / "s"), "--pathway", "nope", cwd=tmp_path)
+    assert missing.returncode == 2 and "no pathway" in missing.stderr

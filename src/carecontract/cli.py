@@ -275,25 +275,28 @@ def measures(
     if as_json:
         print(json.dumps(rows, default=str))
         return
-    keys = [b for b in by.split(",") if b]
-    table = Table(title=f"Outcome measures, {first} to {last}", show_edge=False)
+    caption = f"targets from {provenance['terms']} (fingerprint {provenance['fingerprint']})" if provenance else ""
+    print_measures(rows, [b for b in by.split(",") if b], caption, f"Outcome measures, {first} to {last}")
+
+
+def print_measures(rows: list[dict[str, Any]], keys: list[str], caption: str = "", title: str = "") -> None:
+    table = Table(title=title or None, show_edge=False, caption=caption or None)
     for name in ("measure", *keys, "rate", "95% interval", "n / N", "target", "met"):
         table.add_column(name, justify="left" if name in ("measure", *keys) else "right")
     for r in rows:
         scale = "{:.2f}" if r["measure"] == "patient_experience" else "{:.1%}"
-        fmt = lambda v, s=scale: "—" if v is None else s.format(v)  # noqa: E731
-        counts = (
-            f"{r['numerator']:,} / {r['denominator']:,}"
-            if isinstance(r["numerator"], int)
-            else f"n={r['denominator']:,}"
-        )
+
+        def fmt(v: float | None, s: str = scale) -> str:
+            return "—" if v is None else s.format(v)
+
+        n, d = r["numerator"], r["denominator"]
+        counts = f"{n:,} / {d:,}" if isinstance(n, int) else f"n={d:,}"
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[r["met"]]
         outlier = " [yellow]outlier[/]" if r.get("funnel", {}).get("outlier") else ""
-        table.add_row(r["measure"], *[str(r.get(k)) for k in keys], fmt(r["rate"]) + outlier,
-                      f"{fmt(r['ci_low'])}–{fmt(r['ci_high'])}", counts, fmt(r["target"]), met)  # fmt: skip
+        interval = "—" if r["ci_low"] is None else f"{fmt(r['ci_low'])}–{fmt(r['ci_high'])}"
+        cells = [str(r.get(k)) for k in keys]
+        table.add_row(r["measure"], *cells, fmt(r["rate"]) + outlier, interval, counts, fmt(r["target"]), met)
     console.print(table)
-    if provenance:
-        console.print(f"targets from {provenance['terms']} (fingerprint {provenance['fingerprint']})")
 
 
 @app.command()

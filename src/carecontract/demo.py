@@ -14,17 +14,18 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 from rich.console import Console
 
+from carecontract.measures.compute import compute_measures
 from carecontract.records.ingest import ingest
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
-from carecontract.synth.economy import generate
+from carecontract.synth.economy import contract_year_bounds, generate
 from carecontract.synth.writer import write_economy
 
 
 def run_demo(
     out: Path, population: int, years: int, seed: int, error_rate: float, console: Console, err: Console
 ) -> dict:
-    from carecontract.cli import print_ingest, print_quality, progress_bar
+    from carecontract.cli import print_ingest, print_measures, print_quality, progress_bar
 
     out = Path(out)
     data, store_dir = out / "data", out / "store"
@@ -49,13 +50,19 @@ def run_demo(
     console.print(found)
     report_data = quality(store_dir).as_dict()
     print_quality(report_data)
+    years_covered = contract_year_bounds(economy.start, economy.years)
+    period = (years_covered[0][0], years_covered[-1][1])
+    console.rule(f"Outcome measures, {period[0]} to {period[1]}")
+    outcome_rows = compute_measures(store_dir, *period)
+    print_measures(outcome_rows, [], f"England's standards as targets; by provider: carecontract measures "
+                   f"--store {store_dir} --from {period[0]} --to {period[1]} --by provider")  # fmt: skip
     console.rule()
     console.print(f"Done in {time.perf_counter() - t0:.1f}s. Outputs:")
     console.print(f"  activity files     {data}/activity-*.csv  (injected errors listed in injected_errors.csv)")
     console.print(f"  event store        {store_dir}/  (Parquet + manifest.json; open catalog.duckdb in DuckDB)")
     console.print(f"  quarantine         {store_dir}/quarantine/*.parquet  (every rejected row with its reasons)")
     console.print(f"  next               carecontract quality --store {store_dir}")
-    return {"ingest": result.as_dict(), "quality": report_data}
+    return {"ingest": result.as_dict(), "quality": report_data, "measures": outcome_rows}
 
 
 def _check_injected(manifest: Path, store_dir: Path) -> str:

@@ -57,14 +57,14 @@ def _ibis_type(sql_type: str) -> str:
             "DECIMAL(14,2)": "decimal(14,2)", "SMALLINT": "int16", "BIGINT": "int64"}[sql_type]  # fmt: skip
 
 
-def sources(events: Table) -> Sources:
+def sources(events: Table, detail: bool = True) -> Sources:
     censor = events.event_date.max().execute()
     try:
         backend = events._find_backend()
     except Exception:  # an in-memory table (empty store): use the default backend
         backend = ibis.get_backend()
     # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
-    built = backend.create_table(f"pathways_{id(events)}", pathways(events), temp=True, overwrite=True)
+    built = backend.create_table(f"pathways_{id(events)}", pathways(events, detail), temp=True, overwrite=True)
     people = events.select("commissioner_code", "imd_quintile", "provider_code", "event_date", "event_type",
                            "place_of_death", "usual_residence", "score", "record_id")  # fmt: skip
     return Sources(
@@ -178,7 +178,8 @@ def compute_measures(
         raise MeasureError(f"unknown measure {', '.join(bad)} (valid: {', '.join(MEASURE_IDS)})")
     if start > end:
         raise MeasureError(f"--from {start} is after --to {end}")
-    src = sources(events_table(store))
+    # providers and tumour sites cost an arg_min each: build them only when a breakdown needs them
+    src = sources(events_table(store), detail=bool({"provider", "tumour_site"} & set(by)))
     defs = measures(src.censor)
     targets = targets or {}
     results: list[dict[str, Any]] = []

@@ -49,8 +49,20 @@ STEP_COLUMNS = (
 )
 
 
-def pathways(events: Table) -> Table:
-    """One row per referral, with the dates and providers of each step of its pathway."""
+#: Columns only some questions need (by provider, by tumour site, explanations): computing them
+#: costs an arg_min each, so a plain count of the measures leaves them out.
+DETAIL_COLUMNS = (
+    "first_seen_date",
+    "diagnosis_provider",
+    "tumour_site",
+    "ruled_out_provider",
+    "treatment_provider",
+    "treatment_modality",
+)
+
+
+def pathways(events: Table, detail: bool = True) -> Table:
+    """One row per referral, with the dates (and, with ``detail``, providers) of each step."""
     referrals = events.filter(_.event_type == "referral").select(
         pathway_id=_.record_id,
         patient_id=_.patient_id,
@@ -74,20 +86,24 @@ def pathways(events: Table) -> Table:
     def at_first(column: str, kind: str):
         return joined[column].argmin(joined.event_date, where=joined.event_type == kind)
 
-    summary = joined.group_by("pathway_id").aggregate(
-        first_seen_date=first("first_seen"),
-        diagnosis_date=first("diagnosis"),
-        diagnosis_provider=at_first("provider_code", "diagnosis"),
-        tumour_site=at_first("tumour_site", "diagnosis"),
-        stage=at_first("stage", "diagnosis"),
-        ruled_out_date=first("cancer_ruled_out"),
-        ruled_out_provider=at_first("provider_code", "cancer_ruled_out"),
-        decision_date=first("decision_to_treat"),
-        treatment_date=first("treatment"),
-        treatment_provider=at_first("provider_code", "treatment"),
-        treatment_modality=at_first("modality", "treatment"),
-        adjustment_days=joined.adjustment_days.sum(where=joined.event_type == "clock_adjustment"),
-    )
+    metrics = {
+        "diagnosis_date": first("diagnosis"),
+        "stage": at_first("stage", "diagnosis"),
+        "ruled_out_date": first("cancer_ruled_out"),
+        "decision_date": first("decision_to_treat"),
+        "treatment_date": first("treatment"),
+        "adjustment_days": joined.adjustment_days.sum(where=joined.event_type == "clock_adjustment"),
+    }
+    if detail:
+        metrics |= {
+            "first_seen_date": first("first_seen"),
+            "diagnosis_provider": at_first("provider_code", "diagnosis"),
+            "tumour_site": at_first("tumour_site", "diagnosis"),
+            "ruled_out_provider": at_first("provider_code", "cancer_ruled_out"),
+            "treatment_provider": at_first("provider_code", "treatment"),
+            "treatment_modality": at_first("modality", "treatment"),
+        }
+    summary = joined.group_by("pathway_id").aggregate(**metrics)
     deaths = events.filter(_.event_type == "death").group_by("patient_id").aggregate(death_date=_.event_date.min())
     out = referrals.left_join(summary, "pathway_id").left_join(deaths, "patient_id")
-    return out.select(*PATHWAY_COLUMNS)
+    return out.select(*(c for c in PATHWAY_COLUMNS if detail or c not in DETAIL_COLUMNS))

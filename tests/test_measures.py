@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from carecontract.measures import stats
 from carecontract.measures.compute import MeasureError, compute_measures
+from carecontract.measures.definitions import MEASURE_IDS
 from carecontract.measures.explain import explain
 from carecontract.records import nhs_number
 from carecontract.records.ingest import ingest
@@ -291,3 +292,11 @@ def test_explain_agrees_with_the_count(economy_store: Path) -> None:
         assert counted, measure
         for e in counted:
             assert e["counted_value"] == (e["clock_days"] <= (28 if measure == "fds_28" else 62))
+
+
+def test_every_measure_reports_an_overall_row_even_with_nothing_to_count(tmp_path: Path) -> None:
+    b = Builder()
+    b.referral(1)
+    rows = compute_measures(b.store(tmp_path), *YEAR)
+    assert [r["measure"] for r in rows] == list(MEASURE_IDS)
+    assert all(r["rate"] is None and r["met"] is None for r in rows if r["denominator"] == 0)

@@ -429,6 +429,40 @@ def terms_show(
         console.print(f"what-if overrides: {', '.join(terms.overrides)} (fingerprint {terms.fingerprint})")
 
 
+@terms_app.command("gate")
+def terms_gate(
+    file: Annotated[Path, typer.Argument(help="Terms YAML file.")],
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    start: Annotated[str, typer.Option("--from", help="First day of the period the measures cover.")],
+    end: Annotated[str, typer.Option("--to", help="Last day of the period.")],
+    overrides: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Is the gate from the fee stage to the outcomes stage passed? Each aim measured from the store."""
+    from carecontract.records.store import Store
+    from carecontract.terms.gate import evaluate_gate
+
+    terms = _load(file, overrides)
+    with user_errors():
+        first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
+        if not Store(store).exists():
+            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        result = {**evaluate_gate(terms.contract, store, first, last), **terms.provenance()}
+    if as_json:
+        print(json.dumps(result))
+        return
+    verdict = "[green]passed[/]" if result["passed"] else "[red]not passed[/]"
+    table = Table(title=f"{terms.contract.name}: gate after {result['stage']}, {first} to {last}: {verdict}",
+                  show_edge=False)  # fmt: skip
+    for name in ("aim", "needed", "measured", "passed"):
+        table.add_column(name, justify="left" if name == "aim" else "right")
+    for c in result["criteria"]:
+        measured = "—" if c["value"] is None else f"{c['value']:.4g}"
+        table.add_row(c["name"], f"{c['direction']} {c['threshold']:g}", measured,
+                      "[green]yes[/]" if c["passed"] else "[red]no[/]")  # fmt: skip
+    console.print(table)
+
+
 # -- demo ---------------------------------------------------------------------------------------
 @app.command()
 def demo(

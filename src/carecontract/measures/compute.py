@@ -130,6 +130,8 @@ def _equity(src: Sources, start: date, end: date, by: tuple[str, ...], target: f
             row["numerator"] or 0,
             row["denominator"],
         )
+    if not keys and not groups:
+        groups[()] = {}  # an overall figure is always reported, even when nothing was diagnosed
     out = []
     for key, quintiles in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         (n5, d5), (n1, d1) = quintiles.get(5, (0, 0)), quintiles.get(1, (0, 0))

@@ -1,0 +1,79 @@
+"""The Stage 1 → Stage 2 gate, evaluated from the store."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from carecontract.records.ingest import ingest
+from carecontract.terms import load_terms
+from carecontract.terms.gate import evaluate_gate
+from tests.conftest import VALID_ROW, write_csv
+
+CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
+PERIOD = (date(2024, 1, 1), date(2024, 12, 31))
+
+
+def _store(tmp_path: Path, scores: list[int], bad_rows: int = 0) -> Path:
+    rows = [
+        {**VALID_ROW, "record_id": f"s{i}", "event_type": "patient_experience", "score": str(s), "referral_route": ""}
+        for i, s in enumerate(scores)
+    ]
+    rows += [{**VALID_ROW, "record_id": f"bad{i}", "stage": "9"} for i in range(bad_rows)]
+    ingest([write_csv(tmp_path / "in.csv", rows)], tmp_path / "store", as_of=date(2025, 6, 1))
+    return tmp_path / "store"
+
+
+def _contract(tmp_path: Path, gate: dict) -> object:
+    data = yaml.safe_load(CANCER.read_text())
+    data["stages"][0]["gate"] = gate
+    path = tmp_path / "terms.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_terms(path).contract
+
+
+def test_gate_passes_when_every_aim_is_met(tmp_path: Path) -> None:
+    contract = _contract(tmp_path, {"data_validity": 0.9, "measures": {"patient_experience": 8.5}})
+    result = evaluate_gate(contract, _store(tmp_path, [9, 9, 8]), *PERIOD)
+    assert result["passed"] is True
+    values = {c["name"]: c["value"] for c in result["criteria"]}
+    assert values == {"data_validity": 1.0, "patient_experience": pytest.approx(26 / 3)}
+
+
+def test_gate_fails_on_any_aim_and_says_which(tmp_path: Path) -> None:
+    contract = _contract(tmp_path, {"data_validity": 0.9, "measures": {"patient_experience": 8.5}})
+    result = evaluate_gate(contract, _store(tmp_path, [9, 9, 8, 9], bad_rows=1), *PERIOD)  # validity 4/5
+    assert result["passed"] is False
+    verdicts = {c["name"]: c["passed"] for c in result["criteria"]}
+    assert verdicts == {"data_validity": False, "patient_experience": True}
+
+
+def test_a_lower_is_better_aim_and_a_missing_measure(tmp_path: Path) -> None:
+    contract = _contract(tmp_path, {"measures": {"emergency_presentation": 0.2}})
+    result = evaluate_gate(contract, _store(tmp_path, [9]), *PERIOD)
+    (criterion,) = result["criteria"]
+    assert criterion["direction"] == "at most"
+    assert criterion["value"] is None and criterion["passed"] is False  # nothing measured: not passed
+
+
+def test_contract_without_fee_stage_has_no_gate(tmp_path: Path) -> None:
+    contract = load_terms(Path(__file__).parent.parent / "contracts" / "unitingcare.yaml").contract
+    with pytest.raises(ValueError, match="no fee stage"):
+        evaluate_gate(contract, _store(tmp_path, [9]), *PERIOD)
+
+
+def test_gate_from_the_command_line(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    store = _store(tmp_path, [9, 9])
+    args = ["terms", "gate", str(CANCER), "--store", str(store), "--from", "2024-01-01", "--to", "2024-12-31"]
+    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *args, "--json"], capture_output=True, text=True)
+    result = json.loads(proc.stdout)
+    assert result["stage"] == "stage1" and result["fingerprint"]
+    assert {c["name"] for c in result["criteria"]} == {"data_completeness", "data_validity", "patient_experience",
+                                                      "equity_gap"}  # fmt: skip

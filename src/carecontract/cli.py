@@ -113,6 +113,14 @@ def synth(
 
     with user_errors():
         first = _parse_date(start, "--start") if start else None
+        if first is not None:
+            last = date(first.year + years, first.month, first.day)
+            if last > date.today():
+                most = _whole_years(first)
+                raise ValueError(
+                    f"{years} year(s) from {first} run to {last}, after today, and activity cannot be dated in "
+                    f"the future (ingest would quarantine it): use at most {most} year(s) or an earlier --start"
+                )
         t0 = time.perf_counter()
         economy = generate(population, years, seed, first, load_rates(rates) if rates else None, error_rate)
         files = write_economy(economy, out, fmt)
@@ -134,6 +142,11 @@ def synth(
     )
     for f in files:
         console.print(f"  {f}")
+
+
+def _whole_years(first: date) -> int:
+    today = date.today()
+    return today.year - first.year - (1 if (today.month, today.day) < (first.month, first.day) else 0)
 
 
 def _parse_date(text: str, option: str) -> date:
@@ -323,6 +336,74 @@ def explain(
     for event in result.get("events", []):
         extra = ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("record_id", "event_date", "event_type"))
         console.print(f"    {event['event_date']}  {event['event_type']:<20} {extra}")
+
+
+# -- payments -----------------------------------------------------------------------------------
+@app.command()
+def pay(
+    terms_file: Annotated[Path, typer.Argument(metavar="TERMS", help="Contract terms YAML.")],
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    period: Annotated[
+        list[int] | None, typer.Option(help="Contract year(s) to close, by start year (default: all with data).")
+    ] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="What-if override on the terms.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
+) -> None:
+    """Apply the contract's payment rules and close each period into a balanced double-entry ledger."""
+    from carecontract.payments.book import PaymentBook
+    from carecontract.records.store import Store
+
+    terms = _load(terms_file, overrides)
+    with user_errors():
+        if not Store(store).exists():
+            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        years = period or _years_with_data(terms.contract, Store(store))
+        with progress_bar(not as_json and sys.stderr.isatty()) as report:
+            report("closing periods", 0.0)
+            book = PaymentBook(store, terms)
+            closed = book.close(years)
+            report("closing periods", 1.0)
+        rows = book.ledger_rows(years)
+    by_account: dict[str, int] = {}
+    for row in rows:
+        by_account[row["account"]] = by_account.get(row["account"], 0) + row["pence"]
+    total = sum(r["pence"] for r in rows)
+    if as_json:
+        print(json.dumps({"entries": rows, "balanced": total == 0, "sum_pence": total,
+                          "by_account": dict(sorted(by_account.items())), "periods": closed,
+                          "terms": terms.provenance()}, default=str))  # fmt: skip
+        return
+    table = Table(title=f"{terms.contract.name}: payments by contract year, £m", show_edge=False)
+    for name in ("year", "stage", "close", "paid", "prime keeps", "VAT", "subcontractors", "outcomes"):
+        table.add_column(name, justify="left" if name in ("year", "stage", "close") else "right")
+
+    def millions(pence: int) -> str:
+        return f"{pence / 1e8:,.2f}"
+
+    for entry in closed:
+        r = entry["result"]
+        table.add_row(f"{entry['period']}/{(entry['period'] + 1) % 100:02d}", r["stage"],
+                      f"v{entry['version']} {entry['status']}", millions(r["paid_by_commissioners_pence"]),
+                      millions(r["management_pence"]), millions(r["vat_pence"]),
+                      millions(sum(r["to_subcontractors_pence"].values())),
+                      "—" if r["achievement"] is None else f"{r['achievement']:.0%}")  # fmt: skip
+    console.print(table)
+    state = "[green]balanced to the penny[/]" if total == 0 else f"[red]OFF BY {total} pence[/]"
+    console.print(f"Ledger: {len(rows):,} postings, {state}; terms fingerprint {terms.provenance()['fingerprint']}.")
+
+
+def _years_with_data(contract, store) -> list[int]:
+    """Contract years that have ended and for which the store holds events."""
+    con = store.connect()
+    try:
+        first, last = con.execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
+    finally:
+        con.close()
+    if first is None:
+        raise ValueError(f"{store.root}: the store has no accepted events to pay on")
+    years = contract.contract_years()
+    return [d.year for i, d in enumerate(years)
+            if d <= last and contract.term.year_start(i + 1) <= date.today()]  # fmt: skip
 
 
 # -- terms --------------------------------------------------------------------------------------

@@ -142,17 +142,14 @@ class Store:
         manifest = self.manifest()
         manifest["key_fingerprint"] = manifest.get("key_fingerprint") or key_fingerprint
         manifest["batches"].append(batch.__dict__)
-        tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"
-        with open(tmp, "w") as handle:
-            json.dump(manifest, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.manifest_path)  # the commit point
-        dir_fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_json_atomic(self.manifest_path, manifest)  # the commit point
+
+    def fingerprint(self) -> str:
+        """Identifies the store's content: the committed batches (each batch is immutable)."""
+        import hashlib
+
+        ids = ",".join(b["id"] for b in self.manifest()["batches"])
+        return hashlib.sha256(ids.encode()).hexdigest()[:16]
 
     # -- reading --------------------------------------------------------------------------------
     def files(self, kind: str) -> list[Path]:
@@ -182,6 +179,24 @@ class Store:
             con.close()
         os.replace(tmp, target)
         return target
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` all at once: write a temporary file, fsync, rename, fsync the folder.
+
+    A crash at any moment leaves either the old file or the new one, never a torn one.
+    """
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class BatchWriter:

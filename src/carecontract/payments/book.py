@@ -1,0 +1,147 @@
+"""The payment book: closed periods, versioned, idempotent and crash-safe.
+
+Layout, inside the store directory::
+
+    payments/<contract-slug>/manifest.json          every version of every closed period
+    payments/<contract-slug>/<year>-v<n>.parquet    that version's ledger postings
+    payments/<contract-slug>--what-if-<fingerprint>/ the same for a run with --set overrides
+
+Closing a period is idempotent: the inputs (the terms' fingerprint, with any what-ifs, and the
+store's committed batches) are fingerprinted, and a period already closed on the same inputs is
+left alone. Changed inputs produce a new version with a diff by account against the previous
+one — a correction is recorded, never a silent overwrite. The manifest is replaced atomically
+after the Parquet file is written, as for ingest, so a crash leaves the book as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from carecontract.payments.ledger import Ledger
+from carecontract.payments.rules import YearResult, pay_contract
+from carecontract.records.store import Store, write_json_atomic
+from carecontract.terms.loader import Terms
+
+RULES_VERSION = "1"  # bump when the payment rules change, so closed periods are recomputed
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+class PaymentBook:
+    def __init__(self, store: str | Path | Store, terms: Terms) -> None:
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.terms = terms
+        # a what-if (--set) is kept in a book of its own, so it can never become the official close
+        name = slug(terms.contract.name) + (f"--what-if-{terms.fingerprint}" if terms.overrides else "")
+        self.root = self.store.root / "payments" / name
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"contract": self.terms.contract.name, "versions": []}
+        return json.loads(self.manifest_path.read_text())
+
+    def inputs_fingerprint(self, year: int) -> str:
+        text = f"{RULES_VERSION}|{self.terms.fingerprint}|{self.store.fingerprint()}|{year}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def latest(self, year: int) -> dict[str, Any] | None:
+        versions = [v for v in self.manifest()["versions"] if v["period"] == year]
+        return versions[-1] if versions else None
+
+    def close(self, years: list[int] | None = None) -> list[dict[str, Any]]:
+        """Close each period (default: every contract year); returns what happened to each."""
+        years = years or [d.year for d in self.terms.contract.contract_years()]
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._sweep()
+            todo = [y for y in years if (self.latest(y) or {}).get("inputs") != self.inputs_fingerprint(y)]
+            outcome = {
+                y: {**(self.latest(y) or {}), "period": y, "status": "unchanged"} for y in years if y not in todo
+            }
+            if todo:
+                ledger, results = pay_contract(self.terms.contract, self.store, todo)
+                manifest = self.manifest()
+                for result in results:
+                    entry = self._write_version(manifest, ledger, result)
+                    outcome[result.year] = entry
+                write_json_atomic(self.manifest_path, manifest)  # the commit point
+        return [outcome[y] for y in years]
+
+    def _write_version(self, manifest: dict[str, Any], ledger: Ledger, result: YearResult) -> dict[str, Any]:
+        year = result.year
+        previous = self.latest(year)
+        version = (previous or {}).get("version", 0) + 1
+        file = f"{year}-v{version}.parquet"
+        rows = [
+            {
+                "txn": t.id,
+                "period": t.period,
+                "rule": t.rule,
+                "narration": t.narration,
+                "account": p.account,
+                "pence": p.pence,
+            }
+            for t, p in ledger.postings
+            if t.period == year
+        ]
+        pq.write_table(pa.Table.from_pylist(rows), self.root / file)
+        balances = ledger.balances(year)
+        diff = None
+        if previous:
+            before = previous["by_account"]
+            accounts = sorted(set(before) | set(balances))
+            diff = {
+                a: balances.get(a, 0) - before.get(a, 0) for a in accounts if balances.get(a, 0) != before.get(a, 0)
+            }
+        summary = {k: v for k, v in asdict(result).items() if k not in ("start", "end")}
+        entry = {
+            "period": year,
+            "version": version,
+            "status": "new" if previous is None else ("changed" if diff else "recomputed, same payments"),
+            "file": file,
+            "inputs": self.inputs_fingerprint(year),
+            "terms": self.terms.provenance(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "by_account": balances,
+            "diff": diff,
+            "result": summary,
+        }
+        manifest["versions"].append(entry)
+        return entry
+
+    def _sweep(self) -> None:
+        """Remove version files a crash left behind (written, never committed)."""
+        committed = {v["file"] for v in self.manifest()["versions"]}
+        for path in self.root.glob("*.parquet"):
+            if path.name not in committed:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def ledger_rows(self, years: list[int] | None = None) -> list[dict[str, Any]]:
+        """The postings of the latest version of each closed period."""
+        out: list[dict[str, Any]] = []
+        latest: dict[int, dict[str, Any]] = {}
+        for v in self.manifest()["versions"]:
+            latest[v["period"]] = v
+        for year in sorted(latest):
+            if years is None or year in years:
+                out.extend(pq.read_table(self.root / latest[year]["file"]).to_pylist())
+        return out

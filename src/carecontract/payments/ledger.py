@@ -1,0 +1,103 @@
+"""A double-entry ledger in integer pence, checked on every construction (as Beancount does).
+
+Why integer pence: a payment split across four commissioners and a dozen subcontractors must
+add up to the penny, every time, on every machine. Floats cannot promise that; integers can.
+
+Sign convention: a posting is money *received* by an account (positive) or *paid* by it
+(negative). Every transaction's postings sum to zero, so the whole ledger sums to zero, and an
+account's balance is what it has received less what it has paid.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+
+
+class UnbalancedTransaction(ValueError):
+    """A transaction whose postings do not sum to zero: money created or lost."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    pence: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pence, int) or isinstance(self.pence, bool):
+            raise TypeError(f"{self.account}: amounts are whole pence (int), got {self.pence!r}")
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One movement of money, with the rule that caused it (who pays whom, and why)."""
+
+    id: str
+    period: int  # the contract year, by the calendar year it starts in
+    rule: str
+    narration: str
+    postings: tuple[Posting, ...]
+
+    def __post_init__(self) -> None:
+        total = sum(p.pence for p in self.postings)
+        if total != 0:
+            raise UnbalancedTransaction(f"transaction {self.id} ({self.rule}) is off by {total} pence")
+
+
+@dataclass
+class Ledger:
+    transactions: list[Transaction] = field(default_factory=list)
+
+    def add(self, txn: Transaction) -> None:
+        self.transactions.append(txn)
+
+    def transfer(self, txn_id: str, period: int, rule: str, narration: str, payer: str, payee: str, pence: int) -> None:
+        """A payment of ``pence`` from ``payer`` to ``payee`` (nothing recorded for zero)."""
+        if pence:
+            self.add(Transaction(txn_id, period, rule, narration, (Posting(payer, -pence), Posting(payee, pence))))
+
+    @property
+    def postings(self) -> list[tuple[Transaction, Posting]]:
+        return [(t, p) for t in self.transactions for p in t.postings]
+
+    def balances(self, period: int | None = None) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for txn, posting in self.postings:
+            if period is None or txn.period == period:
+                out[posting.account] += posting.pence
+        return dict(sorted(out.items()))
+
+    def sum_pence(self) -> int:
+        return sum(p.pence for _, p in self.postings)
+
+    @property
+    def balanced(self) -> bool:
+        return self.sum_pence() == 0
+
+
+def to_pence(pounds: Decimal | float | int) -> int:
+    """Pounds to whole pence, rounding half to even (banker's rounding, as ledgers do)."""
+    return int((Decimal(str(pounds)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def split_pence(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split ``total`` pence in proportion to ``weights`` so the parts add up to it exactly.
+
+    Largest-remainder method: everyone gets the floor of their share, then the pence left over go
+    one each to the largest remainders (ties by name, so the split is deterministic).
+    """
+    if total < 0:
+        return {k: -v for k, v in split_pence(-total, weights).items()}
+    positive = {k: w for k, w in weights.items() if w > 0}
+    if not positive:
+        raise ValueError("cannot split money between no one: every weight is zero")
+    fractions = {k: Fraction(str(w)) for k, w in positive.items()}  # exact: no float rounding
+    weight_sum = sum(fractions.values())
+    exact = {k: total * w / weight_sum for k, w in fractions.items()}
+    parts = {k: int(v) for k, v in exact.items()}  # floor, as every part is non-negative
+    left = total - sum(parts.values())
+    for k in sorted(exact, key=lambda k: (-(exact[k] - parts[k]), k))[:left]:
+        parts[k] += 1
+    return {k: parts.get(k, 0) for k in weights}

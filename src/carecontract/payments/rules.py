@@ -1,0 +1,199 @@
+"""Contract terms × data → who pays whom, for each contract year, in the ledger.
+
+The rules, in order, for contract year *y* (documented in docs/payments.md):
+
+1. **Price**: the terms' value for *y*, uplifted by ``tariff_inflation`` compounded from the
+   second year. Demand growth and cost inflation change costs, not the price: the seeds'
+   contracts were fixed-price, which is exactly the risk the viability stress test exposes.
+2. **Stage**: a fee stage lasts until its gate is passed (evaluated from the store over the
+   year) or its ``max_years`` run out; then the outcomes stage.
+3. **Commissioners pay the prime**, each its share, split to the penny:
+   - fee stage: the whole price (the prime manages the existing contracts and keeps its fee);
+   - outcomes stage: the budget less the share at risk, plus the at-risk pot × achievement,
+     capped at ``cap_share`` of the pot. Achievement is the weighted sum over the contract's
+     outcomes of each one's achievement in [0, 1] (linear from threshold to target, or all or
+     nothing without a threshold).
+4. **The prime keeps** its fee (fee stage) or ``management_share`` of what it received.
+5. **VAT**: where the prime cannot recover VAT (``payments.vat`` says ``irrecoverable``), VAT at
+   ``vat_rate`` on what it pays its subcontractors goes to HMRC out of the same money.
+6. **Subcontractors** get the rest, in proportion to their recorded costs in the store for the
+   year (equally if the store has none for them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from carecontract.measures.compute import compute_measures
+from carecontract.payments.ledger import Ledger, split_pence, to_pence
+from carecontract.records.store import Store
+from carecontract.terms.gate import evaluate_gate
+from carecontract.terms.model import MEASURES, Contract, FeeStage, Outcome, OutcomesStage
+
+
+def portion(pence: int, share: float) -> int:
+    """``share`` of an amount in pence, rounded half to even to a whole penny."""
+    return int((Decimal(pence) * Decimal(str(share))).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def achievement(outcome: Outcome, rate: float | None) -> float:
+    """How far one outcome was achieved, in [0, 1]; monotone in the rate in its good direction."""
+    if rate is None:
+        return 0.0
+    higher = MEASURES[outcome.measure]
+    target, threshold = outcome.target, outcome.threshold
+    if threshold is None or threshold == target:
+        met = rate >= target if higher else rate <= target
+        return 1.0 if met else 0.0
+    share = (rate - threshold) / (target - threshold)
+    return min(1.0, max(0.0, share))
+
+
+def weighted_achievement(outcomes: list[Outcome], rates: dict[str, float | None]) -> float:
+    return sum(o.weight * achievement(o, rates.get(o.measure)) for o in outcomes)
+
+
+@dataclass
+class YearResult:
+    year: int
+    start: date
+    end: date
+    stage: str
+    kind: str
+    price_pence: int
+    paid_by_commissioners_pence: int
+    at_risk_pence: int = 0
+    released_pence: int = 0
+    achievement: float | None = None
+    rates: dict[str, float | None] = field(default_factory=dict)
+    gate: dict[str, Any] | None = None
+    management_pence: int = 0
+    vat_pence: int = 0
+    to_subcontractors_pence: dict[str, int] = field(default_factory=dict)
+
+
+def _uplift(contract: Contract, year_index: int) -> Decimal:
+    factor = Decimal(1)
+    for i in range(1, year_index + 1):
+        when = contract.term.year_start(i)
+        rate = contract.parameters_at(when).get("tariff_inflation") or 0.0
+        factor *= Decimal(1) + Decimal(str(rate))
+    return factor
+
+
+def subcontractor_costs(store: Store, codes: list[str], start: date, end: date) -> dict[str, int]:
+    """Recorded cost (pence) of each subcontractor's activity in [start, end]."""
+    if not store.files("events"):
+        return dict.fromkeys(codes, 0)
+    con = store.connect()
+    try:
+        rows = con.execute(
+            "SELECT provider_code, CAST(round(sum(cost_gbp) * 100) AS BIGINT) FROM events "
+            "WHERE event_date BETWEEN ? AND ? AND provider_code IN (SELECT unnest(?)) GROUP BY 1",
+            [start, end, codes],
+        ).fetchall()
+    finally:
+        con.close()
+    found = {code: int(pence or 0) for code, pence in rows}
+    return {code: found.get(code, 0) for code in codes}
+
+
+def pay_year(
+    contract: Contract, store: Store, year_index: int, stage_of_year: dict[int, str], ledger: Ledger
+) -> YearResult:
+    """Apply the rules for one contract year and post its transactions to ``ledger``."""
+    start = contract.term.year_start(year_index)
+    end = contract.term.year_start(year_index + 1) - timedelta(days=1)
+    year = start.year
+    price = to_pence(contract.value_per_year()[year] * _uplift(contract, year_index))
+    stage_name = stage_of_year[year_index]
+    stage = next(s for s in contract.stages if s.name == stage_name)
+    params = contract.parameters_at(start)
+    result = YearResult(year, start, end, stage.name, stage.kind, price, 0)
+    prime = f"prime:{contract.prime.code}"
+    if isinstance(stage, FeeStage):
+        paid = price
+        keep = min(paid, to_pence(stage.fee_gbp_per_year))
+        result.gate = evaluate_gate(contract, store, start, end)
+    else:
+        assert isinstance(stage, OutcomesStage)
+        budget = to_pence(stage.capitation_gbp_per_year) if stage.capitation_gbp_per_year is not None else price
+        at_risk = portion(budget, stage.at_risk_share)
+        outcome_ids = [o.measure for o in contract.outcomes]
+        rows = compute_measures(store, start, end, only=outcome_ids) if outcome_ids else []
+        result.rates = {r["measure"]: r["rate"] for r in rows}
+        result.achievement = weighted_achievement(contract.outcomes, result.rates)
+        cap = contract.payments.outcome_payment.cap_share
+        released = min(portion(at_risk, min(result.achievement, 1.0) * cap), portion(at_risk, cap))
+        result.at_risk_pence, result.released_pence = at_risk, released
+        paid = budget - at_risk + released
+        keep = portion(paid, params.get("management_share") or 0)
+        if contract.payments.management_fee == "on_top":
+            paid += keep
+    result.paid_by_commissioners_pence = paid
+    shares = {f"commissioner:{c.code}": c.share for c in contract.commissioners}
+    for account, pence in split_pence(paid, shares).items():
+        ledger.transfer(f"{year}-contract-{account}", year, "contract_payment",
+                        f"{stage.name}: commissioner pays its share to the prime", account, prime, pence)  # fmt: skip
+    ledger.transfer(f"{year}-management", year, "management_fee" if stage.kind == "outcomes" else "stage1_fee",
+                    "what the prime keeps", prime, f"management:{contract.prime.code}", keep)  # fmt: skip
+    result.management_pence = keep
+    remainder = paid - keep
+    vat_rate = Decimal(str(params.get("vat_rate") or 0))
+    if contract.payments.vat.get(contract.prime.code) == "irrecoverable" and vat_rate:
+        to_subs = int(Decimal(remainder) / (1 + vat_rate))
+        vat = remainder - to_subs
+        ledger.transfer(f"{year}-vat", year, "vat", "VAT the prime cannot recover on subcontracted care",
+                        prime, "hmrc:vat", vat)  # fmt: skip
+        result.vat_pence = vat
+        remainder = to_subs
+    codes = [s.code for s in contract.subcontractors]
+    if codes:
+        costs = subcontractor_costs(store, codes, start, end)
+        weights = costs if any(costs.values()) else dict.fromkeys(codes, 1)
+        for code, pence in split_pence(remainder, {k: float(v) for k, v in weights.items()}).items():
+            ledger.transfer(f"{year}-sub-{code}", year, "subcontract_payment",
+                            "prime pays a subcontractor, in proportion to its recorded costs",
+                            prime, f"subcontractor:{code}", pence)  # fmt: skip
+            result.to_subcontractors_pence[code] = pence
+    return result
+
+
+def stages_by_year(contract: Contract, store: Store, until_index: int) -> dict[int, str]:
+    """Which stage each contract year is in: fee years until the gate is passed or time runs out."""
+    fee = next((s for s in contract.stages if isinstance(s, FeeStage)), None)
+    outcomes = contract.stages[-1].name
+    out: dict[int, str] = {}
+    in_fee = fee is not None
+    for i in range(until_index + 1):
+        if in_fee and fee is not None:
+            out[i] = fee.name
+            start, end = contract.term.year_start(i), contract.term.year_start(i + 1) - timedelta(days=1)
+            passed = evaluate_gate(contract, store, start, end)["passed"]
+            if passed or i + 1 >= fee.max_years:
+                in_fee = False
+        else:
+            out[i] = outcomes
+    return out
+
+
+def pay_contract(
+    contract: Contract, store: str | Store, years: list[int] | None = None
+) -> tuple[Ledger, list[YearResult]]:
+    """The ledger for the given contract years (by the calendar year each starts in; default all)."""
+    store = store if isinstance(store, Store) else Store(store)
+    starts = [d.year for d in contract.contract_years()]
+    wanted = years or starts
+    unknown = [y for y in wanted if y not in starts]
+    if unknown:
+        raise ValueError(
+            f"{contract.name} has no contract year starting in {unknown} (years: {starts[0]}–{starts[-1]})"
+        )
+    indices = [starts.index(y) for y in wanted]
+    stage_of_year = stages_by_year(contract, store, max(indices))
+    ledger = Ledger()
+    results = [pay_year(contract, store, i, stage_of_year, ledger) for i in sorted(indices)]
+    return ledger, results

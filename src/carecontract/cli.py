@@ -406,6 +406,85 @@ def _years_with_data(contract, store) -> list[int]:
             if d <= last and contract.term.year_start(i + 1) <= date.today()]  # fmt: skip
 
 
+@app.command()
+def baseline(
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    terms_file: Annotated[Path | None, typer.Option("--terms", help="Terms: contract years and payment flows.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write activity, patient and payment flows as CSV and Parquet here.")
+    ] = None,
+    excel: Annotated[Path | None, typer.Option(help="Also write an Excel workbook (one sheet each).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Activity and cost by year, tumour site, service, provider, commissioner; patient and payment flows."""
+    from carecontract.baseline.compute import build_baseline
+    from carecontract.baseline.export import export
+    from carecontract.records.store import Store
+
+    terms = _load(terms_file, None) if terms_file else None
+    with user_errors():
+        if not Store(store).exists():
+            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        result = build_baseline(store, terms)
+        written = export(result, out, excel) if (out or excel) else []
+    if as_json:
+        print(json.dumps(result.as_dict(), default=str))
+        return
+    by_year: dict[int, list[float]] = {}
+    for row in result.activity:
+        totals = by_year.setdefault(row["year"], [0, 0.0])
+        totals[0] += row["events"]
+        totals[1] += row["cost_gbp"]
+    table = Table(title="Activity and cost by contract year", show_edge=False)
+    for name in ("year", "events", "cost £m"):
+        table.add_column(name, justify="right")
+    for year, (events, cost) in sorted(by_year.items()):
+        table.add_row(str(year), f"{events:,}", f"{cost / 1e6:,.2f}")
+    console.print(table)
+    flows = Table(title="Patient flows between providers (top 10)", show_edge=False)
+    for name in ("from", "to", "moves", "pathways"):
+        flows.add_column(name, justify="left" if name in ("from", "to") else "right")
+    for f in result.patient_flows[:10]:
+        flows.add_row(f["from_provider"], f["to_provider"], f"{f['moves']:,}", f"{f['pathways']:,}")
+    console.print(flows)
+    if terms and not result.payment_flows:
+        console.print(f"No payment flows yet: run `carecontract pay {terms_file} --store {store}` first.")
+    for path in written:
+        console.print(f"  wrote {path}")
+
+
+@app.command()
+def accountability(
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    terms_file: Annotated[Path, typer.Option("--terms", help="Contract terms YAML.")],
+    start: Annotated[str | None, typer.Option("--from", help="First day (default: the contract's start).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (default: the latest event).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """For each commissioner, every subcontractor's activity, cost, payments received and outcomes."""
+    from carecontract.baseline.accountability import accountability as run_accountability
+    from carecontract.records.store import Store
+
+    terms = _load(terms_file, None)
+    with user_errors():
+        if not Store(store).exists():
+            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        first = _parse_date(start, "--from") if start else terms.contract.term.start
+        last = _parse_date(end, "--to") if end else terms.contract.term.end
+        rows = run_accountability(store, terms, first, last)
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table(title=f"{terms.contract.name}: who did what for whom, {first} to {last}", show_edge=False)
+    for name in ("commissioner", "subcontractor", "events", "cost £m", "paid £m", "targets met"):
+        table.add_column(name, justify="left" if name in ("commissioner", "subcontractor") else "right")
+    for r in rows:
+        met = [o["met"] for o in r["outcomes"].values() if o["met"] is not None]
+        table.add_row(r["commissioner"], r["subcontractor"], f"{r['events']:,}", f"{r['cost_gbp'] / 1e6:,.2f}",
+                      f"{r['payment_received_gbp'] / 1e6:,.2f}", f"{sum(met)}/{len(met)}" if met else "—")  # fmt: skip
+    console.print(table)
+
+
 # -- terms --------------------------------------------------------------------------------------
 terms_app = typer.Typer(
     help="Contract terms as code: check a terms file, show parameters in force.", no_args_is_help=True

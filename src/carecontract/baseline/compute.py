@@ -1,0 +1,114 @@
+"""The baseline Stage 1 was meant to build: activity, cost, patient flows and payment flows.
+
+Activity and cost are counted by contract year, tumour site, service, provider and commissioner.
+An event's tumour site is its own (a diagnosis) or else its patient's first diagnosed site, so
+treatments and end-of-life care are attributed to the cancer they belong to. The service is the
+treatment modality for a treatment, otherwise the kind of event (first_seen, hospice_stay, ...).
+
+Patient flows count pathways moving from one provider to the next (consecutive events of one
+pathway at different providers) — the "patient flows" the seeds' commissioners could not see.
+Written in Ibis like the measures, so the same definitions will run on Spark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import ibis
+from ibis import _
+from ibis.expr.types import Table
+
+from carecontract.measures.compute import events_table
+from carecontract.records.store import Store
+
+ACTIVITY_KEYS = ("year", "tumour_site", "service", "provider", "commissioner")
+
+
+def contract_year(column: ibis.Value, start_month: int, start_day: int) -> ibis.Value:
+    """The calendar year in which the contract year containing each date starts."""
+    before = (column.month() < start_month) | ((column.month() == start_month) & (column.day() < start_day))
+    return column.year() - before.cast("int32")
+
+
+def activity(events: Table, start: date = date(2000, 4, 1)) -> Table:
+    first_site = (
+        events.filter(_.event_type == "diagnosis", _.tumour_site.notnull())
+        .group_by("patient_id")
+        .aggregate(patient_site=_.tumour_site.argmin(_.event_date))
+    )
+    tagged = events.left_join(first_site, "patient_id").mutate(
+        year=contract_year(_.event_date, start.month, start.day),
+        tumour_site=ibis.coalesce(_.tumour_site, _.patient_site, ibis.literal("(none)")),
+        service=ibis.coalesce(_.modality, _.event_type),
+        provider=_.provider_code,
+        commissioner=_.commissioner_code,
+    )
+    return (
+        tagged.group_by(list(ACTIVITY_KEYS))
+        .aggregate(events=_.count(), patients=_.patient_id.nunique(), cost_gbp=_.cost_gbp.sum().fill_null(0))
+        .order_by(list(ACTIVITY_KEYS))
+    )
+
+
+def patient_flows(events: Table) -> Table:
+    """Pathways moving from one provider to another, counted per (from, to) pair."""
+    referrals = events.filter(_.event_type == "referral").select(
+        pathway_id=_.record_id, patient_id=_.patient_id, referral_date=_.event_date
+    )
+    order = ibis.window(group_by="patient_id", order_by=["referral_date", "pathway_id"])
+    referrals = referrals.mutate(next_referral_date=_.referral_date.lead().over(order))
+    steps = events.filter(_.event_type != "death").select("patient_id", "event_date", "record_id", "provider_code")
+    joined = referrals.join(steps, "patient_id").filter(
+        _.event_date >= _.referral_date, _.next_referral_date.isnull() | (_.event_date < _.next_referral_date)
+    )
+    within = ibis.window(group_by="pathway_id", order_by=["event_date", "record_id"])
+    moves = joined.mutate(from_provider=_.provider_code.lag().over(within)).filter(
+        _.from_provider.notnull(), _.from_provider != _.provider_code
+    )
+    return (
+        moves.group_by(["from_provider", _.provider_code.name("to_provider")])
+        .aggregate(moves=_.count(), pathways=_.pathway_id.nunique())
+        .order_by([ibis.desc("moves"), "from_provider", "to_provider"])
+    )
+
+
+@dataclass
+class Baseline:
+    activity: list[dict[str, Any]]
+    patient_flows: list[dict[str, Any]]
+    payment_flows: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"activity": self.activity, "patient_flows": self.patient_flows, "payment_flows": self.payment_flows}
+
+
+def payment_flows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ledger postings as (year, from, to, pence): who paid whom, summed by rule."""
+    by_txn: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        txn = by_txn.setdefault(row["txn"], {"year": row["period"], "rule": row["rule"]})
+        txn["to" if row["pence"] > 0 else "from"] = row["account"]
+        txn["pence"] = abs(row["pence"])
+    totals: dict[tuple, int] = {}
+    for t in by_txn.values():
+        key = (t["year"], t["rule"], t["from"], t["to"])
+        totals[key] = totals.get(key, 0) + t["pence"]
+    return [{"year": y, "rule": r, "from": f, "to": to, "pence": p} for (y, r, f, to), p in sorted(totals.items())]
+
+
+def build_baseline(store: str | Store, terms: Any | None = None) -> Baseline:
+    store = store if isinstance(store, Store) else Store(store)
+    events = events_table(store)
+    start = terms.contract.term.start if terms else date(2000, 4, 1)
+    act = activity(events, start).to_pyarrow().to_pylist()
+    for row in act:
+        row["cost_gbp"] = float(row["cost_gbp"])
+    flows = patient_flows(events).to_pyarrow().to_pylist()
+    payments: list[dict[str, Any]] = []
+    if terms is not None:
+        from carecontract.payments.book import PaymentBook
+
+        payments = payment_flows(PaymentBook(store, terms).ledger_rows())
+    return Baseline(act, flows, payments)

@@ -1,0 +1,112 @@
+"""Baseline and accountability: totals reconcile with the store and the ledger."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import ibis
+import pyarrow.parquet as pq
+import pytest
+
+from carecontract.baseline.accountability import accountability
+from carecontract.baseline.compute import build_baseline, contract_year, patient_flows
+from carecontract.baseline.export import export
+from carecontract.measures.compute import events_table
+from carecontract.payments.book import PaymentBook
+from carecontract.records.ingest import ingest
+from carecontract.records.pseudonymise import PseudonymKey
+from carecontract.records.store import Store
+from carecontract.terms import load_terms
+from tests.conftest import VALID_ROW, write_csv
+
+CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
+
+
+@pytest.mark.parametrize(("day", "year"), [("2024-03-31", 2023), ("2024-04-01", 2024), ("2024-12-31", 2024)])
+def test_contract_year_boundaries(day: str, year: int) -> None:
+    assert ibis.literal(date.fromisoformat(day)).pipe(contract_year, 4, 1).execute() == year
+
+
+def test_patient_flows_follow_each_pathway(tmp_path: Path) -> None:
+    rows = [
+        {**VALID_ROW, "record_id": "r", "event_date": "2024-01-01", "provider_code": "RJE"},
+        {**VALID_ROW, "record_id": "a", "event_type": "first_seen", "event_date": "2024-01-05", "provider_code": "RJE",
+         "referral_route": ""},
+        {**VALID_ROW, "record_id": "b", "event_type": "treatment", "modality": "surgery", "event_date": "2024-02-01",
+         "provider_code": "RL4", "referral_route": ""},
+        {**VALID_ROW, "record_id": "c", "event_type": "treatment", "modality": "radiotherapy",
+         "event_date": "2024-03-01", "provider_code": "RJE", "referral_route": ""},
+    ]  # fmt: skip
+    ingest([write_csv(tmp_path / "in.csv", rows)], tmp_path / "s", as_of=date(2025, 1, 1))
+    flows = patient_flows(events_table(Store(tmp_path / "s"))).to_pyarrow().to_pylist()
+    assert flows == [
+        {"from_provider": "RJE", "to_provider": "RL4", "moves": 1, "pathways": 1},
+        {"from_provider": "RL4", "to_provider": "RJE", "moves": 1, "pathways": 1},
+    ]
+
+
+@pytest.fixture(scope="module")
+def paid_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+
+    out = tmp_path_factory.mktemp("baseline")
+    files = write_economy(generate(40_000, 3, seed=2, start=date(2017, 4, 1)), out / "data", "parquet")
+    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"baseline"))
+    PaymentBook(out / "store", load_terms(CANCER)).close([2017, 2018, 2019])
+    return out / "store"
+
+
+def test_activity_reconciles_with_the_store(paid_store: Path) -> None:
+    base = build_baseline(paid_store, load_terms(CANCER))
+    con = Store(paid_store).connect()
+    events, cost = con.execute("SELECT count(*), sum(cost_gbp) FROM events").fetchone()
+    assert sum(a["events"] for a in base.activity) == events
+    assert sum(a["cost_gbp"] for a in base.activity) == pytest.approx(float(cost), abs=0.01)
+    assert {a["year"] for a in base.activity} == {2017, 2018, 2019}
+    treated = {a["service"] for a in base.activity}
+    assert {"surgery", "chemotherapy", "hospice_stay", "first_seen"} <= treated
+    flows = {(f["from"], f["to"]) for f in base.payment_flows}
+    assert ("commissioner:05W", "prime:PRIME1") in flows and ("prime:PRIME1", "subcontractor:RJE") in flows
+
+
+def test_exports_are_readable(paid_store: Path, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    base = build_baseline(paid_store, load_terms(CANCER))
+    written = export(base, tmp_path / "out", tmp_path / "baseline.xlsx")
+    assert pq.read_table(tmp_path / "out" / "activity.parquet").num_rows == len(base.activity)
+    assert (tmp_path / "out" / "patient_flows.csv").read_text().startswith('"from_provider"')
+    book = load_workbook(tmp_path / "baseline.xlsx")
+    assert book.sheetnames == ["activity", "patient_flows", "payment_flows"]
+    assert book["activity"].max_row == len(base.activity) + 1
+    assert len(written) == 7
+
+
+def test_accountability_reconciles_with_the_ledger(paid_store: Path) -> None:
+    terms = load_terms(CANCER)
+    rows = accountability(paid_store, terms, date(2018, 4, 1), date(2019, 3, 31))
+    ledger = {}
+    for r in PaymentBook(paid_store, terms).ledger_rows([2018]):
+        ledger[r["account"]] = ledger.get(r["account"], 0) + r["pence"]
+    for code in ("RJE", "RL4", "RRE", "HDMH1"):
+        paid = sum(r["payment_received_gbp"] for r in rows if r["subcontractor"] == code)
+        assert paid == pytest.approx(ledger.get(f"subcontractor:{code}", 0) / 100, abs=0.05)
+    assert {r["commissioner"] for r in rows} == {"05D", "05G", "05V", "05W"}
+    assert any(r["outcomes"] for r in rows)
+
+
+def test_baseline_and_accountability_from_the_command_line(paid_store: Path, tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True)
+
+    base = json.loads(cli("baseline", "--store", str(paid_store), "--terms", str(CANCER), "--json").stdout)
+    assert set(base) == {"activity", "patient_flows", "payment_flows"}
+    rows = json.loads(cli("accountability", "--store", str(paid_store), "--terms", str(CANCER), "--json").stdout)
+    assert len(rows) == 4 * 4
+    table = cli("baseline", "--store", str(paid_store), "--excel", str(tmp_path / "b.xlsx"))
+    assert table.returncode == 0 and "Patient flows" in table.stdout and (tmp_path / "b.xlsx").exists()

@@ -103,10 +103,12 @@ def test_the_staffordshire_ledger_balances_and_commissioners_pay_their_shares(st
         for account, share in shares.items():
             assert abs(-balances[account] - share * paid) < 1  # each pays its share, to the penny
         assert balances["prime:PRIME1"] == 0  # the prime passes everything on or keeps it as management
-        assert r.management_pence + r.vat_pence + sum(r.to_subcontractors_pence.values()) == paid
+        kept = balances.get("management:PRIME1", 0)
+        assert kept + r.vat_pence + sum(r.to_subcontractors_pence.values()) == paid
         if r.kind == "outcomes":
-            assert r.paid_by_commissioners_pence <= r.price_pence
             assert r.released_pence <= r.at_risk_pence
+            assert r.variance_pence is not None  # the contract has a gain/loss share
+            assert kept == r.management_pence + (r.variance_pence - r.shared_with_commissioners_pence)
 
 
 def test_more_achievement_releases_more_money(store: Path) -> None:
@@ -116,6 +118,17 @@ def test_more_achievement_releases_more_money(store: Path) -> None:
     _, base_results = pay_contract(base.contract, store, [2019])
     assert easy_results[0].achievement >= base_results[0].achievement
     assert easy_results[0].released_pence >= base_results[0].released_pence
+
+
+def test_gain_loss_share_is_split_and_capped(store: Path) -> None:
+    _, shared = pay_contract(load_terms(CANCER).contract, store, [2019])
+    r = shared[0]
+    assert r.shared_with_commissioners_pence == pytest.approx(r.variance_pence * 0.5, abs=1)
+    assert sum(r.to_subcontractors_pence.values()) == r.recorded_cost_pence  # subcontractors paid their costs
+    ledger, capped = pay_contract(load_terms(CANCER, ["payments.gain_loss_share.cap_gbp=1"]).contract, store, [2019])
+    assert abs(capped[0].shared_with_commissioners_pence) <= 100 and ledger.balanced
+    _, none = pay_contract(load_terms(CANCER, ["payments.gain_loss_share=null"]).contract, store, [2019])
+    assert none[0].variance_pence is None and none[0].shared_with_commissioners_pence == 0
 
 
 def test_irrecoverable_vat_goes_to_hmrc(store: Path) -> None:

@@ -18,6 +18,14 @@ The rules, in order, for contract year *y* (documented in docs/payments.md):
    ``vat_rate`` on what it pays its subcontractors goes to HMRC out of the same money.
 6. **Subcontractors** get the rest, in proportion to their recorded costs in the store for the
    year (equally if the store has none for them).
+7. **Gain/loss share** (outcomes stage, when the terms have one): subcontractors are paid their
+   recorded costs for in-scope care instead, and the difference from the money left for care is
+   shared — the commissioners get back (underspend) or pay in addition (overspend)
+   ``1 - prime_share`` of it, capped at ``cap_gbp``; the prime keeps or bears the rest, from its
+   management account.
+
+Costs are in-scope only: events whose tumour site (their own, or their patient's first
+diagnosed site) is in the contract's scope that year; a contract without a scope counts all.
 """
 
 from __future__ import annotations
@@ -73,6 +81,9 @@ class YearResult:
     management_pence: int = 0
     vat_pence: int = 0
     to_subcontractors_pence: dict[str, int] = field(default_factory=dict)
+    recorded_cost_pence: int | None = None
+    variance_pence: int | None = None  # money for care less recorded cost: + underspend, - overspend
+    shared_with_commissioners_pence: int = 0  # + returned to them, - paid in addition by them
 
 
 def _uplift(contract: Contract, year_index: int) -> Decimal:
@@ -84,16 +95,21 @@ def _uplift(contract: Contract, year_index: int) -> Decimal:
     return factor
 
 
-def subcontractor_costs(store: Store, codes: list[str], start: date, end: date) -> dict[str, int]:
-    """Recorded cost (pence) of each subcontractor's activity in [start, end]."""
+def subcontractor_costs(
+    store: Store, codes: list[str], start: date, end: date, sites: list[str] | None = None
+) -> dict[str, int]:
+    """Recorded cost (pence) of each subcontractor's activity in [start, end], in scope if ``sites``."""
     if not store.files("events"):
         return dict.fromkeys(codes, 0)
     con = store.connect()
     try:
         rows = con.execute(
-            "SELECT provider_code, CAST(round(sum(cost_gbp) * 100) AS BIGINT) FROM events "
-            "WHERE event_date BETWEEN ? AND ? AND provider_code IN (SELECT unnest(?)) GROUP BY 1",
-            [start, end, codes],
+            "SELECT e.provider_code, CAST(round(sum(e.cost_gbp) * 100) AS BIGINT) FROM events e "
+            "LEFT JOIN (SELECT patient_id, arg_min(tumour_site, event_date) AS site FROM events "
+            "           WHERE event_type = 'diagnosis' AND tumour_site IS NOT NULL GROUP BY 1) d USING (patient_id) "
+            "WHERE e.event_date BETWEEN ? AND ? AND e.provider_code IN (SELECT unnest(?)) "
+            "  AND (? OR coalesce(e.tumour_site, d.site) IN (SELECT unnest(?))) GROUP BY 1",
+            [start, end, codes, sites is None, sites or []],
         ).fetchall()
     finally:
         con.close()
@@ -151,8 +167,12 @@ def pay_year(
         result.vat_pence = vat
         remainder = to_subs
     codes = [s.code for s in contract.subcontractors]
+    sites = contract.scope_at(start) if contract.scope else None
+    costs = subcontractor_costs(store, codes, start, end, sites) if codes else {}
+    share_rule = contract.payments.gain_loss_share
+    if share_rule and stage.kind == "outcomes" and any(costs.values()):
+        remainder = _share_gain_or_loss(contract, ledger, result, remainder, costs, share_rule, year, prime)
     if codes:
-        costs = subcontractor_costs(store, codes, start, end)
         weights = costs if any(costs.values()) else dict.fromkeys(codes, 1)
         for code, pence in split_pence(remainder, {k: float(v) for k, v in weights.items()}).items():
             ledger.transfer(f"{year}-sub-{code}", year, "subcontract_payment",
@@ -160,6 +180,37 @@ def pay_year(
                             prime, f"subcontractor:{code}", pence)  # fmt: skip
             result.to_subcontractors_pence[code] = pence
     return result
+
+
+def _share_gain_or_loss(contract, ledger, result, remainder, costs, rule, year, prime) -> int:
+    """Share the difference between the money for care and its recorded cost; return what subs get."""
+    recorded = sum(costs.values())
+    variance = remainder - recorded
+    commissioners_part = portion(abs(variance), 1 - rule.prime_share)
+    if rule.cap_gbp is not None:
+        commissioners_part = min(commissioners_part, to_pence(rule.cap_gbp))
+    prime_part = abs(variance) - commissioners_part
+    shares = {f"commissioner:{c.code}": c.share for c in contract.commissioners}
+    management = f"management:{contract.prime.code}"
+    split = split_pence(commissioners_part, shares)
+    for account, pence in split.items():
+        if variance > 0:
+            ledger.transfer(f"{year}-gain-{account}", year, "gain_share", "commissioners' share of an underspend",
+                            prime, account, pence)  # fmt: skip
+        else:
+            ledger.transfer(f"{year}-loss-{account}", year, "loss_share", "commissioners' share of an overspend",
+                            account, prime, pence)  # fmt: skip
+    if variance > 0:
+        ledger.transfer(f"{year}-gain-prime", year, "gain_share", "the prime's share of an underspend",
+                        prime, management, prime_part)  # fmt: skip
+    else:
+        ledger.transfer(f"{year}-loss-prime", year, "loss_share", "the prime's share of an overspend",
+                        management, prime, prime_part)  # fmt: skip
+    result.recorded_cost_pence = recorded
+    result.variance_pence = variance
+    result.shared_with_commissioners_pence = commissioners_part if variance > 0 else -commissioners_part
+    result.paid_by_commissioners_pence -= result.shared_with_commissioners_pence
+    return recorded
 
 
 def stages_by_year(contract: Contract, store: Store, until_index: int) -> dict[int, str]:

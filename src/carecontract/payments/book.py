@@ -33,7 +33,7 @@ from carecontract.payments.rules import YearResult, pay_contract
 from carecontract.records.store import Store, write_json_atomic
 from carecontract.terms.loader import Terms
 
-RULES_VERSION = "1"  # bump when the payment rules change, so closed periods are recomputed
+RULES_VERSION = "2"  # bump when the payment rules change, so closed periods are recomputed
 
 
 def slug(name: str) -> str:

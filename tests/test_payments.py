@@ -131,6 +131,14 @@ def test_gain_loss_share_is_split_and_capped(store: Path) -> None:
     assert none[0].variance_pence is None and none[0].shared_with_commissioners_pence == 0
 
 
+def test_demand_growth_is_paid_only_when_the_terms_fund_it(store: Path) -> None:
+    _, fixed = pay_contract(load_terms(CANCER, ["demand_growth=0.05"]).contract, store, [2019])
+    funded_terms = load_terms(CANCER, ["demand_growth=0.05", "payments.fund_demand_growth=true"])
+    _, funded = pay_contract(funded_terms.contract, store, [2019])
+    assert fixed[0].price_pence == 68_700_000_00  # fixed price: growth unfunded, as in the seeds
+    assert funded[0].price_pence == round(68_700_000_00 * 1.05**2)  # two uplifts by 2019, the third year
+
+
 def test_irrecoverable_vat_goes_to_hmrc(store: Path) -> None:
     _, with_vat = pay_contract(load_terms(CANCER).contract, store, [2017])
     _, no_vat = pay_contract(load_terms(CANCER, ["payments.vat.PRIME1=recoverable"]).contract, store, [2017])

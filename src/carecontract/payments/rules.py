@@ -3,8 +3,9 @@
 The rules, in order, for contract year *y* (documented in docs/payments.md):
 
 1. **Price**: the terms' value for *y*, uplifted by ``tariff_inflation`` compounded from the
-   second year. Demand growth and cost inflation change costs, not the price: the seeds'
-   contracts were fixed-price, which is exactly the risk the viability stress test exposes.
+   second year, and by ``demand_growth`` too only if ``payments.fund_demand_growth`` is set.
+   Otherwise demand growth and cost inflation change costs, not the price: the seeds' contracts
+   were fixed-price with growth unfunded, exactly the risk the viability stress test exposes.
 2. **Stage**: a fee stage lasts until its gate is passed (evaluated from the store over the
    year) or its ``max_years`` run out; then the outcomes stage.
 3. **Commissioners pay the prime**, each its share, split to the penny:
@@ -87,11 +88,13 @@ class YearResult:
 
 
 def _uplift(contract: Contract, year_index: int) -> Decimal:
+    """Price uplift from year 1: tariff inflation, and demand growth only if the terms fund it."""
     factor = Decimal(1)
     for i in range(1, year_index + 1):
-        when = contract.term.year_start(i)
-        rate = contract.parameters_at(when).get("tariff_inflation") or 0.0
-        factor *= Decimal(1) + Decimal(str(rate))
+        params = contract.parameters_at(contract.term.year_start(i))
+        factor *= Decimal(1) + Decimal(str(params.get("tariff_inflation") or 0.0))
+        if contract.payments.fund_demand_growth:
+            factor *= Decimal(1) + Decimal(str(params.get("demand_growth") or 0.0))
     return factor
 
 

@@ -143,6 +143,9 @@ class Payments(Strict):
     outcome_payment: OutcomePayment = OutcomePayment()
     gain_loss_share: GainLossShare | None = None
     management_fee: Literal["from_value", "on_top"] = "from_value"
+    fund_demand_growth: bool = Field(
+        False, description="uplift the price by demand growth too (the seeds' contracts did not)"
+    )
     vat: dict[str, VatTreatment] = Field(default_factory=dict, description="VAT on services supplied, by party code")
 
 

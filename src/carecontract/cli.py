@@ -37,6 +37,14 @@ err = Console(stderr=True)
 USER_ERRORS = (UnreadableFile, StoreError, ValueError, FileNotFoundError, PermissionError)
 
 
+def require_store(store: Path) -> None:
+    """A clear error, not an empty result, when the store directory holds no store."""
+    from carecontract.records.store import Store
+
+    if not Store(store).exists():
+        raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+
+
 def fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -197,11 +205,9 @@ def quality(
 ) -> None:
     """Data quality: completeness, validity, timeliness and duplicates by column, provider, commissioner."""
     from carecontract.records.quality import quality as run_quality
-    from carecontract.records.store import Store
 
     with user_errors():
-        if not Store(store).exists():
-            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        require_store(store)
         report = run_quality(store).as_dict()
     if as_json:
         print(json.dumps(report, default=str))
@@ -265,7 +271,6 @@ def measures(
 ) -> None:
     """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits."""
     from carecontract.measures.compute import MeasureError, compute_measures
-    from carecontract.records.store import Store
 
     targets, provenance = {}, None
     if terms:
@@ -274,8 +279,7 @@ def measures(
         provenance = loaded.provenance()
     with user_errors():
         first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
-        if not Store(store).exists():
-            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        require_store(store)
         try:
             rows = compute_measures(
                 store, first, last, [b for b in by.split(",") if b], targets, [m for m in only.split(",") if m] or None
@@ -355,8 +359,7 @@ def pay(
 
     terms = _load(terms_file, overrides)
     with user_errors():
-        if not Store(store).exists():
-            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        require_store(store)
         years = period or _years_with_data(terms.contract, Store(store))
         with progress_bar(not as_json and sys.stderr.isatty()) as report:
             report("closing periods", 0.0)
@@ -419,12 +422,10 @@ def baseline(
     """Activity and cost by year, tumour site, service, provider, commissioner; patient and payment flows."""
     from carecontract.baseline.compute import build_baseline
     from carecontract.baseline.export import export
-    from carecontract.records.store import Store
 
     terms = _load(terms_file, None) if terms_file else None
     with user_errors():
-        if not Store(store).exists():
-            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        require_store(store)
         result = build_baseline(store, terms)
         written = export(result, out, excel) if (out or excel) else []
     if as_json:
@@ -463,12 +464,10 @@ def accountability(
 ) -> None:
     """For each commissioner, every subcontractor's activity, cost, payments received and outcomes."""
     from carecontract.baseline.accountability import accountability as run_accountability
-    from carecontract.records.store import Store
 
     terms = _load(terms_file, None)
     with user_errors():
-        if not Store(store).exists():
-            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        require_store(store)
         first = _parse_date(start, "--from") if start else terms.contract.term.start
         last = _parse_date(end, "--to") if end else terms.contract.term.end
         rows = run_accountability(store, terms, first, last)
@@ -599,14 +598,12 @@ def terms_gate(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Is the gate from the fee stage to the outcomes stage passed? Each aim measured from the store."""
-    from carecontract.records.store import Store
     from carecontract.terms.gate import evaluate_gate
 
     terms = _load(file, overrides)
     with user_errors():
         first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
-        if not Store(store).exists():
-            raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+        require_store(store)
         result = {**evaluate_gate(terms.contract, store, first, last), **terms.provenance()}
     if as_json:
         print(json.dumps(result))

@@ -195,20 +195,15 @@ def _share_gain_or_loss(contract, ledger, result, remainder, costs, rule, year, 
     prime_part = abs(variance) - commissioners_part
     shares = {f"commissioner:{c.code}": c.share for c in contract.commissioners}
     management = f"management:{contract.prime.code}"
-    split = split_pence(commissioners_part, shares)
-    for account, pence in split.items():
-        if variance > 0:
-            ledger.transfer(f"{year}-gain-{account}", year, "gain_share", "commissioners' share of an underspend",
-                            prime, account, pence)  # fmt: skip
-        else:
-            ledger.transfer(f"{year}-loss-{account}", year, "loss_share", "commissioners' share of an overspend",
-                            account, prime, pence)  # fmt: skip
-    if variance > 0:
-        ledger.transfer(f"{year}-gain-prime", year, "gain_share", "the prime's share of an underspend",
-                        prime, management, prime_part)  # fmt: skip
-    else:
-        ledger.transfer(f"{year}-loss-prime", year, "loss_share", "the prime's share of an overspend",
-                        management, prime, prime_part)  # fmt: skip
+    gain = variance > 0
+    rule_name, what = ("gain_share", "an underspend") if gain else ("loss_share", "an overspend")
+    for account, pence in split_pence(commissioners_part, shares).items():
+        payer, payee = (prime, account) if gain else (account, prime)  # money flows back on a gain
+        ledger.transfer(f"{year}-{rule_name}-{account}", year, rule_name, f"commissioners' share of {what}",
+                        payer, payee, pence)  # fmt: skip
+    payer, payee = (prime, management) if gain else (management, prime)
+    ledger.transfer(f"{year}-{rule_name}-prime", year, rule_name, f"the prime's share of {what}", payer, payee,
+                    prime_part)  # fmt: skip
     result.recorded_cost_pence = recorded
     result.variance_pence = variance
     result.shared_with_commissioners_pence = commissioners_part if variance > 0 else -commissioners_part

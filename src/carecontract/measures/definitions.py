@@ -17,7 +17,6 @@ A pathway counts in the period in which its clock stops.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -65,9 +64,6 @@ class Measure:
     higher_is_better: bool = True
     standard: float | None = None  # England's standard, the default target
     clock: Clock | None = None  # waiting-time measures: the numerator is "clock days <= limit"
-
-    def needs_censor(self) -> bool:
-        return self.id == "survival_1y"
 
 
 FDS_STOP = ibis.least(_.diagnosis_date, _.ruled_out_date)
@@ -197,8 +193,3 @@ MEASURE_IDS = ("fds_28", "cwt_31", "cwt_62", "early_stage", "survival_1y", "emer
 def measures(censor: date | None = None) -> dict[str, Measure]:
     """Every measure; ``censor`` is the last date the data can see (for one-year survival)."""
     return {**_measures(censor), "equity_gap": EQUITY}
-
-
-def resolve(columns: Callable[[], object] | Deferred, table: ibis.Table) -> ibis.Value:
-    """Bind a deferred expression to a table."""
-    return columns.resolve(table) if isinstance(columns, Deferred) else columns  # type: ignore[return-value]

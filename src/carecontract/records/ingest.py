@@ -26,7 +26,6 @@ from carecontract.records.reading import SourceSummary, create_raw_table, load_s
 from carecontract.records.store import EVENT_COLUMNS, Batch, Store
 
 Progress = Callable[[str, float], None]
-STEPS = ("read", "validate", "cross-check", "write", "commit")
 
 
 @dataclass

@@ -129,12 +129,3 @@ def tumour_site_sql(icd10_column: str) -> str:
     code = f"upper(substr({icd10_column}, 1, 3))"
     arms = " ".join(f"WHEN {code} BETWEEN '{site.first}' AND '{site.last}' THEN '{site.name}'" for site in TUMOUR_SITES)
     return f"(CASE {arms} ELSE NULL END)"
-
-
-def tumour_site_of(icd10: str) -> str | None:
-    """Python twin of :func:`tumour_site_sql` for explanations and tests."""
-    code = icd10[:3].upper()
-    for site in TUMOUR_SITES:
-        if site.first <= code <= site.last:
-            return site.name
-    return None

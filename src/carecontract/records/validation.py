@@ -177,14 +177,6 @@ def all_rules() -> list[Rule]:
     return row_rules() + list(CROSS_ROW_RULES)
 
 
-def reason_column(reason: str) -> str:
-    """The column a reason is about (for validity by column)."""
-    for rule in all_rules():
-        if rule.reason == reason:
-            return rule.column
-    return "record_id"
-
-
 def any_broken_sql(skip: tuple[str, ...] = ()) -> str:
     """SQL that is true when a row breaks any row rule (but those in ``skip``): cheap, no list built."""
     return "coalesce(" + " OR ".join(f"({r.bad_sql})" for r in row_rules() if r.reason not in skip) + ", false)"

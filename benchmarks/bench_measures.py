@@ -147,7 +147,7 @@ def ours(store: Path, start: date, end: date) -> dict[str, tuple[float, int]]:
     return {r["measure"]: (r["numerator"], r["denominator"]) for r in rows}
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:  # noqa: ANN001
+def timed(fn, repeat: int) -> tuple[float, object]:
     best, result = float("inf"), None
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -193,7 +193,8 @@ def main() -> None:
             f"| hand-written DuckDB SQL (floor) | {t_floor:.2f} | {events / t_floor:,.0f} | 1.00× |",
             f"| pandas | {t_pandas:.2f} | {events / t_pandas:,.0f} | {t_pandas / t_floor:.2f}× |",
             "",
-            f"Measured {date.today().isoformat()} by `python benchmarks/bench_measures.py`; the goal is ≤ 1.5× the floor.",
+            f"Measured {date.today().isoformat()} by `python benchmarks/bench_measures.py`; "
+            "the goal is ≤ 1.5× the floor.",
         ]
         text = "\n".join(lines) + "\n"
         args.out.write_text(text)

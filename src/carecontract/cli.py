@@ -484,6 +484,84 @@ def accountability(
     console.print(table)
 
 
+# -- viability ----------------------------------------------------------------------------------
+@app.command()
+def stress(
+    terms_file: Annotated[Path, typer.Argument(metavar="TERMS", help="Contract terms YAML (with a risks: section).")],
+    runs: Annotated[int, typer.Option(help="Monte Carlo runs.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same results.")] = 0,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="What-if override on the terms.")] = None,
+    store: Annotated[Path | None, typer.Option(help="Calibrate the first-year cost from this store.")] = None,
+    charts: Annotated[Path, typer.Option(help="Where to save the fan and tornado charts (HTML and PNG).")] = Path(
+        "stress-charts"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Monte Carlo stress test of the whole contract life: chance of deficit and size of the funding gap."""
+    from carecontract.viability.charts import write_charts
+    from carecontract.viability.simulate import stress as run_stress
+
+    terms = _load(terms_file, overrides)
+    with user_errors():
+        baseline_cost = _first_year_cost(terms.contract, store) if store else None
+        with progress_bar(not as_json and sys.stderr.isatty()) as report:
+            report("simulating", 0.0)
+            summary = run_stress(terms.contract, runs, seed, baseline_cost)
+            report("simulating", 1.0)
+        written = write_charts(terms.contract.name, summary, charts)
+    summary.pop("_cumulative")
+    summary["terms"] = terms.provenance()
+    summary["charts"] = [str(p) for p in written]
+    if as_json:
+        print(json.dumps(summary))
+        return
+    m = 1e6
+    console.print(
+        f"[bold]{terms.contract.name}[/]: {summary['runs']:,} runs, seed {seed}. "
+        f"Probability of a deficit: [bold]{summary['deficit_probability']:.0%}[/]; expected funding gap "
+        f"£{summary['expected_gap_gbp'] / m:,.1f}m (median £{summary['gap_p50_gbp'] / m:,.1f}m, "
+        f"90th percentile £{summary['gap_p90_gbp'] / m:,.1f}m); first deficit year (median): "
+        f"{summary['first_deficit_year_p50'] or '—'}; first-year shortfall (median) "
+        f"£{summary['first_year_gap_p50_gbp'] / m:,.1f}m. First-year cost from {summary['baseline_cost_source']}."
+    )
+    table = Table(title="Year by year, £m", show_edge=False)
+    for name in ("year", "income", "care cost", "surplus", "cumulative p10", "p50", "p90", "P(deficit)"):
+        table.add_column(name, justify="right")
+    for y in summary["by_year"]:
+        table.add_row(str(y["year"]), f"{y['income_mean_gbp'] / m:,.1f}", f"{y['care_cost_mean_gbp'] / m:,.1f}",
+                      f"{y['surplus_mean_gbp'] / m:,.1f}", f"{y['cumulative_p10_gbp'] / m:,.1f}",
+                      f"{y['cumulative_p50_gbp'] / m:,.1f}", f"{y['cumulative_p90_gbp'] / m:,.1f}",
+                      f"{y['deficit_probability']:.0%}")  # fmt: skip
+    console.print(table)
+    if summary["sensitivity"]:
+        tornado = Table(title="Biggest drivers: expected gap with the risk at its 10th / 90th percentile, £m",
+                        show_edge=False)  # fmt: skip
+        for name in ("risk", "low", "high"):
+            tornado.add_column(name, justify="left" if name == "risk" else "right")
+        for r in summary["sensitivity"]:
+            tornado.add_row(r["parameter"], f"{r['low'] / m:,.1f}", f"{r['high'] / m:,.1f}")
+        console.print(tornado)
+    console.print("Charts: " + ", ".join(summary["charts"]))
+
+
+def _first_year_cost(contract, store: Path) -> float | None:
+    """Recorded in-scope cost of the contract's first year with data, in pounds."""
+    from datetime import timedelta
+
+    from carecontract.payments.rules import subcontractor_costs
+    from carecontract.records.store import Store
+
+    require_store(store)
+    codes = [s.code for s in contract.subcontractors]
+    for i, start in enumerate(contract.contract_years()):
+        end = contract.term.year_start(i + 1) - timedelta(days=1)
+        sites = contract.scope_at(start) if contract.scope else None
+        pence = sum(subcontractor_costs(Store(store), codes, start, end, sites).values())
+        if pence:
+            return pence / 100
+    raise ValueError(f"{store}: no recorded costs for {contract.name}'s subcontractors in any contract year")
+
+
 # -- terms --------------------------------------------------------------------------------------
 terms_app = typer.Typer(
     help="Contract terms as code: check a terms file, show parameters in force.", no_args_is_help=True

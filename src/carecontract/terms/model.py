@@ -149,6 +149,88 @@ class Payments(Strict):
     vat: dict[str, VatTreatment] = Field(default_factory=dict, description="VAT on services supplied, by party code")
 
 
+class Distribution(Strict):
+    """An uncertain quantity for the stress test: a fixed value or a distribution with its parameters.
+
+    ``normal`` (mean, sd), ``lognormal`` (mean and sd of the quantity itself), ``uniform`` and
+    ``triangular`` (low, high; triangular also ``mean`` as its mode), ``beta`` (mean, sd, for shares
+    in [0, 1]). A plain number in YAML means ``fixed``.
+    """
+
+    dist: Literal["fixed", "normal", "lognormal", "uniform", "triangular", "beta"] = "fixed"
+    value: float | None = None
+    mean: float | None = None
+    sd: float | None = Field(None, ge=0)
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_is_fixed(cls, data: object) -> object:
+        return {"dist": "fixed", "value": data} if isinstance(data, int | float) else data
+
+    @model_validator(mode="after")
+    def _parameters(self) -> Distribution:
+        need = {"fixed": ("value",), "normal": ("mean", "sd"), "lognormal": ("mean", "sd"), "uniform": ("low", "high"),
+                "triangular": ("low", "high", "mean"), "beta": ("mean", "sd")}[self.dist]  # fmt: skip
+        missing = [n for n in need if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")
+        if self.dist in ("uniform", "triangular") and not self.low <= self.high:  # type: ignore[operator]
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        if self.dist == "triangular" and not self.low <= self.mean <= self.high:  # type: ignore[operator]
+            raise ValueError("a triangular distribution's mean (its mode) must lie between low and high")
+        if self.dist == "beta":
+            m, sd = self.mean, self.sd
+            if not 0 < m < 1 or (sd and sd * sd >= m * (1 - m)):  # type: ignore[operator]
+                raise ValueError("a beta distribution needs 0 < mean < 1 and sd² < mean × (1 − mean)")
+        if self.dist == "lognormal" and self.mean is not None and self.mean <= 0:
+            raise ValueError("a lognormal distribution needs a positive mean")
+        return self
+
+    @property
+    def central(self) -> float:
+        """The value a deterministic projection uses: the fixed value, else the mean or midpoint."""
+        if self.dist == "fixed":
+            return float(self.value)  # type: ignore[arg-type]
+        if self.dist == "uniform":
+            return (self.low + self.high) / 2  # type: ignore[operator]
+        if self.dist == "triangular":
+            return (self.low + self.high + self.mean) / 3  # type: ignore[operator]
+        return float(self.mean)  # type: ignore[arg-type]
+
+    @property
+    def uncertain(self) -> bool:
+        if self.dist == "fixed":
+            return False
+        if self.dist in ("uniform", "triangular"):
+            return self.high > self.low  # type: ignore[operator]
+        return bool(self.sd)
+
+
+class Risks(Strict):
+    """What can go wrong, for the viability stress test (docs/viability.md). Unset risks fall back
+    to the contract's dated parameters, fixed."""
+
+    baseline_cost_gbp: Distribution | None = Field(
+        None, description="first-year cost of the care; default: from --store, else the price less management and VAT"
+    )
+    demand_growth: Distribution | None = None
+    demand_shock_probability: float = Field(0.0, ge=0, le=1, description="chance each year of a jump in demand")
+    demand_shock_size: Distribution = Distribution(dist="fixed", value=0.0)
+    cost_inflation: Distribution | None = None
+    savings_realised: Distribution = Field(
+        Distribution(dist="fixed", value=1.0), description="share of the assumed efficiency savings achieved"
+    )
+    outcome_achievement: Distribution = Field(
+        Distribution(dist="fixed", value=1.0), description="share of the at-risk pot earned each year"
+    )
+    management_cost_share: Distribution | None = Field(None, description="management costs as a share of income")
+    vat_exposed_share: Distribution = Field(
+        Distribution(dist="fixed", value=1.0), description="share of care cost bearing VAT the prime cannot recover"
+    )
+
+
 class Value(Strict):
     total_gbp: Decimal = Field(gt=0)
     profile: Literal["flat"] | None = None
@@ -176,6 +258,7 @@ class Contract(Strict):
     outcomes: list[Outcome] = []
     payments: Payments = Payments()
     parameters: dict[str, dict[date | int, float]] = {}
+    risks: Risks = Risks()
 
     # -- validation across fields ------------------------------------------------------------
     @field_validator("scope")

@@ -1,0 +1,231 @@
+"""Monte Carlo stress test of a whole contract life, vectorised over runs with NumPy.
+
+Every quantity is an array of shape (runs, years); there is no Python loop over runs. For each
+run and contract year *t*:
+
+    demand   D_t = Π (1 + growth_k + shock_k)        growth from year 2; shocks any year
+    prices   P_t = value_t × tariff uplift (× D_t if the terms fund demand growth)
+    care     K_t = baseline × D_t × Π (1 + cost_inflation_k) × Π (1 − savings_k × realised)
+    income   I_t = P_t − at_risk_t × P_t × (1 − achievement_t × cap)     (outcomes-stage years)
+    costs    K_t + management_share × I_t + vat_rate × vat_exposed × K_t (if VAT is irrecoverable)
+             + mobilisation (year 1)
+    surplus  S_t = I_t − costs;  cumulative C_t = Σ S
+
+A run is in deficit if its cumulative position ever goes below zero; its funding gap is the
+deepest cumulative shortfall (the extra money that would have been needed), and the first
+deficit year is the first year it goes below zero. The savings actually realised is one draw per
+run (a property of the model of care); every other risk is drawn per run and year.
+
+The fee stage is assumed to last its ``max_years`` (a passed gate could end it earlier, which the
+stress test cannot know before signing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from carecontract.terms.model import Contract, Distribution, FeeStage, OutcomesStage
+
+RISKS = ("baseline_cost_gbp", "demand_growth", "demand_shock_size", "cost_inflation", "savings_realised",
+         "outcome_achievement", "management_cost_share", "vat_exposed_share")  # fmt: skip
+PER_RUN = ("baseline_cost_gbp", "savings_realised", "management_cost_share", "vat_exposed_share")
+
+
+@dataclass
+class Inputs:
+    """Everything the simulation needs, resolved from the terms (and the store, if given)."""
+
+    years: list[date]
+    price: np.ndarray  # (T,) pounds, before any demand funding
+    at_risk: np.ndarray  # (T,) share of the price at risk (0 in fee years)
+    cap: float
+    savings: np.ndarray  # (T,) assumed efficiency saving each year
+    vat_rate: np.ndarray  # (T,)
+    vat_irrecoverable: bool
+    mobilisation: float
+    fund_demand_growth: bool
+    risks: dict[str, Distribution]
+    shock_probability: float
+    baseline_source: str
+
+
+def _fixed(value: float) -> Distribution:
+    return Distribution(dist="fixed", value=float(value))
+
+
+def resolve_inputs(contract: Contract, baseline_cost: float | None = None) -> Inputs:
+    years = contract.contract_years()
+    params = [contract.parameters_at(d) for d in years]
+    values = contract.value_per_year()
+    uplift, price = Decimal(1), []
+    for i, d in enumerate(years):
+        if i:
+            uplift *= Decimal(1) + Decimal(str(params[i].get("tariff_inflation") or 0.0))
+        price.append(float(values[d.year] * uplift))
+    fee = next((s for s in contract.stages if isinstance(s, FeeStage)), None)
+    outcomes = next((s for s in contract.stages if isinstance(s, OutcomesStage)), None)
+    fee_years = fee.max_years if fee else 0
+    at_risk = np.array([outcomes.at_risk_share if (outcomes and i >= fee_years) else 0.0 for i in range(len(years))])
+    r = contract.risks
+    management = params[0].get("management_share") or 0.0
+    vat = np.array([p.get("vat_rate") or 0.0 for p in params])
+    risks = {
+        "demand_growth": r.demand_growth or _fixed(params[0].get("demand_growth") or 0.0),
+        "demand_shock_size": r.demand_shock_size,
+        "cost_inflation": r.cost_inflation or _fixed(params[0].get("cost_inflation") or 0.0),
+        "savings_realised": r.savings_realised,
+        "outcome_achievement": r.outcome_achievement,
+        "management_cost_share": r.management_cost_share or _fixed(management),
+        "vat_exposed_share": r.vat_exposed_share,
+    }
+    irrecoverable = contract.payments.vat.get(contract.prime.code) == "irrecoverable"
+    if r.baseline_cost_gbp is not None:
+        risks["baseline_cost_gbp"], source = r.baseline_cost_gbp, "terms (risks.baseline_cost_gbp)"
+    elif baseline_cost is not None:
+        risks["baseline_cost_gbp"], source = _fixed(baseline_cost), "store (recorded in-scope cost, first year)"
+    else:
+        exposed = risks["vat_exposed_share"].central if irrecoverable else 0.0
+        priced_at_cost = price[0] * (1 - risks["management_cost_share"].central) / (1 + vat[0] * exposed)
+        risks["baseline_cost_gbp"], source = _fixed(priced_at_cost), "terms (priced at cost in year 1)"
+    return Inputs(
+        years=years,
+        price=np.array(price),
+        at_risk=at_risk,
+        cap=contract.payments.outcome_payment.cap_share,
+        savings=np.array([p.get("efficiency_savings") or 0.0 for p in params]),
+        vat_rate=vat,
+        vat_irrecoverable=irrecoverable,
+        mobilisation=float(params[0].get("mobilisation_cost_gbp") or 0.0),
+        fund_demand_growth=contract.payments.fund_demand_growth,
+        risks=risks,
+        shock_probability=r.demand_shock_probability,
+        baseline_source=source,
+    )
+
+
+def sample(dist: Distribution, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Draws of ``dist``; a fixed or zero-variance distribution gives its central value exactly."""
+    if not dist.uncertain:
+        return np.full(shape, dist.central)
+    if dist.dist == "normal":
+        return dist.mean + dist.sd * rng.standard_normal(shape)  # type: ignore[operator]
+    if dist.dist == "lognormal":
+        sigma2 = np.log1p((dist.sd / dist.mean) ** 2)  # type: ignore[operator]
+        return rng.lognormal(np.log(dist.mean) - sigma2 / 2, np.sqrt(sigma2), shape)  # type: ignore[arg-type]
+    if dist.dist == "uniform":
+        return rng.uniform(dist.low, dist.high, shape)  # type: ignore[arg-type]
+    if dist.dist == "triangular":
+        return rng.triangular(dist.low, dist.mean, dist.high, shape)  # type: ignore[arg-type]
+    m, sd = dist.mean, dist.sd
+    k = m * (1 - m) / (sd * sd) - 1  # type: ignore[operator]
+    return rng.beta(m * k, (1 - m) * k, shape)  # type: ignore[operator]
+
+
+def quantile(dist: Distribution, q: float, rng: np.random.Generator) -> float:
+    """The ``q`` quantile of a distribution (by simulation for the shapes without a closed form)."""
+    if not dist.uncertain:
+        return dist.central
+    return float(np.quantile(sample(dist, rng, (20_000,)), q))
+
+
+def draw(inputs: Inputs, runs: int, seed: int) -> dict[str, np.ndarray]:
+    """All random inputs, in a fixed order so that the same seed gives the same numbers."""
+    rng = np.random.default_rng(seed)
+    t = len(inputs.years)
+    out = {}
+    for name in RISKS:
+        shape = (runs, 1) if name in PER_RUN else (runs, t)
+        out[name] = sample(inputs.risks[name], rng, shape)
+    out["shock"] = (rng.random((runs, t)) < inputs.shock_probability).astype(float)
+    return out
+
+
+def simulate(inputs: Inputs, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Surplus and cumulative position, (runs, years), in pounds."""
+    _runs, t = draws["demand_growth"].shape
+    growth = draws["demand_growth"].copy()
+    growth[:, 0] = 0.0  # the first year is the base
+    demand = np.cumprod(1.0 + growth + draws["shock"] * draws["demand_shock_size"], axis=1)
+    inflation = draws["cost_inflation"].copy()
+    inflation[:, 0] = 0.0
+    unit_cost = np.cumprod(1.0 + inflation, axis=1)
+    saving = np.cumprod(1.0 - inputs.savings[None, :] * draws["savings_realised"], axis=1)
+    care = draws["baseline_cost_gbp"] * demand * unit_cost * saving
+    price = inputs.price[None, :] * (demand if inputs.fund_demand_growth else 1.0)
+    lost = inputs.at_risk[None, :] * price * (1.0 - np.minimum(draws["outcome_achievement"] * inputs.cap, 1.0))
+    income = price - lost
+    vat = (inputs.vat_rate[None, :] * draws["vat_exposed_share"] * care) if inputs.vat_irrecoverable else 0.0
+    costs = care + draws["management_cost_share"] * income + vat
+    costs = costs + np.where(np.arange(t) == 0, inputs.mobilisation, 0.0)[None, :]
+    surplus = income - costs
+    return {"surplus": surplus, "cumulative": np.cumsum(surplus, axis=1), "income": income, "care": care}
+
+
+def summarise(inputs: Inputs, result: dict[str, np.ndarray]) -> dict[str, Any]:
+    cumulative = result["cumulative"]
+    runs, _t = cumulative.shape
+    worst = cumulative.min(axis=1)
+    gap = np.maximum(0.0, -worst)
+    in_deficit = worst < 0
+    first = np.where(in_deficit, np.argmax(cumulative < 0, axis=1), -1)
+    first_years = np.array([d.year for d in inputs.years])[first[in_deficit]] if in_deficit.any() else np.array([])
+    by_year = []
+    for i, d in enumerate(inputs.years):
+        column = cumulative[:, i]
+        by_year.append({
+            "year": d.year,
+            "income_mean_gbp": float(result["income"][:, i].mean()),
+            "care_cost_mean_gbp": float(result["care"][:, i].mean()),
+            "surplus_mean_gbp": float(result["surplus"][:, i].mean()),
+            "cumulative_p10_gbp": float(np.quantile(column, 0.10)),
+            "cumulative_p50_gbp": float(np.quantile(column, 0.50)),
+            "cumulative_p90_gbp": float(np.quantile(column, 0.90)),
+            "deficit_probability": float((column < 0).mean()),
+        })  # fmt: skip
+    return {
+        "runs": runs,
+        "deficit_probability": float(in_deficit.mean()),
+        "expected_gap_gbp": float(gap.mean()),
+        "gap_p50_gbp": float(np.quantile(gap, 0.5)),
+        "gap_p90_gbp": float(np.quantile(gap, 0.9)),
+        "first_deficit_year_p50": int(np.quantile(first_years, 0.5, method="lower")) if len(first_years) else None,
+        "first_year_gap_p50_gbp": float(np.quantile(np.maximum(0.0, -result["surplus"][:, 0]), 0.5)),
+        "by_year": by_year,
+        "baseline_cost_source": inputs.baseline_source,
+    }
+
+
+def sensitivity(inputs: Inputs, runs: int, seed: int) -> list[dict[str, Any]]:
+    """Tornado data: the expected gap with each uncertain risk held at its 10th and 90th percentile."""
+    rng = np.random.default_rng([seed, 99])
+    out = []
+    for name, dist in inputs.risks.items():
+        if not dist.uncertain:
+            continue
+        gaps = []
+        for q in (0.1, 0.9):
+            draws = draw(inputs, runs, seed)  # common random numbers: only this risk changes
+            draws[name] = np.full_like(draws[name], quantile(dist, q, rng))
+            cumulative = simulate(inputs, draws)["cumulative"]
+            gaps.append(float(np.maximum(0.0, -cumulative.min(axis=1)).mean()))
+        out.append({"parameter": name, "low": gaps[0], "high": gaps[1], "swing": abs(gaps[1] - gaps[0])})
+    return sorted(out, key=lambda r: -r["swing"])
+
+
+def stress(contract: Contract, runs: int = 10_000, seed: int = 0, baseline_cost: float | None = None,
+           with_sensitivity: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The whole stress test: summary, year by year, and sensitivity."""
+    if runs < 1:
+        raise ValueError("--runs must be at least 1")
+    inputs = resolve_inputs(contract, baseline_cost)
+    result = simulate(inputs, draw(inputs, runs, seed))
+    summary = summarise(inputs, result)
+    summary["seed"] = seed
+    summary["sensitivity"] = sensitivity(inputs, min(runs, 20_000), seed) if with_sensitivity else []
+    summary["_cumulative"] = result["cumulative"]
+    return summary

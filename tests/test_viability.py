@@ -109,3 +109,18 @@ def test_stress_from_the_command_line(tmp_path: Path) -> None:
     assert all(set(s) >= {"parameter", "low", "high"} for s in result["sensitivity"])
     assert {p.name for p in tmp_path.iterdir()} == {"fan.html", "fan.png", "tornado.html", "tornado.png"}
     assert "plotly" in (tmp_path / "fan.html").read_text()[:5_000_000].lower()
+
+
+def test_a_scope_roll_out_raises_costs_from_its_year_and_matches_the_projection() -> None:
+    contract = load_terms(CANCER).contract
+    factor = [1.0] * 4 + [2.5] * 6  # all tumour sites from year 5 cost 2.5× the first four
+    inputs = resolve_inputs(contract, baseline_cost=20e6, scope_factor=factor)
+    inputs.risks = {k: Distribution(dist="fixed", value=v.central) for k, v in inputs.risks.items()}
+    inputs.shock_probability = 0.0
+    result = simulate(inputs, draw(inputs, 5, seed=1))
+    assert result["surplus"][0].tolist() == project(inputs)
+    plain = resolve_inputs(contract, baseline_cost=20e6)
+    plain.risks, plain.shock_probability = inputs.risks, 0.0
+    without = simulate(plain, draw(plain, 5, seed=1))
+    assert np.array_equal(result["care"][:, :4], without["care"][:, :4])
+    assert np.allclose(result["care"][:, 4:], without["care"][:, 4:] * 2.5)

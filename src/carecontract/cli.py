@@ -503,10 +503,10 @@ def stress(
 
     terms = _load(terms_file, overrides)
     with user_errors():
-        baseline_cost = _first_year_cost(terms.contract, store) if store else None
+        baseline_cost, scope_factor = _first_year_cost(terms.contract, store) if store else (None, None)
         with progress_bar(not as_json and sys.stderr.isatty()) as report:
             report("simulating", 0.0)
-            summary = run_stress(terms.contract, runs, seed, baseline_cost)
+            summary = run_stress(terms.contract, runs, seed, baseline_cost, scope_factor=scope_factor)
             report("simulating", 1.0)
         written = write_charts(terms.contract.name, summary, charts)
     summary.pop("_cumulative")
@@ -544,8 +544,9 @@ def stress(
     console.print("Charts: " + ", ".join(summary["charts"]))
 
 
-def _first_year_cost(contract, store: Path) -> float | None:
-    """Recorded in-scope cost of the contract's first year with data, in pounds."""
+def _first_year_cost(contract, store: Path) -> tuple[float, list[float] | None]:
+    """Recorded in-scope cost of the first contract year with data (pounds), and for contracts that
+    roll out by tumour site, each year's scope costed in that same year relative to the first."""
     from datetime import timedelta
 
     from carecontract.payments.rules import subcontractor_costs
@@ -553,12 +554,18 @@ def _first_year_cost(contract, store: Path) -> float | None:
 
     require_store(store)
     codes = [s.code for s in contract.subcontractors]
-    for i, start in enumerate(contract.contract_years()):
+    years = contract.contract_years()
+    for i, start in enumerate(years):
         end = contract.term.year_start(i + 1) - timedelta(days=1)
-        sites = contract.scope_at(start) if contract.scope else None
-        pence = sum(subcontractor_costs(Store(store), codes, start, end, sites).values())
-        if pence:
-            return pence / 100
+
+        def cost(sites: list[str] | None, start: date = start, end: date = end) -> int:
+            return sum(subcontractor_costs(Store(store), codes, start, end, sites).values())
+
+        base = cost(contract.scope_at(start) if contract.scope else None)
+        if base:
+            if not contract.scope:
+                return base / 100, None
+            return base / 100, [cost(contract.scope_at(d)) / base for d in years]
     raise ValueError(f"{store}: no recorded costs for {contract.name}'s subcontractors in any contract year")
 
 

@@ -31,6 +31,8 @@ def project(inputs: Inputs, draws: dict[str, list[float]] | None = None) -> list
         unit_cost = unit_cost * (1.0 + inflation)
         saving = saving * (1.0 - float(inputs.savings[t]) * value("savings_realised", t))
         care = value("baseline_cost_gbp", t) * demand * unit_cost * saving
+        if inputs.scope_factor is not None:
+            care = care * float(inputs.scope_factor[t])
         price = float(inputs.price[t]) * (demand if inputs.fund_demand_growth else 1.0)
         lost = float(inputs.at_risk[t]) * price * (1.0 - min(value("outcome_achievement", t) * inputs.cap, 1.0))
         income = price - lost

@@ -5,7 +5,7 @@ run and contract year *t*:
 
     demand   D_t = Π (1 + growth_k + shock_k)        growth from year 2; shocks any year
     prices   P_t = value_t × tariff uplift (× D_t if the terms fund demand growth)
-    care     K_t = baseline × D_t × Π (1 + cost_inflation_k) × Π (1 − savings_k × realised)
+    care     K_t = baseline × D_t × Π (1 + cost_inflation_k) × Π (1 − savings_k × realised) × scope_t
     income   I_t = P_t − at_risk_t × P_t × (1 − achievement_t × cap)     (outcomes-stage years)
     costs    K_t + management_share × I_t + vat_rate × vat_exposed × K_t (if VAT is irrecoverable)
              + mobilisation (year 1)
@@ -15,6 +15,9 @@ A run is in deficit if its cumulative position ever goes below zero; its funding
 deepest cumulative shortfall (the extra money that would have been needed), and the first
 deficit year is the first year it goes below zero. The savings actually realised is one draw per
 run (a property of the model of care); every other risk is drawn per run and year.
+
+``scope_t`` is 1 unless a store supplies it: the recorded first-year cost of year *t*'s tumour
+sites over that of year 1's, so a roll-out to all sites raises costs when it happens.
 
 The fee stage is assumed to last its ``max_years`` (a passed gate could end it earlier, which the
 stress test cannot know before signing).
@@ -52,13 +55,16 @@ class Inputs:
     risks: dict[str, Distribution]
     shock_probability: float
     baseline_source: str
+    scope_factor: np.ndarray | None = None  # (T,) care cost at year t's scope ÷ at year 1's (from a store)
 
 
 def _fixed(value: float) -> Distribution:
     return Distribution(dist="fixed", value=float(value))
 
 
-def resolve_inputs(contract: Contract, baseline_cost: float | None = None) -> Inputs:
+def resolve_inputs(
+    contract: Contract, baseline_cost: float | None = None, scope_factor: list[float] | None = None
+) -> Inputs:
     years = contract.contract_years()
     params = [contract.parameters_at(d) for d in years]
     values = contract.value_per_year()
@@ -105,6 +111,7 @@ def resolve_inputs(contract: Contract, baseline_cost: float | None = None) -> In
         risks=risks,
         shock_probability=r.demand_shock_probability,
         baseline_source=source,
+        scope_factor=np.array(scope_factor) if scope_factor is not None else None,
     )
 
 
@@ -156,6 +163,8 @@ def simulate(inputs: Inputs, draws: dict[str, np.ndarray]) -> dict[str, np.ndarr
     unit_cost = np.cumprod(1.0 + inflation, axis=1)
     saving = np.cumprod(1.0 - inputs.savings[None, :] * draws["savings_realised"], axis=1)
     care = draws["baseline_cost_gbp"] * demand * unit_cost * saving
+    if inputs.scope_factor is not None:
+        care = care * inputs.scope_factor[None, :]
     price = inputs.price[None, :] * (demand if inputs.fund_demand_growth else 1.0)
     lost = inputs.at_risk[None, :] * price * (1.0 - np.minimum(draws["outcome_achievement"] * inputs.cap, 1.0))
     income = price - lost
@@ -218,11 +227,11 @@ def sensitivity(inputs: Inputs, runs: int, seed: int) -> list[dict[str, Any]]:
 
 
 def stress(contract: Contract, runs: int = 10_000, seed: int = 0, baseline_cost: float | None = None,
-           with_sensitivity: bool = True) -> dict[str, Any]:  # fmt: skip
+           with_sensitivity: bool = True, scope_factor: list[float] | None = None) -> dict[str, Any]:  # fmt: skip
     """The whole stress test: summary, year by year, and sensitivity."""
     if runs < 1:
         raise ValueError("--runs must be at least 1")
-    inputs = resolve_inputs(contract, baseline_cost)
+    inputs = resolve_inputs(contract, baseline_cost, scope_factor)
     result = simulate(inputs, draw(inputs, runs, seed))
     summary = summarise(inputs, result)
     summary["seed"] = seed

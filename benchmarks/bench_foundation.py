@@ -21,7 +21,6 @@ import os
 import platform
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -34,6 +33,7 @@ from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.synth.economy import generate
 from carecontract.synth.writer import write_economy
+from timing import best_of
 
 HERE = Path(__file__).parent
 START = date(2014, 4, 1)
@@ -41,12 +41,8 @@ START = date(2014, 4, 1)
 
 def best(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     """(best, first) wall-clock seconds over ``repeat`` runs."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), times[0]
+    fastest, first, _ = best_of(fn, repeat)
+    return fastest, first
 
 
 def numpy_floor(rows: int, columns: int) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.records.store import Store
 from carecontract.synth.economy import generate
 from carecontract.synth.writer import write_economy
+from timing import best_of
 
 HERE = Path(__file__).parent
 MEASURES = ("fds_28", "cwt_31", "cwt_62", "early_stage", "survival_1y", "emergency_presentation",
@@ -148,12 +148,8 @@ def ours(store: Path, start: date, end: date) -> dict[str, tuple[float, int]]:
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+    fastest, _, result = best_of(fn, repeat)
+    return fastest, result
 
 
 def main() -> None:

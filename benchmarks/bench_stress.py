@@ -7,25 +7,20 @@ Writes benchmarks/results-stress.md. The issue's goal: 100,000 runs × 10 years 
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import date
 from pathlib import Path
 
 from carecontract.terms import load_terms
 from carecontract.viability.projection import project
 from carecontract.viability.simulate import draw, resolve_inputs, simulate, stress, summarise
+from timing import best_of
 
 HERE = Path(__file__).parent
 CANCER = HERE.parent / "contracts" / "staffordshire-cancer.yaml"
 
 
 def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_of(fn, repeat)[0]
 
 
 def main() -> None:

@@ -217,3 +217,28 @@ def test_unitingcare_ledger_balances_for_any_management_share_and_vat(store: Pat
     terms = load_terms(UNITINGCARE, [f"management_share={share}", f"vat_rate={vat}"])
     ledger, _ = pay_contract(terms.contract, store, [2015])
     assert ledger.balanced and ledger.sum_pence() == 0
+
+
+def test_pay_from_the_command_line(store: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    local = tmp_path / "store"
+    shutil.copytree(store, local)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True)
+
+    out = json.loads(cli("pay", str(CANCER), "--store", str(local), "--json").stdout)
+    assert set(out) >= {"entries", "balanced", "sum_pence", "by_account", "periods", "terms"}
+    assert out["balanced"] is True and out["sum_pence"] == 0
+    assert [p["period"] for p in out["periods"]] == [2017, 2018, 2019, 2020]  # only the years the data covers
+    assert sum(out["by_account"].values()) == 0
+    again = json.loads(cli("pay", str(CANCER), "--store", str(local), "--period", "2018", "--json").stdout)
+    assert again["periods"][0]["status"] == "unchanged"
+    none = cli("pay", str(UNITINGCARE), "--store", str(local))  # 2015-2019 contract; data from 2017 on
+    assert none.returncode == 0
+    missing = cli("pay", str(ROOT / "contracts" / "staffordshire-eol.yaml"), "--store", str(local), "--period", "2030")
+    assert missing.returncode == 2 and "no contract year starting in [2030]" in missing.stderr

@@ -396,7 +396,7 @@ def pay(
 
 
 def _years_with_data(contract, store) -> list[int]:
-    """Contract years that have ended and for which the store holds events."""
+    """Contract years that have ended and that the store's events cover."""
     con = store.connect()
     try:
         first, last = con.execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
@@ -404,9 +404,17 @@ def _years_with_data(contract, store) -> list[int]:
         con.close()
     if first is None:
         raise ValueError(f"{store.root}: the store has no accepted events to pay on")
-    years = contract.contract_years()
-    return [d.year for i, d in enumerate(years)
-            if d <= last and contract.term.year_start(i + 1) <= date.today()]  # fmt: skip
+    years = []
+    for i, start in enumerate(contract.contract_years()):
+        end = contract.term.year_start(i + 1)
+        if start <= last and end > first and end <= date.today():
+            years.append(start.year)
+    if not years:
+        raise ValueError(
+            f"{store.root}: its events ({first} to {last}) cover no ended year of {contract.name} "
+            f"({contract.term.start} to {contract.term.end}); synthesise data for those years with --start"
+        )
+    return years
 
 
 @app.command()

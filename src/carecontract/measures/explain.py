@@ -42,7 +42,12 @@ def explain(measure_id: str, store: str | Store, pathway_id: str) -> dict[str, A
                     "pauses_days": measure.clock.pauses, "clock_days": measure.clock.elapsed}  # fmt: skip
     rows = table.mutate(**columns).to_pyarrow().to_pylist()
     if not rows:
-        raise MeasureError(f"no {what} {pathway_id!r} in {store.root}")
+        kind = "referral" if measure.source == "pathways" else ("death" if measure.source == "deaths" else
+                                                                 "patient_experience")  # fmt: skip
+        some = events.filter(_.event_type == kind).order_by("record_id").select("record_id").limit(3)
+        examples = ", ".join(r["record_id"] for r in some.to_pyarrow().to_pylist())
+        hint = f"; for example: {examples}" if examples else ""
+        raise MeasureError(f"no {what} {pathway_id!r} in {store.root}{hint}")
     row = rows[0]
     row["in_denominator"] = bool(row["in_denominator"])
     out: dict[str, Any] = {"measure": measure_id, "definition": measure.title, "pathway": pathway_id, **row}

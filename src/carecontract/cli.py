@@ -577,6 +577,49 @@ def _first_year_cost(contract, store: Path) -> tuple[float, list[float] | None]:
     raise ValueError(f"{store}: no recorded costs for {contract.name}'s subcontractors in any contract year")
 
 
+# -- decision log -------------------------------------------------------------------------------
+decisions_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
+app.add_typer(decisions_app, name="decisions")
+LogOption = Annotated[Path, typer.Option("--log", help="The decision log file.")]
+
+
+@app.command()
+def decide(
+    terms_file: Annotated[Path, typer.Argument(metavar="TERMS", help="The contract the decision is about.")],
+    kind: Annotated[str, typer.Option(help="business_case, options_appraisal, consultation, gate or variation.")],
+    text: Annotated[str, typer.Option(help="What was decided, by whom, and why.")],
+    attach: Annotated[Path | None, typer.Option(help="A document to attach (hashed and copied in).")] = None,
+    who: Annotated[str | None, typer.Option(help="Who took the decision.")] = None,
+    log: LogOption = Path("decisions.jsonl"),
+) -> None:
+    """Append a hash-chained record of a decision to the log."""
+    from carecontract.publish.decisions import DecisionLog, DecisionLogError
+
+    terms = _load(terms_file, None)
+    with user_errors():
+        try:
+            record = DecisionLog(log).append(kind, text, terms.contract.name, terms.fingerprint, attach, who)
+        except DecisionLogError as exc:
+            raise ValueError(str(exc)) from None
+    console.print(f"Recorded decision {record['seq']} ({kind}) in {log}: hash {record['hash'][:16]}…")
+
+
+@decisions_app.command("verify")
+def decisions_verify(log: LogOption = Path("decisions.jsonl")) -> None:
+    """Check that no record was edited, removed or reordered, and every attachment is unchanged."""
+    from carecontract.publish.decisions import DecisionLog
+
+    book = DecisionLog(log)
+    problems = book.verify()
+    if problems:
+        for problem in problems:
+            err.print(f"[bold red]tampered:[/] {log}: {problem}", highlight=False)
+        raise typer.Exit(1)
+    records = book.records()
+    head = records[-1]["hash"][:16] + "…" if records else "empty"
+    console.print(f"[green]✓[/] {log}: {len(records)} record(s) intact; head {head}")
+
+
 # -- terms --------------------------------------------------------------------------------------
 terms_app = typer.Typer(
     help="Contract terms as code: check a terms file, show parameters in force.", no_args_is_help=True

@@ -134,3 +134,18 @@ def test_measures_and_explain_from_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "unknown breakdown ward" in bad.stderr and "Traceback" not in bad.stderr
     missing = _cli("explain", "cwt_62", "--store", str(tmp_path / "s"), "--pathway", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "no pathway" in missing.stderr
+
+
+def test_public_measures_from_the_command_line(tmp_path: Path) -> None:
+    rows = [
+        {**VALID_ROW, "record_id": f"r{i}", "nhs_number": nhs} for i, nhs in enumerate(["9434765919", "4010232137"])
+    ]
+    rows += [{**VALID_ROW, "record_id": f"t{i}", "event_type": "treatment", "modality": "surgery",
+              "event_date": "2024-02-01", "nhs_number": nhs, "referral_route": ""}
+             for i, nhs in enumerate(["9434765919", "4010232137"])]  # fmt: skip
+    src = write_csv(tmp_path / "a.csv", rows)
+    runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s")])
+    args = ["measures", "--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31", "--only",
+            "cwt_62", "--public", "--json"]  # fmt: skip
+    (row,) = json.loads(runner.invoke(app, args).stdout)
+    assert row["numerator"] is None and row["denominator"] is None and row["rate"] is None  # 2 patients: hidden

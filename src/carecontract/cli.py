@@ -267,6 +267,9 @@ def measures(
     terms: Annotated[Path | None, typer.Option(help="Contract terms: targets from its outcomes.")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="What-if override on the terms.")] = None,
     only: Annotated[str, typer.Option(help="Comma-separated measure ids (default: all).")] = "",
+    public: Annotated[
+        bool, typer.Option("--public", help="Disclosure control: counts < 8 suppressed, others rounded to 5.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits."""
@@ -286,6 +289,10 @@ def measures(
             )
         except MeasureError as exc:
             raise ValueError(str(exc)) from None
+    if public:
+        from carecontract.publish.disclosure import public_measures
+
+        rows = public_measures(rows, [b for b in by.split(",") if b])
     if provenance:
         for row in rows:
             row["terms"] = provenance
@@ -306,8 +313,13 @@ def print_measures(rows: list[dict[str, Any]], keys: list[str], caption: str = "
         def fmt(v: float | None, s: str = scale) -> str:
             return "—" if v is None else s.format(v)
 
-        n, d = r["numerator"], r["denominator"]
-        counts = f"{n:,} / {d:,}" if isinstance(n, int) else f"n={d:,}"
+        n, d = r.get("numerator"), r["denominator"]
+        if d is None:
+            counts = "[dim]suppressed[/]"
+        elif isinstance(n, int) or (n is None and "suppressed" in r and r["measure"] != "patient_experience"):
+            counts = f"{'*' if n is None else f'{n:,}'} / {d:,}"
+        else:
+            counts = f"n={d:,}"
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[r["met"]]
         outlier = " [yellow]outlier[/]" if r.get("funnel", {}).get("outlier") else ""
         interval = "—" if r["ci_low"] is None else f"{fmt(r['ci_low'])}–{fmt(r['ci_high'])}"

@@ -149,3 +149,23 @@ def test_public_measures_from_the_command_line(tmp_path: Path) -> None:
             "cwt_62", "--public", "--json"]  # fmt: skip
     (row,) = json.loads(runner.invoke(app, args).stdout)
     assert row["numerator"] is None and row["denominator"] is None and row["rate"] is None  # 2 patients: hidden
+
+
+def test_every_command_that_takes_terms_takes_set() -> None:
+    import typer.main
+
+    def commands(group, prefix: str = ""):  # noqa: ANN001, ANN202
+        for name, command in getattr(group, "commands", {}).items():
+            if getattr(command, "commands", None):
+                yield from commands(command, f"{prefix}{name} ")
+            else:
+                yield f"{prefix}{name}", command
+
+    checked = []
+    for name, command in commands(typer.main.get_command(app)):
+        params = {p.name: p for p in command.params}
+        takes_terms = any(p in params for p in ("terms_file", "terms", "file")) and name != "ingest"
+        if takes_terms:
+            checked.append(name)
+            assert any("--set" in p.opts for p in command.params), name
+    assert {"pay", "stress", "measures", "baseline", "accountability", "decide", "terms check"} <= set(checked)

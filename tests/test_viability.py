@@ -124,3 +124,12 @@ def test_a_scope_roll_out_raises_costs_from_its_year_and_matches_the_projection(
     without = simulate(plain, draw(plain, 5, seed=1))
     assert np.array_equal(result["care"][:, :4], without["care"][:, :4])
     assert np.allclose(result["care"][:, 4:], without["care"][:, 4:] * 2.5)
+
+
+def test_the_terminal_shows_the_fan_and_the_tornado(tmp_path: Path) -> None:
+    args = ["stress", str(UNITINGCARE), "--runs", "2000", "--seed", "1", "--charts", str(tmp_path)]
+    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True,
+                          env={**__import__("os").environ, "COLUMNS": "120"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "cumulative position, 10–90% of runs" in proc.stdout and "●" in proc.stdout
+    assert "expected funding gap, £m" in proc.stdout and "◀" in proc.stdout and "▶" in proc.stdout

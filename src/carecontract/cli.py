@@ -34,6 +34,14 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="What-if override, name=value (a parameter, or a dotted path like stages.1.at_risk_share)."
+    ),
+]
+
+
 USER_ERRORS = (UnreadableFile, StoreError, ValueError, FileNotFoundError, PermissionError)
 
 
@@ -265,7 +273,7 @@ def measures(
     end: Annotated[str, typer.Option("--to", help="Last day of the period (ISO date).")],
     by: Annotated[str, typer.Option(help="Breakdown: any of commissioner,provider,tumour_site,imd_quintile.")] = "",
     terms: Annotated[Path | None, typer.Option(help="Contract terms: targets from its outcomes.")] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="What-if override on the terms.")] = None,
+    overrides: SetOption = None,
     only: Annotated[str, typer.Option(help="Comma-separated measure ids (default: all).")] = "",
     public: Annotated[
         bool, typer.Option("--public", help="Disclosure control: counts < 8 suppressed, others rounded to 5.")
@@ -362,7 +370,7 @@ def pay(
     period: Annotated[
         list[int] | None, typer.Option(help="Contract year(s) to close, by start year (default: all with data).")
     ] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="What-if override on the terms.")] = None,
+    overrides: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
 ) -> None:
     """Apply the contract's payment rules and close each period into a balanced double-entry ledger."""
@@ -437,13 +445,14 @@ def baseline(
         Path | None, typer.Option(help="Write activity, patient and payment flows as CSV and Parquet here.")
     ] = None,
     excel: Annotated[Path | None, typer.Option(help="Also write an Excel workbook (one sheet each).")] = None,
+    overrides: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Activity and cost by year, tumour site, service, provider, commissioner; patient and payment flows."""
     from carecontract.baseline.compute import build_baseline
     from carecontract.baseline.export import export
 
-    terms = _load(terms_file, None) if terms_file else None
+    terms = _load(terms_file, overrides) if terms_file else None
     with user_errors():
         require_store(store)
         result = build_baseline(store, terms)
@@ -479,13 +488,14 @@ def accountability(
     store: Annotated[Path, typer.Option(help="Store directory.")],
     terms_file: Annotated[Path, typer.Option("--terms", help="Contract terms YAML.")],
     start: Annotated[str | None, typer.Option("--from", help="First day (default: the contract's start).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last day (default: the latest event).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (default: the contract's end).")] = None,
+    overrides: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """For each commissioner, every subcontractor's activity, cost, payments received and outcomes."""
     from carecontract.baseline.accountability import accountability as run_accountability
 
-    terms = _load(terms_file, None)
+    terms = _load(terms_file, overrides)
     with user_errors():
         require_store(store)
         first = _parse_date(start, "--from") if start else terms.contract.term.start
@@ -510,7 +520,7 @@ def stress(
     terms_file: Annotated[Path, typer.Argument(metavar="TERMS", help="Contract terms YAML (with a risks: section).")],
     runs: Annotated[int, typer.Option(help="Monte Carlo runs.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same results.")] = 0,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="What-if override on the terms.")] = None,
+    overrides: SetOption = None,
     store: Annotated[Path | None, typer.Option(help="Calibrate the first-year cost from this store.")] = None,
     charts: Annotated[Path, typer.Option(help="Where to save the fan and tornado charts (HTML and PNG).")] = Path(
         "stress-charts"
@@ -518,7 +528,7 @@ def stress(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Monte Carlo stress test of the whole contract life: chance of deficit and size of the funding gap."""
-    from carecontract.viability.charts import write_charts
+    from carecontract.viability.charts import terminal_fan, terminal_tornado, write_charts
     from carecontract.viability.simulate import stress as run_stress
 
     terms = _load(terms_file, overrides)
@@ -553,7 +563,11 @@ def stress(
                       f"{y['cumulative_p50_gbp'] / m:,.1f}", f"{y['cumulative_p90_gbp'] / m:,.1f}",
                       f"{y['deficit_probability']:.0%}")  # fmt: skip
     console.print(table)
+    for line in terminal_fan(summary):
+        console.print(line, highlight=False)
     if summary["sensitivity"]:
+        for line in terminal_tornado(summary):
+            console.print(line, highlight=False)
         tornado = Table(title="Biggest drivers: expected gap with the risk at its 10th / 90th percentile, £m",
                         show_edge=False)  # fmt: skip
         for name in ("risk", "low", "high"):
@@ -602,12 +616,13 @@ def decide(
     text: Annotated[str, typer.Option(help="What was decided, by whom, and why.")],
     attach: Annotated[Path | None, typer.Option(help="A document to attach (hashed and copied in).")] = None,
     who: Annotated[str | None, typer.Option(help="Who took the decision.")] = None,
+    overrides: SetOption = None,
     log: LogOption = Path("decisions.jsonl"),
 ) -> None:
-    """Append a hash-chained record of a decision to the log."""
+    """Append a hash-chained record of a decision to the log (its terms' fingerprint includes any --set)."""
     from carecontract.publish.decisions import DecisionLog, DecisionLogError
 
-    terms = _load(terms_file, None)
+    terms = _load(terms_file, overrides)
     with user_errors():
         try:
             record = DecisionLog(log).append(kind, text, terms.contract.name, terms.fingerprint, attach, who)
@@ -637,13 +652,6 @@ terms_app = typer.Typer(
     help="Contract terms as code: check a terms file, show parameters in force.", no_args_is_help=True
 )
 app.add_typer(terms_app, name="terms")
-
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set", help="What-if override, name=value (a parameter, or a dotted path like stages.1.at_risk_share)."
-    ),
-]
 
 
 def _load(file: Path, overrides: list[str] | None):

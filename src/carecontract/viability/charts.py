@@ -106,3 +106,48 @@ def write_charts(name: str, summary: dict[str, Any], out: Path) -> list[Path]:
         paths += [tornado_html(tornado_title, summary["sensitivity"], base, out / "tornado.html"),
                   tornado_png(tornado_title, summary["sensitivity"], base, out / "tornado.png")]  # fmt: skip
     return paths
+
+
+def _scale(low: float, high: float, width: int):
+    span = (high - low) or 1.0
+    return lambda v: max(0, min(width - 1, round((v - low) / span * (width - 1))))
+
+
+def terminal_fan(summary: dict[str, Any], width: int = 50) -> list[str]:
+    """The fan chart as text: each year's 10–90% band of the cumulative position, its median (●), zero (│)."""
+    rows = summary["by_year"]
+    low = min(0.0, *(r["cumulative_p10_gbp"] for r in rows))
+    high = max(0.0, *(r["cumulative_p90_gbp"] for r in rows))
+    at = _scale(low, high, width)
+    lines = [f"cumulative position, 10–90% of runs, £m: {low / 1e6:,.0f} … {high / 1e6:,.0f}"]
+    for r in rows:
+        bar = [" "] * width
+        for i in range(at(r["cumulative_p10_gbp"]), at(r["cumulative_p90_gbp"]) + 1):
+            bar[i] = "━"
+        bar[at(0.0)] = "│"
+        bar[at(r["cumulative_p50_gbp"])] = "●"
+        lines.append(f"{r['year']}  {''.join(bar)}  {r['cumulative_p50_gbp'] / 1e6:>8,.1f}")
+    return lines
+
+
+def terminal_tornado(summary: dict[str, Any], width: int = 40) -> list[str]:
+    """The tornado chart as text: expected gap with each risk at its 10th (◀) and 90th (▶) percentile."""
+    rows = summary["sensitivity"]
+    if not rows:
+        return []
+    base = summary["expected_gap_gbp"]
+    low = min(base, *(min(r["low"], r["high"]) for r in rows))
+    high = max(base, *(max(r["low"], r["high"]) for r in rows))
+    at = _scale(low, high, width)
+    name_width = max(len(r["parameter"]) for r in rows)
+    lines = [f"expected funding gap, £m: {low / 1e6:,.0f} … {high / 1e6:,.0f} (│ = {base / 1e6:,.1f})"]
+    for r in rows:
+        bar = [" "] * width
+        a, b = sorted((at(r["low"]), at(r["high"])))
+        for i in range(a, b + 1):
+            bar[i] = "█"
+        bar[at(r["low"])] = "◀"
+        bar[at(r["high"])] = "▶"
+        bar[at(base)] = "│" if bar[at(base)] == " " else bar[at(base)]
+        lines.append(f"{r['parameter']:<{name_width}}  {''.join(bar)}")
+    return lines

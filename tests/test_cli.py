@@ -154,7 +154,7 @@ def test_public_measures_from_the_command_line(tmp_path: Path) -> None:
 def test_every_command_that_takes_terms_takes_set() -> None:
     import typer.main
 
-    def commands(group, prefix: str = ""):  # noqa: ANN001, ANN202
+    def commands(group, prefix: str = ""):
         for name, command in getattr(group, "commands", {}).items():
             if getattr(command, "commands", None):
                 yield from commands(command, f"{prefix}{name} ")

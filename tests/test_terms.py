@@ -234,6 +234,7 @@ def test_the_annotated_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     assert c.parameter("demand_growth", date(2029, 12, 31)) == 0.01
     assert c.parameter("demand_growth", date(2030, 1, 1)) == 0.02
     assert c.scope_at(date(2031, 4, 1)) == list(TUMOUR_SITE_NAMES)
+    assert c.risks.vat_exposed_share.central == 0.5 and c.risks.demand_growth.uncertain
     documented = set(text.split("## Reference", 1)[1].split("## Checks", 1)[0].replace("`", " ").split())
     from carecontract.terms.model import MEASURES
     from carecontract.terms.parameters import PARAMETERS

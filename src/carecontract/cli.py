@@ -603,6 +603,32 @@ def _first_year_cost(contract, store: Path) -> tuple[float, list[float] | None]:
     raise ValueError(f"{store}: no recorded costs for {contract.name}'s subcontractors in any contract year")
 
 
+# -- report -------------------------------------------------------------------------------------
+@app.command()
+def report(
+    terms_file: Annotated[Path, typer.Argument(metavar="TERMS", help="Contract terms YAML.")],
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    public: Annotated[bool, typer.Option("--public", help="Disclosure control for publication.")] = False,
+    runs: Annotated[int, typer.Option(help="Stress-test runs.")] = 5000,
+    log: Annotated[Path, typer.Option("--log", help="Decision log to include.")] = Path("decisions.jsonl"),
+    overrides: SetOption = None,
+) -> None:
+    """One self-contained HTML report (works offline): terms, data quality, flows, outcomes, money, viability."""
+    from carecontract.publish.report import build_report
+
+    terms = _load(terms_file, overrides)
+    with user_errors():
+        require_store(store)
+        with progress_bar(sys.stderr.isatty()) as progress:
+            progress("report", 0.0)
+            text = build_report(terms, store, public=public, runs=runs, decision_log=log if log.exists() else None)
+            progress("report", 1.0)
+        out.write_text(text)
+    edition = "public" if public else "restricted"
+    console.print(f"Wrote the {edition} report to {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser.")
+
+
 # -- decision log -------------------------------------------------------------------------------
 decisions_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
 app.add_typer(decisions_app, name="decisions")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -56,13 +57,45 @@ def run_demo(
     outcome_rows = compute_measures(store_dir, *period)
     print_measures(outcome_rows, [], f"England's standards as targets; by provider: carecontract measures "
                    f"--store {store_dir} --from {period[0]} --to {period[1]} --by provider")  # fmt: skip
+    report_path = _pay_and_report(store_dir, out, console)
     console.rule()
     console.print(f"Done in {time.perf_counter() - t0:.1f}s. Outputs:")
     console.print(f"  activity files     {data}/activity-*.csv  (injected errors listed in injected_errors.csv)")
     console.print(f"  event store        {store_dir}/  (Parquet + manifest.json; open catalog.duckdb in DuckDB)")
     console.print(f"  quarantine         {store_dir}/quarantine/*.parquet  (every rejected row with its reasons)")
     console.print(f"  next               carecontract quality --store {store_dir}")
+    if report_path:
+        console.print(f"[bold]Open the report:[/] {report_path}  (one file, works offline)")
     return {"ingest": result.as_dict(), "quality": report_data, "measures": outcome_rows}
+
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+
+
+def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None:
+    """Close the Staffordshire cancer contract's years the data covers, and write the report."""
+    from carecontract.payments.book import PaymentBook
+    from carecontract.publish.report import build_report
+    from carecontract.terms import load_terms
+
+    terms_file = CONTRACTS / "staffordshire-cancer.yaml"
+    if not terms_file.exists():
+        console.print("(contracts/ not found beside the source: payments and the report are skipped)")
+        return None
+    terms = load_terms(terms_file)
+    con = Store(store_dir).connect()
+    first, last = con.execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
+    years = [d.year for i, d in enumerate(terms.contract.contract_years())
+             if d >= first and terms.contract.term.year_start(i + 1) <= last + timedelta(days=1)]  # fmt: skip
+    if years:
+        closed = PaymentBook(store_dir, terms).close(years)
+        paid = sum(e["result"]["paid_by_commissioners_pence"] for e in closed) / 1e8
+        console.print(
+            f"Paid {terms.contract.name} for {years[0]}–{years[-1]}: £{paid:,.1f}m through a balanced ledger."
+        )
+    path = out / "report.html"
+    path.write_text(build_report(terms, store_dir, runs=5000))
+    return path
 
 
 def _check_injected(manifest: Path, store_dir: Path) -> str:

@@ -1,0 +1,72 @@
+"""The HTML report: self-contained, every section present, and nothing identifying in it."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from carecontract.payments.book import PaymentBook
+from carecontract.publish.decisions import DecisionLog
+from carecontract.publish.report import build_report
+from carecontract.records.ingest import ingest
+from carecontract.records.pseudonymise import PseudonymKey
+from carecontract.terms import load_terms
+
+CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
+SECTIONS = ["The contract", "Data quality", "Activity, cost and patient flows", "Outcomes", "Payments", "Viability",
+            "Who did what for whom", "Decision log"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+
+    out = tmp_path_factory.mktemp("report")
+    files = write_economy(generate(30_000, 3, seed=9, start=date(2017, 4, 1), error_rate=0.01), out / "data")
+    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"report"))
+    PaymentBook(out / "store", load_terms(CANCER)).close([2017, 2018, 2019])
+    return out / "store"
+
+
+def _visible(text: str) -> str:
+    """The report without its scripts (the inlined Plotly library has hex ids of its own)."""
+    return re.sub(r"<script.*?</script>", "", text, flags=re.S)
+
+
+@pytest.mark.parametrize("public", [False, True], ids=["restricted", "public"])
+def test_the_report_is_self_contained_and_complete(store: Path, tmp_path: Path, public: bool) -> None:
+    log = DecisionLog(tmp_path / "decisions.jsonl")
+    log.append("business_case", "Business case approved", "Staffordshire cancer care", "fp")
+    text = build_report(load_terms(CANCER), store, public=public, runs=500, decision_log=log.path)
+    assert re.findall(r"<h2>(.*?)</h2>", text)[: len(SECTIONS)] == [
+        s if s != "Outcomes" else re.findall(r"<h2>(Outcomes[^<]*)</h2>", text)[0] for s in SECTIONS
+    ]
+    visible = _visible(text)
+    assert not re.search(r'(src|href)="https?:', visible)  # nothing loaded from the network: works offline
+    assert not re.search(r"<script[^>]+src=", text)
+    assert text.count("Plotly.newPlot") >= 5 and "verified intact" in text
+    assert not re.search(r"\b[0-9a-f]{64}\b", visible)  # no pseudonyms
+    assert not re.search(r"\b9\d{9}\b", visible)  # no NHS numbers (the synthetic ones start with 9)
+    assert ("Public edition" in visible) == public
+
+
+def test_the_public_report_shows_no_small_counts(store: Path) -> None:
+    visible = _visible(build_report(load_terms(CANCER), store, public=True, runs=200))
+    cells = re.findall(r'<td class="n">([0-9,]+)</td>', visible)
+    counts = [int(c.replace(",", "")) for c in cells]
+    assert counts and all(c >= 8 and c % 5 == 0 for c in counts)
+
+
+def test_report_from_the_command_line(store: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.html"
+    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", "report", str(CANCER), "--store", str(store),
+                           "--out", str(out), "--runs", "200", "--public"], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "open it in a browser" in proc.stdout and out.stat().st_size > 1_000_000

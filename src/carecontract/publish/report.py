@@ -118,18 +118,21 @@ def build_report(terms: Terms, store: str | Path | Store, public: bool = False, 
         by_year[a["year"]][1] += a["cost_gbp"]
     parts.append("<h2>Activity, cost and patient flows</h2>")
     years = sorted(by_year)
-    parts.append(figure(go.Figure(go.Bar(x=years, y=[by_year[y][1] / 1e6 for y in years], name="cost £m"),
-                                  layout={"title": "Recorded cost by contract year, £m"}), "cost"))  # fmt: skip
+    parts.append(figure(go.Figure(go.Bar(x=[str(y) for y in years], y=[by_year[y][1] / 1e6 for y in years]),
+                                  layout={"title": "Recorded cost by contract year, £m",
+                                          "xaxis": {"type": "category"}}), "cost"))  # fmt: skip
     flows = base.patient_flows
     if public:
         kept = protect_line({(f["from_provider"], f["to_provider"]): f["pathways"] for f in flows})["cells"]
         flows = [{**f, "pathways": kept[f["from_provider"], f["to_provider"]]} for f in flows]
     flows = [f for f in flows if f["pathways"]]
-    nodes = sorted({f["from_provider"] for f in flows} | {f["to_provider"] for f in flows})
+    # providers twice, "from" on the left and "to" on the right: flows back and forth read as bands, not loops
+    sources = sorted({f["from_provider"] for f in flows})
+    targets = sorted({f["to_provider"] for f in flows})
     if flows:
-        sankey = go.Sankey(node={"label": nodes}, link={
-            "source": [nodes.index(f["from_provider"]) for f in flows],
-            "target": [nodes.index(f["to_provider"]) for f in flows],
+        sankey = go.Sankey(node={"label": [f"{p} →" for p in sources] + [f"→ {p}" for p in targets]}, link={
+            "source": [sources.index(f["from_provider"]) for f in flows],
+            "target": [len(sources) + targets.index(f["to_provider"]) for f in flows],
             "value": [f["pathways"] for f in flows]})  # fmt: skip
         parts.append(figure(go.Figure(sankey, layout={"title": "Pathways moving between providers"}), "flows"))
 
@@ -176,15 +179,17 @@ def build_report(terms: Terms, store: str | Path | Store, public: bool = False, 
     closed = book.ledger_rows()
     parts.append("<h2>Payments</h2>")
     if closed:
-        received: dict[str, dict[int, int]] = {}
+        # where the money ends up: each account's net receipts (the prime passes money on, so nets to zero)
+        net: dict[str, dict[int, int]] = {}
         for row in closed:
-            if row["pence"] > 0:
-                received.setdefault(row["account"], {}).setdefault(row["period"], 0)
-                received[row["account"]][row["period"]] += row["pence"]
+            net.setdefault(row["account"], {}).setdefault(row["period"], 0)
+            net[row["account"]][row["period"]] += row["pence"]
         periods = sorted({r["period"] for r in closed})
-        fig = go.Figure([go.Bar(name=a, x=periods, y=[received[a].get(y, 0) / 1e8 for y in periods])
-                         for a in sorted(received)])  # fmt: skip
-        fig.update_layout(barmode="stack", title="Money received by party and contract year, £m")
+        kept = sorted(a for a in net if any(v > 0 for v in net[a].values()))
+        fig = go.Figure([go.Bar(name=a, x=[str(y) for y in periods], y=[net[a].get(y, 0) / 1e8 for y in periods])
+                         for a in kept])  # fmt: skip
+        fig.update_layout(barmode="relative", title="Where the money went, by party and contract year, £m (net)",
+                          xaxis={"type": "category"})  # fmt: skip
         parts.append(figure(fig, "payments"))
     else:
         parts.append(f'<p class="note">No closed periods yet: run <code>carecontract pay {html.escape(terms.source)} '

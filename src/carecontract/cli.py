@@ -813,7 +813,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 2026,
     error_rate: Annotated[float, typer.Option(help="Share of rows with injected errors.")] = 0.01,
 ) -> None:
-    """The whole pipeline on a synthetic Staffordshire-sized economy: synthesise, ingest, check quality."""
+    """The whole pipeline on a synthetic Staffordshire-sized economy: ingest, quality, measures, pay, report."""
     from carecontract.demo import run_demo
 
     with user_errors():

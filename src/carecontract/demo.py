@@ -2,7 +2,8 @@
 
 It is the newcomer's first run and the project's smoke test: synthesise 1.1 million people's
 activity with 1% realistic errors, ingest it, show what was quarantined and why, report data
-quality, and check that every injected error was found. Later stages add their steps here.
+quality, check that every injected error was found, show the outcome measures, pay the
+Staffordshire cancer contract for the years the data covers, and write the HTML report.
 """
 
 from __future__ import annotations

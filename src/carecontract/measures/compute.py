@@ -37,6 +37,7 @@ class Sources:
     deaths: Table
     experience: Table
     censor: date | None
+    detail: bool = True  # whether the pathways carry providers and tumour sites
 
     def table(self, measure: Measure) -> Table:
         return {"pathways": self.pathways, "deaths": self.deaths, "experience": self.experience}[measure.source]
@@ -72,6 +73,7 @@ def sources(events: Table, detail: bool = True) -> Sources:
         deaths=people.filter(_.event_type == "death"),
         experience=people.filter(_.event_type == "patient_experience"),
         censor=censor,
+        detail=detail,
     )
 
 
@@ -167,8 +169,13 @@ def compute_measures(
     by: Iterable[str] = (),
     targets: dict[str, float] | None = None,
     only: Iterable[str] | None = None,
+    src: Sources | None = None,
 ) -> list[dict[str, Any]]:
-    """Every measure (or ``only`` these) for cases whose period date falls in [start, end]."""
+    """Every measure (or ``only`` these) for cases whose period date falls in [start, end].
+
+    ``src`` reuses tables already built (see :func:`sources`) when one caller asks many questions
+    of the same store, as a pay run does year after year.
+    """
     store = store if isinstance(store, Store) else Store(store)
     by = tuple(by)
     unknown = [b for b in by if b not in BREAKDOWNS]
@@ -181,7 +188,9 @@ def compute_measures(
     if start > end:
         raise MeasureError(f"--from {start} is after --to {end}")
     # providers and tumour sites cost an arg_min each: build them only when a breakdown needs them
-    src = sources(events_table(store), detail=bool({"provider", "tumour_site"} & set(by)))
+    detail = bool({"provider", "tumour_site"} & set(by))
+    if src is None or (detail and not src.detail):
+        src = sources(events_table(store), detail=detail)
     defs = measures(src.censor)
     targets = targets or {}
     results: list[dict[str, Any]] = []

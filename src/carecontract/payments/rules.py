@@ -36,8 +36,9 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from carecontract.measures.compute import compute_measures
+from carecontract.measures.compute import Sources, compute_measures, events_table, sources
 from carecontract.payments.ledger import Ledger, split_pence, to_pence
+from carecontract.records.quality import quality
 from carecontract.records.store import Store
 from carecontract.terms.gate import evaluate_gate
 from carecontract.terms.model import MEASURES, Contract, FeeStage, Outcome, OutcomesStage
@@ -120,15 +121,23 @@ def subcontractor_costs(
     return {code: found.get(code, 0) for code in codes}
 
 
+@dataclass
+class Stages:
+    """Which stage each contract year is in, and the gate evaluated at the end of each fee year."""
+
+    stage_of_year: dict[int, str]
+    gates: dict[int, dict[str, Any]]
+
+
 def pay_year(
-    contract: Contract, store: Store, year_index: int, stage_of_year: dict[int, str], ledger: Ledger
+    contract: Contract, store: Store, year_index: int, stages: Stages, ledger: Ledger, src: Sources
 ) -> YearResult:
     """Apply the rules for one contract year and post its transactions to ``ledger``."""
     start = contract.term.year_start(year_index)
     end = contract.term.year_start(year_index + 1) - timedelta(days=1)
     year = start.year
     price = to_pence(contract.value_per_year()[year] * _uplift(contract, year_index))
-    stage_name = stage_of_year[year_index]
+    stage_name = stages.stage_of_year[year_index]
     stage = next(s for s in contract.stages if s.name == stage_name)
     params = contract.parameters_at(start)
     result = YearResult(year, start, end, stage.name, stage.kind, price, 0)
@@ -136,13 +145,13 @@ def pay_year(
     if isinstance(stage, FeeStage):
         paid = price
         keep = min(paid, to_pence(stage.fee_gbp_per_year))
-        result.gate = evaluate_gate(contract, store, start, end)
+        result.gate = stages.gates[year_index]
     else:
         assert isinstance(stage, OutcomesStage)
         budget = to_pence(stage.capitation_gbp_per_year) if stage.capitation_gbp_per_year is not None else price
         at_risk = portion(budget, stage.at_risk_share)
         outcome_ids = [o.measure for o in contract.outcomes]
-        rows = compute_measures(store, start, end, only=outcome_ids) if outcome_ids else []
+        rows = compute_measures(store, start, end, only=outcome_ids, src=src) if outcome_ids else []
         result.rates = {r["measure"]: r["rate"] for r in rows}
         result.achievement = weighted_achievement(contract.outcomes, result.rates)
         cap = contract.payments.outcome_payment.cap_share
@@ -211,22 +220,28 @@ def _share_gain_or_loss(contract, ledger, result, remainder, costs, rule, year, 
     return recorded
 
 
-def stages_by_year(contract: Contract, store: Store, until_index: int) -> dict[int, str]:
-    """Which stage each contract year is in: fee years until the gate is passed or time runs out."""
+def stages_by_year(contract: Contract, store: Store, until_index: int, src: Sources | None = None) -> Stages:
+    """Which stage each contract year is in: fee years until the gate is passed or time runs out.
+    Each fee year's gate is evaluated once, here; the data-quality part of it (the whole store) once
+    per run."""
     fee = next((s for s in contract.stages if isinstance(s, FeeStage)), None)
     outcomes = contract.stages[-1].name
-    out: dict[int, str] = {}
+    stages = Stages({}, {})
     in_fee = fee is not None
+    report = None
     for i in range(until_index + 1):
         if in_fee and fee is not None:
-            out[i] = fee.name
+            stages.stage_of_year[i] = fee.name
+            if report is None and (fee.gate.data_completeness is not None or fee.gate.data_validity is not None):
+                report = quality(store).as_dict()
             start, end = contract.term.year_start(i), contract.term.year_start(i + 1) - timedelta(days=1)
-            passed = evaluate_gate(contract, store, start, end)["passed"]
-            if passed or i + 1 >= fee.max_years:
+            gate = evaluate_gate(contract, store, start, end, src=src, quality_report=report)
+            stages.gates[i] = gate
+            if gate["passed"] or i + 1 >= fee.max_years:
                 in_fee = False
         else:
-            out[i] = outcomes
-    return out
+            stages.stage_of_year[i] = outcomes
+    return stages
 
 
 def pay_contract(
@@ -242,7 +257,8 @@ def pay_contract(
             f"{contract.name} has no contract year starting in {unknown} (years: {starts[0]}–{starts[-1]})"
         )
     indices = [starts.index(y) for y in wanted]
-    stage_of_year = stages_by_year(contract, store, max(indices))
+    src = sources(events_table(store), detail=False)  # one pathway table for every year's measures
+    stages = stages_by_year(contract, store, max(indices), src)
     ledger = Ledger()
-    results = [pay_year(contract, store, i, stage_of_year, ledger) for i in sorted(indices)]
+    results = [pay_year(contract, store, i, stages, ledger, src) for i in sorted(indices)]
     return ledger, results

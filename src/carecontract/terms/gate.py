@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from carecontract.measures.compute import compute_measures
+from carecontract.measures.compute import Sources, compute_measures
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
 from carecontract.terms.model import MEASURES, Contract, FeeStage
@@ -32,8 +32,19 @@ class Criterion:
         return self.value >= self.threshold if self.higher_is_better else self.value <= self.threshold
 
 
-def evaluate_gate(contract: Contract, store: str | Store, start: date, end: date) -> dict[str, Any]:
-    """Each criterion of the first fee stage's gate, measured over [start, end], and the verdict."""
+def evaluate_gate(
+    contract: Contract,
+    store: str | Store,
+    start: date,
+    end: date,
+    *,
+    src: Sources | None = None,
+    quality_report: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Each criterion of the first fee stage's gate, measured over [start, end], and the verdict.
+
+    ``src`` and ``quality_report`` let a caller evaluating several years build them once.
+    """
     stage = next((s for s in contract.stages if isinstance(s, FeeStage)), None)
     if stage is None:
         raise ValueError(f"{contract.name} has no fee stage, so no gate to evaluate")
@@ -41,7 +52,7 @@ def evaluate_gate(contract: Contract, store: str | Store, start: date, end: date
     store = store if isinstance(store, Store) else Store(store)
     criteria: list[Criterion] = []
     if gate.data_completeness is not None or gate.data_validity is not None:
-        report = quality(store).as_dict()
+        report = quality_report or quality(store).as_dict()
         # columns required only for event types absent from the data have no completeness to count
         required = [
             c["completeness_where_required"]
@@ -56,7 +67,7 @@ def evaluate_gate(contract: Contract, store: str | Store, start: date, end: date
         if gate.data_validity is not None:
             criteria.append(Criterion("data_validity", gate.data_validity, validity, True))
     if gate.measures:
-        results = {r["measure"]: r for r in compute_measures(store, start, end, only=list(gate.measures))}
+        results = {r["measure"]: r for r in compute_measures(store, start, end, only=list(gate.measures), src=src)}
         for measure, threshold in gate.measures.items():
             value = results.get(measure, {}).get("rate")  # None: nothing to measure, so not met
             criteria.append(Criterion(measure, threshold, value, MEASURES[measure]))

@@ -88,17 +88,6 @@ class YearResult:
     shared_with_commissioners_pence: int = 0  # + returned to them, - paid in addition by them
 
 
-def _uplift(contract: Contract, year_index: int) -> Decimal:
-    """Price uplift from year 1: tariff inflation, and demand growth only if the terms fund it."""
-    factor = Decimal(1)
-    for i in range(1, year_index + 1):
-        params = contract.parameters_at(contract.term.year_start(i))
-        factor *= Decimal(1) + Decimal(str(params.get("tariff_inflation") or 0.0))
-        if contract.payments.fund_demand_growth:
-            factor *= Decimal(1) + Decimal(str(params.get("demand_growth") or 0.0))
-    return factor
-
-
 def subcontractor_costs(
     store: Store, codes: list[str], start: date, end: date, sites: list[str] | None = None
 ) -> dict[str, int]:
@@ -136,7 +125,7 @@ def pay_year(
     start = contract.term.year_start(year_index)
     end = contract.term.year_start(year_index + 1) - timedelta(days=1)
     year = start.year
-    price = to_pence(contract.value_per_year()[year] * _uplift(contract, year_index))
+    price = to_pence(contract.value_per_year()[year] * contract.price_uplift(year_index))
     stage_name = stages.stage_of_year[year_index]
     stage = next(s for s in contract.stages if s.name == stage_name)
     params = contract.parameters_at(start)

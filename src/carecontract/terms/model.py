@@ -338,6 +338,18 @@ class Contract(Strict):
         out[years[-1]] += self.value.total_gbp - base * n  # pence left by rounding go to the last year
         return out
 
+    def price_uplift(self, year_index: int, with_demand: bool | None = None) -> Decimal:
+        """Price uplift from year 1 to year ``year_index``: tariff inflation compounded, and demand
+        growth too if ``with_demand`` (default: whether the terms fund it)."""
+        with_demand = self.payments.fund_demand_growth if with_demand is None else with_demand
+        factor = Decimal(1)
+        for i in range(1, year_index + 1):
+            params = self.parameters_at(self.term.year_start(i))
+            factor *= Decimal(1) + Decimal(str(params.get("tariff_inflation") or 0.0))
+            if with_demand:
+                factor *= Decimal(1) + Decimal(str(params.get("demand_growth") or 0.0))
+        return factor
+
     def scope_at(self, when: date) -> list[str]:
         """Tumour sites in scope on a date (all sites if the contract has no scope by site)."""
         if not self.scope:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -68,11 +67,8 @@ def resolve_inputs(
     years = contract.contract_years()
     params = [contract.parameters_at(d) for d in years]
     values = contract.value_per_year()
-    uplift, price = Decimal(1), []
-    for i, d in enumerate(years):
-        if i:
-            uplift *= Decimal(1) + Decimal(str(params[i].get("tariff_inflation") or 0.0))
-        price.append(float(values[d.year] * uplift))
+    # demand funding, if any, is applied to the simulated demand, so only the tariff uplift here
+    price = [float(values[d.year] * contract.price_uplift(i, with_demand=False)) for i, d in enumerate(years)]
     fee = next((s for s in contract.stages if isinstance(s, FeeStage)), None)
     outcomes = next((s for s in contract.stages if isinstance(s, OutcomesStage)), None)
     fee_years = fee.max_years if fee else 0

@@ -416,20 +416,14 @@ def pay(
 
 
 def _years_with_data(contract, store) -> list[int]:
-    """Contract years that have ended and that the store's events cover."""
-    con = store.connect()
-    try:
-        first, last = con.execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
-    finally:
-        con.close()
-    if first is None:
-        raise ValueError(f"{store.root}: the store has no accepted events to pay on")
-    years = []
-    for i, start in enumerate(contract.contract_years()):
-        end = contract.term.year_start(i + 1)
-        if start <= last and end > first and end <= date.today():
-            years.append(start.year)
+    """The contract years the store covers, or a clear error if there are none."""
+    from carecontract.payments.book import covered_years
+
+    years = covered_years(contract, store)
     if not years:
+        first, last = store.event_range()
+        if first is None:
+            raise ValueError(f"{store.root}: the store has no accepted events to pay on")
         raise ValueError(
             f"{store.root}: its events ({first} to {last}) cover no ended year of {contract.name} "
             f"({contract.term.start} to {contract.term.end}); synthesise data for those years with --start"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -75,7 +74,7 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None:
     """Close the Staffordshire cancer contract's years the data covers, and write the report."""
-    from carecontract.payments.book import PaymentBook
+    from carecontract.payments.book import PaymentBook, covered_years
     from carecontract.publish.report import build_report
     from carecontract.terms import load_terms
 
@@ -84,10 +83,7 @@ def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None
         console.print("(contracts/ not found beside the source: payments and the report are skipped)")
         return None
     terms = load_terms(terms_file)
-    con = Store(store_dir).connect()
-    first, last = con.execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
-    years = [d.year for i, d in enumerate(terms.contract.contract_years())
-             if d >= first and terms.contract.term.year_start(i + 1) <= last + timedelta(days=1)]  # fmt: skip
+    years = covered_years(terms.contract, Store(store_dir))
     if years:
         closed = PaymentBook(store_dir, terms).close(years)
         paid = sum(e["result"]["paid_by_commissioners_pence"] for e in closed) / 1e8

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,22 @@ from carecontract.payments.ledger import Ledger
 from carecontract.payments.rules import YearResult, pay_contract
 from carecontract.records.store import Store, write_json_atomic
 from carecontract.terms.loader import Terms
+from carecontract.terms.model import Contract
 
 RULES_VERSION = "2"  # bump when the payment rules change, so closed periods are recomputed
+
+
+def covered_years(contract: Contract, store: Store) -> list[int]:
+    """Contract years (by start year) that have ended and that the store's events overlap."""
+    first, last = store.event_range()
+    if first is None:
+        return []
+    years = []
+    for i, start in enumerate(contract.contract_years()):
+        end = contract.term.year_start(i + 1)
+        if start <= last and end > first and end <= date.today():
+            years.append(start.year)
+    return years
 
 
 def slug(name: str) -> str:

@@ -73,8 +73,8 @@ def build_report(terms: Terms, store: str | Path | Store, public: bool = False, 
     store = store if isinstance(store, Store) else Store(store)
     c = terms.contract
     figure = _Figures()
-    events = store.connect().execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
-    start, end = period or (events[0] or c.term.start, events[1] or c.term.end)
+    first, last = store.event_range()
+    start, end = period or (first or c.term.start, last or c.term.end)
     parts = [f"<h1>{html.escape(c.name)}</h1>"]
     audience = "Public edition: small numbers suppressed" if public else "Restricted edition: not for publication"
     parts.append(

@@ -162,6 +162,14 @@ class Store:
         define_views(con, self.files("events"), self.files("quarantine"), self.manifest()["batches"])
         return con
 
+    def event_range(self) -> tuple[Any, Any]:
+        """(first, last) accepted event date, or (None, None) for an empty store."""
+        con = self.connect()
+        try:
+            return con.execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
+        finally:
+            con.close()
+
     def refresh_catalog(self) -> Path:
         """Rebuild ``catalog.duckdb`` (absolute paths) so analysts can open the store in DuckDB."""
         target = self.root / CATALOG

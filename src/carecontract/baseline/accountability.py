@@ -11,18 +11,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from carecontract.baseline.compute import build_baseline
-from carecontract.measures.compute import compute_measures
+from carecontract.baseline.compute import activity_rows
+from carecontract.measures.compute import compute_measures, events_table
 from carecontract.payments.book import PaymentBook
 from carecontract.records.store import Store
 from carecontract.terms.loader import Terms
 
 
-def accountability(store: str | Store, terms: Terms, start: date, end: date) -> list[dict[str, Any]]:
+def accountability(
+    store: str | Store, terms: Terms, start: date, end: date, activity: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """``activity`` (baseline activity rows for these terms) saves recomputing it if the caller has it."""
     store = store if isinstance(store, Store) else Store(store)
     contract = terms.contract
     subs = {s.code: s.name for s in contract.subcontractors}
-    baseline = build_baseline(store, terms)  # contract years aligned to the terms
+    all_activity = activity if activity is not None else activity_rows(events_table(store), terms)
     years = {d.year for d in contract.contract_years() if start <= d <= end} or {contract.term.start.year}
     received: dict[str, int] = dict.fromkeys(subs, 0)
     for row in PaymentBook(store, terms).ledger_rows(sorted(years)):
@@ -31,14 +34,14 @@ def accountability(store: str | Store, terms: Terms, start: date, end: date) -> 
             received[code] += row["pence"]
     measures = [o.measure for o in contract.outcomes]
     outcome_rows = compute_measures(store, start, end, by=["commissioner", "provider"], only=measures or None)
-    activity = [a for a in baseline.activity if a["year"] in years and a["provider"] in subs]
+    in_scope = [a for a in all_activity if a["year"] in years and a["provider"] in subs]
     cost: dict[tuple[str, str], float] = {}
-    for a in activity:
+    for a in in_scope:
         cost[a["commissioner"], a["provider"]] = cost.get((a["commissioner"], a["provider"]), 0.0) + a["cost_gbp"]
     out = []
     for commissioner in contract.commissioners:
         for code, name in subs.items():
-            mine = [a for a in activity if a["commissioner"] == commissioner.code and a["provider"] == code]
+            mine = [a for a in in_scope if a["commissioner"] == commissioner.code and a["provider"] == code]
             total_cost = sum(v for (_, p), v in cost.items() if p == code)
             # a subcontractor's payments, attributed to commissioners by the cost of their patients
             weight = cost.get((commissioner.code, code), 0.0) / total_cost if total_cost else commissioner.share

@@ -98,13 +98,19 @@ def payment_flows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"year": y, "rule": r, "from": f, "to": to, "pence": p} for (y, r, f, to), p in sorted(totals.items())]
 
 
+def activity_rows(events: Table, terms: Any | None = None) -> list[dict[str, Any]]:
+    """Activity and cost rows, by contract year of the terms (April years without them)."""
+    start = terms.contract.term.start if terms else date(2000, 4, 1)
+    rows = activity(events, start).to_pyarrow().to_pylist()
+    for row in rows:
+        row["cost_gbp"] = float(row["cost_gbp"])
+    return rows
+
+
 def build_baseline(store: str | Store, terms: Any | None = None) -> Baseline:
     store = store if isinstance(store, Store) else Store(store)
     events = events_table(store)
-    start = terms.contract.term.start if terms else date(2000, 4, 1)
-    act = activity(events, start).to_pyarrow().to_pylist()
-    for row in act:
-        row["cost_gbp"] = float(row["cost_gbp"])
+    act = activity_rows(events, terms)
     flows = patient_flows(events).to_pyarrow().to_pylist()
     payments: list[dict[str, Any]] = []
     if terms is not None:

@@ -223,7 +223,7 @@ def build_report(terms: Terms, store: str | Path | Store, public: bool = False, 
 
     # -- accountability
     parts.append("<h2>Who did what for whom</h2>")
-    acc = accountability(store, terms, start, end)
+    acc = accountability(store, terms, start, end, activity=base.activity)
     parts.append(_table(["commissioner", "subcontractor", "events", "cost £m", "paid £m"], [
         [a["commissioner"], a["subcontractor"], _count(a["events"], public), a["cost_gbp"] / 1e6,
          a["payment_received_gbp"] / 1e6] for a in acc]))  # fmt: skip

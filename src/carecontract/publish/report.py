@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
 
 from carecontract.baseline.accountability import accountability
 from carecontract.baseline.compute import build_baseline
+from carecontract.measures import stats
 from carecontract.measures.compute import compute_measures
 from carecontract.payments.book import PaymentBook
 from carecontract.publish.decisions import DecisionLog
@@ -25,6 +25,7 @@ from carecontract.publish.disclosure import THRESHOLD, protect_line, public_meas
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
 from carecontract.terms.loader import Terms
+from carecontract.viability.charts import fan_figure, tornado_figure
 from carecontract.viability.simulate import stress
 
 STYLE = """
@@ -167,10 +168,11 @@ def build_report(terms: Terms, store: str | Path | Store, public: bool = False, 
                 xs = list(
                     range(max(10, min(r["denominator"] for r in points) // 2), total_n + 1, max(1, total_n // 200))
                 )
-                for z, dash in ((1.96, "dash"), (3.09, "dot")):
-                    for sign in (1, -1):
-                        fig.add_trace(go.Scatter(x=xs, y=[p + sign * z * (p * (1 - p) / n) ** 0.5 for n in xs],
-                                                 mode="lines", line={"dash": dash}, showlegend=False))  # fmt: skip
+                for z, dash in ((stats.Z95, "dash"), (stats.Z998, "dot")):
+                    limits = [stats.funnel_limits(p, n, z) for n in xs]
+                    for side in (0, 1):
+                        fig.add_trace(go.Scatter(x=xs, y=[lim[side] for lim in limits], mode="lines",
+                                                 line={"dash": dash}, showlegend=False))  # fmt: skip
             fig.update_layout(title=f"{measure}: funnel plot by provider", xaxis_title="cases", yaxis_title="rate")
             parts.append(figure(fig, f"funnel-{measure}"))
 
@@ -202,24 +204,13 @@ def build_report(terms: Terms, store: str | Path | Store, public: bool = False, 
                  f"<b>{result['deficit_probability']:.0%}</b>, expected funding gap "
                  f"<b>£{result['expected_gap_gbp'] / 1e6:,.1f}m</b> (90th percentile "
                  f"£{result['gap_p90_gbp'] / 1e6:,.1f}m).</p>")  # fmt: skip
-    cum = result["_cumulative"] / 1e6
-    yrs = [y["year"] for y in result["by_year"]]
-    fan = go.Figure()
-    for low, high in ((0.05, 0.95), (0.25, 0.75)):
-        lo, hi = np.quantile(cum, low, axis=0), np.quantile(cum, high, axis=0)
-        fan.add_trace(go.Scatter(x=yrs + yrs[::-1], y=list(hi) + list(lo[::-1]), fill="toself", line={"width": 0},
-                                 name=f"{low:.0%}–{high:.0%}", opacity=0.35))  # fmt: skip
-    fan.add_trace(go.Scatter(x=yrs, y=np.median(cum, axis=0), name="median"))
-    fan.update_layout(title="Cumulative surplus (+) / deficit (−), £m")
-    parts.append(figure(fan, "fan"))
+    years_run = [y["year"] for y in result["by_year"]]
+    parts.append(
+        figure(fan_figure("Cumulative surplus (+) / deficit (−), £m", years_run, result["_cumulative"]), "fan")
+    )
     if result["sensitivity"]:
-        sens = result["sensitivity"][::-1]
-        tornado = go.Figure([go.Bar(y=[s["parameter"] for s in sens], x=[s["low"] / 1e6 for s in sens],
-                                    orientation="h", name="10th percentile"),
-                             go.Bar(y=[s["parameter"] for s in sens], x=[s["high"] / 1e6 for s in sens],
-                                    orientation="h", name="90th percentile")])  # fmt: skip
-        tornado.update_layout(title="Expected funding gap with each risk at its 10th / 90th percentile, £m")
-        parts.append(figure(tornado, "tornado"))
+        title = "Expected funding gap with each risk at its 10th / 90th percentile, £m"
+        parts.append(figure(tornado_figure(title, result["sensitivity"], result["expected_gap_gbp"]), "tornado"))
 
     # -- accountability
     parts.append("<h2>Who did what for whom</h2>")

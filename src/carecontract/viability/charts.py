@@ -14,7 +14,8 @@ import numpy as np
 BANDS = ((0.05, 0.95), (0.25, 0.75))
 
 
-def fan_html(title: str, years: list[int], cumulative: np.ndarray, path: Path) -> Path:
+def fan_figure(title: str, years: list[int], cumulative: np.ndarray):
+    """The fan chart: bands of the cumulative position over the runs, its median and zero."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -26,7 +27,11 @@ def fan_html(title: str, years: list[int], cumulative: np.ndarray, path: Path) -
     fig.add_trace(go.Scatter(x=years, y=np.median(millions, axis=0), name="median", line={"width": 3}))
     fig.add_hline(y=0, line_dash="dash")
     fig.update_layout(title=title, xaxis_title="contract year", yaxis_title="cumulative surplus (+) / deficit (−), £m")
-    fig.write_html(path, include_plotlyjs=True)
+    return fig
+
+
+def fan_html(title: str, years: list[int], cumulative: np.ndarray, path: Path) -> Path:
+    fan_figure(title, years, cumulative).write_html(path, include_plotlyjs=True)
     return path
 
 
@@ -54,7 +59,8 @@ def fan_png(title: str, years: list[int], cumulative: np.ndarray, path: Path) ->
     return path
 
 
-def tornado_html(title: str, rows: list[dict[str, Any]], base: float, path: Path) -> Path:
+def tornado_figure(title: str, rows: list[dict[str, Any]], base: float):
+    """The tornado chart: the expected gap with each risk at its 10th and 90th percentile."""
     import plotly.graph_objects as go
 
     rows = rows[::-1]
@@ -65,7 +71,11 @@ def tornado_html(title: str, rows: list[dict[str, Any]], base: float, path: Path
     fig.add_trace(go.Bar(y=names, x=[(r["high"] - base) / 1e6 for r in rows], base=base / 1e6, orientation="h",
                          name="risk at its 90th percentile"))  # fmt: skip
     fig.update_layout(title=title, barmode="overlay", xaxis_title="expected funding gap, £m")
-    fig.write_html(path, include_plotlyjs=True)
+    return fig
+
+
+def tornado_html(title: str, rows: list[dict[str, Any]], base: float, path: Path) -> Path:
+    tornado_figure(title, rows, base).write_html(path, include_plotlyjs=True)
     return path
 
 

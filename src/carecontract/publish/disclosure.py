@@ -28,6 +28,11 @@ def round5(value: int) -> int:
     return int(ROUND_TO * math.floor(value / ROUND_TO + 0.5))
 
 
+def public_count(value: int | None) -> int | None:
+    """A single count with no total beside it: suppressed below the threshold, else rounded."""
+    return None if value is None or value < THRESHOLD else round5(value)
+
+
 def _protect_line(values: dict[Hashable, int], suppressed: set[Hashable]) -> bool:
     """Secondary suppression for one line; True if it suppressed anything more."""
     hidden = [k for k in values if k in suppressed]

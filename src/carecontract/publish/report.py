@@ -21,7 +21,7 @@ from carecontract.measures import stats
 from carecontract.measures.compute import compute_measures
 from carecontract.payments.book import PaymentBook
 from carecontract.publish.decisions import DecisionLog
-from carecontract.publish.disclosure import THRESHOLD, protect_line, public_measures, round5
+from carecontract.publish.disclosure import protect_line, public_count, public_measures
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
 from carecontract.terms.loader import Terms
@@ -64,9 +64,7 @@ def _shown(value: int | None) -> str:
 
 
 def _count(value: int | None, public: bool) -> int | None:
-    if value is None or not public:
-        return value
-    return None if value < THRESHOLD else round5(value)
+    return public_count(value) if public else value
 
 
 def build_report(terms: Terms, store: str | Path | Store, public: bool = False, runs: int = 5000, seed: int = 0,

@@ -266,11 +266,9 @@ def define_views(
         (b["id"], b["ingested_at"], json.dumps(b["sources"]), b["read"], b["accepted"], b["quarantined"])
         for b in batches
     ]
+    table = "TABLE" if persistent else "TEMP TABLE"
     con.execute(
-        "CREATE OR REPLACE TABLE batches (id VARCHAR, ingested_at TIMESTAMP, sources VARCHAR, "
-        "read BIGINT, accepted BIGINT, quarantined BIGINT)"
-        if persistent
-        else "CREATE OR REPLACE TEMP TABLE batches (id VARCHAR, ingested_at TIMESTAMP, sources VARCHAR, "
+        f"CREATE OR REPLACE {table} batches (id VARCHAR, ingested_at TIMESTAMP, sources VARCHAR, "
         "read BIGINT, accepted BIGINT, quarantined BIGINT)"
     )
     if rows:

@@ -52,12 +52,8 @@ class Economy:
 
     def year_of_rows(self) -> np.ndarray:
         """Contract year (0-based) of each row, from its true date, so a corrupted date stays in its file."""
-        bounds = np.array(
-            [
-                (date(self.start.year + y, self.start.month, self.start.day) - self.start).days
-                for y in range(1, self.years)
-            ]
-        )
+        # days from the start to each later contract year's first day
+        bounds = np.array([(first - self.start).days for first, _ in contract_year_bounds(self.start, self.years)[1:]])
         return np.searchsorted(bounds, self.row_day, side="right")
 
 

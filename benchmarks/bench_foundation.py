@@ -33,7 +33,7 @@ from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.synth.economy import generate
 from carecontract.synth.writer import write_economy
-from timing import best_of
+from timing import best_of, write_results
 
 HERE = Path(__file__).parent
 START = date(2014, 4, 1)
@@ -169,9 +169,7 @@ def main() -> None:
         "Ratio = our time / baseline time (lower is better; 1.0× would mean no cost above the floor).",
         f"Measured {date.today().isoformat()} by `python benchmarks/bench_foundation.py`.",
     ]
-    text = "\n".join(lines) + "\n"
-    args.out.write_text(text)
-    print(text)
+    write_results(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.records.store import Store
 from carecontract.synth.economy import generate
 from carecontract.synth.writer import write_economy
-from timing import best_of
+from timing import best_of, write_results
 
 HERE = Path(__file__).parent
 MEASURES = ("fds_28", "cwt_31", "cwt_62", "early_stage", "survival_1y", "emergency_presentation",
@@ -192,9 +192,7 @@ def main() -> None:
             f"Measured {date.today().isoformat()} by `python benchmarks/bench_measures.py`; "
             "the goal is ≤ 1.5× the floor.",
         ]
-        text = "\n".join(lines) + "\n"
-        args.out.write_text(text)
-        print(text)
+        write_results(lines, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from carecontract.terms import load_terms
 from carecontract.viability.projection import project
 from carecontract.viability.simulate import draw, resolve_inputs, simulate, stress, summarise
-from timing import best_of
+from timing import best_of, write_results
 
 HERE = Path(__file__).parent
 CANCER = HERE.parent / "contracts" / "staffordshire-cancer.yaml"
@@ -57,9 +57,7 @@ def main() -> None:
         "",
         f"Measured {date.today().isoformat()} by `python benchmarks/bench_stress.py`; the goal is ≤ 2 s.",
     ]
-    text = "\n".join(lines) + "\n"
-    args.out.write_text(text)
-    print(text)
+    write_results(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Timing shared by the benchmark scripts: best of N runs, and the first (cold) one."""
+"""Shared by the benchmark scripts: best-of-N timing, and writing the results table."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -15,3 +16,10 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
         result = fn()
         times.append(time.perf_counter() - t0)
     return min(times), times[0], result
+
+
+def write_results(lines: list[str], out: Path) -> None:
+    """Write the results (Markdown lines) to ``out`` and print them."""
+    text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    print(text)

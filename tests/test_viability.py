@@ -133,3 +133,21 @@ def test_the_terminal_shows_the_fan_and_the_tornado(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "cumulative position, 10–90% of runs" in proc.stdout and "●" in proc.stdout
     assert "expected funding gap, £m" in proc.stdout and "◀" in proc.stdout and "▶" in proc.stdout
+
+
+def test_calibrating_from_a_store_sees_the_year_five_roll_out(tmp_path: Path) -> None:
+    from datetime import date
+
+    from carecontract.records.ingest import ingest
+    from carecontract.records.pseudonymise import PseudonymKey
+    from carecontract.records.store import Store
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+    from carecontract.viability.simulate import calibrate_from_store
+
+    files = write_economy(generate(30_000, 2, seed=3, start=date(2017, 4, 1)), tmp_path / "data", "parquet")
+    ingest(files, tmp_path / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"cal"))
+    base, factor = calibrate_from_store(load_terms(CANCER).contract, Store(tmp_path / "store"))
+    assert base > 0
+    assert factor[:4] == [1.0] * 4  # bladder, lung, prostate, breast
+    assert all(f > 1.0 for f in factor[4:]) and len(set(factor[4:])) == 1  # all sites from year 5

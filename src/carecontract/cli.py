@@ -522,12 +522,16 @@ def stress(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Monte Carlo stress test of the whole contract life: chance of deficit and size of the funding gap."""
+    from carecontract.records.store import Store
     from carecontract.viability.charts import terminal_fan, terminal_tornado, write_charts
+    from carecontract.viability.simulate import calibrate_from_store
     from carecontract.viability.simulate import stress as run_stress
 
     terms = _load(terms_file, overrides)
     with user_errors():
-        baseline_cost, scope_factor = _first_year_cost(terms.contract, store) if store else (None, None)
+        if store:
+            require_store(store)
+        baseline_cost, scope_factor = calibrate_from_store(terms.contract, Store(store)) if store else (None, None)
         with progress_bar(not as_json and sys.stderr.isatty()) as report:
             report("simulating", 0.0)
             summary = run_stress(terms.contract, runs, seed, baseline_cost, scope_factor=scope_factor)
@@ -570,31 +574,6 @@ def stress(
             tornado.add_row(r["parameter"], f"{r['low'] / m:,.1f}", f"{r['high'] / m:,.1f}")
         console.print(tornado)
     console.print("Charts: " + ", ".join(summary["charts"]))
-
-
-def _first_year_cost(contract, store: Path) -> tuple[float, list[float] | None]:
-    """Recorded in-scope cost of the first contract year with data (pounds), and for contracts that
-    roll out by tumour site, each year's scope costed in that same year relative to the first."""
-    from datetime import timedelta
-
-    from carecontract.payments.rules import subcontractor_costs
-    from carecontract.records.store import Store
-
-    require_store(store)
-    codes = [s.code for s in contract.subcontractors]
-    years = contract.contract_years()
-    for i, start in enumerate(years):
-        end = contract.term.year_start(i + 1) - timedelta(days=1)
-
-        def cost(sites: list[str] | None, start: date = start, end: date = end) -> int:
-            return sum(subcontractor_costs(Store(store), codes, start, end, sites).values())
-
-        base = cost(contract.scope_at(start) if contract.scope else None)
-        if base:
-            if not contract.scope:
-                return base / 100, None
-            return base / 100, [cost(contract.scope_at(d)) / base for d in years]
-    raise ValueError(f"{store}: no recorded costs for {contract.name}'s subcontractors in any contract year")
 
 
 # -- report -------------------------------------------------------------------------------------

@@ -190,9 +190,6 @@ class _Generator:
         self.person_count += k
         return index
 
-    def home_of(self, person: np.ndarray) -> np.ndarray:
-        return self.people["home"][person]
-
     def finish_people(self) -> None:
         """Concatenate everyone drawn and give each a distinct NHS number."""
         self.people = {k: np.concatenate([p[k] for p in self.person_parts]) for k in self.person_parts[0]}

@@ -7,6 +7,7 @@ line and a non-zero exit, never a traceback; ``--json`` prints machine-readable 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -600,6 +601,34 @@ def report(
         out.write_text(text)
     edition = "public" if public else "restricted"
     console.print(f"Wrote the {edition} report to {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser.")
+
+
+@app.command()
+def publish(
+    terms_file: Annotated[Path, typer.Argument(metavar="TERMS", help="Contract terms YAML.")],
+    store: Annotated[Path, typer.Option(help="Store directory (its closed payment periods are published).")],
+    ocds: Annotated[Path, typer.Option(help="The OCDS release package (JSON) to write.")] = Path("release.json"),
+    log: Annotated[Path, typer.Option("--log", help="Decision log to include.")] = Path("decisions.jsonl"),
+    ocid_prefix: Annotated[str, typer.Option(help="Your registered OCID prefix (ocds-xxxxxx).")] = "ocds-carect",
+    overrides: SetOption = None,
+) -> None:
+    """Publish the contract as an Open Contracting Data Standard release package, with the decision log."""
+    from carecontract.publish.ocds import PublishError, release_package
+
+    terms = _load(terms_file, overrides)
+    with user_errors():
+        require_store(store)
+        if not re.fullmatch(r"ocds-[a-z0-9]{6}", ocid_prefix):
+            raise ValueError(f"--ocid-prefix {ocid_prefix!r} is not an OCID prefix (ocds- and six letters or digits)")
+        try:
+            package = release_package(terms, store, str(log) if log.exists() else None, ocid_prefix)
+        except PublishError as exc:
+            raise ValueError(str(exc)) from None
+        ocds.write_text(json.dumps(package, indent=2, ensure_ascii=False))
+    implementation = package["releases"][-1]["contracts"][0]["implementation"]
+    decisions = package.get("decisionLog", {}).get("records", 0)
+    console.print(f"Wrote {len(package['releases'])} releases to {ocds}: {len(implementation['transactions'])} "
+                  f"transactions, {len(implementation['milestones'])} gate milestone(s), {decisions} decision(s).")  # fmt: skip
 
 
 # -- decision log -------------------------------------------------------------------------------

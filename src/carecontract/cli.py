@@ -627,8 +627,8 @@ def publish(
         ocds.write_text(json.dumps(package, indent=2, ensure_ascii=False))
     implementation = package["releases"][-1]["contracts"][0]["implementation"]
     decisions = package.get("decisionLog", {}).get("records", 0)
-    console.print(f"Wrote {len(package['releases'])} releases to {ocds}: {len(implementation['transactions'])} "
-                  f"transactions, {len(implementation['milestones'])} gate milestone(s), {decisions} decision(s).")  # fmt: skip
+    counts = f"{len(implementation['transactions'])} transactions, {len(implementation['milestones'])} gate milestone(s)"
+    console.print(f"Wrote {len(package['releases'])} releases to {ocds}: {counts}, {decisions} decision(s).")
 
 
 # -- decision log -------------------------------------------------------------------------------

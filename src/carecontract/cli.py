@@ -625,9 +625,9 @@ def publish(
         except PublishError as exc:
             raise ValueError(str(exc)) from None
         ocds.write_text(json.dumps(package, indent=2, ensure_ascii=False))
-    implementation = package["releases"][-1]["contracts"][0]["implementation"]
+    done = package["releases"][-1]["contracts"][0]["implementation"]
     decisions = package.get("decisionLog", {}).get("records", 0)
-    counts = f"{len(implementation['transactions'])} transactions, {len(implementation['milestones'])} gate milestone(s)"
+    counts = f"{len(done['transactions'])} transactions, {len(done['milestones'])} gate milestone(s)"
     console.print(f"Wrote {len(package['releases'])} releases to {ocds}: {counts}, {decisions} decision(s).")
 
 

@@ -35,3 +35,25 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] =
         for row in rows:
             writer.writerow({c: row.get(c, "") for c in columns})
     return path
+
+
+CANCER_TERMS = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
+
+
+@pytest.fixture(scope="session")
+def paid_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic economy (30,000 people, 2017–2019) ingested, with Staffordshire cancer paid."""
+    from datetime import date
+
+    from carecontract.payments.book import PaymentBook
+    from carecontract.records.ingest import ingest
+    from carecontract.records.pseudonymise import PseudonymKey
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+    from carecontract.terms import load_terms
+
+    out = tmp_path_factory.mktemp("paid")
+    files = write_economy(generate(30_000, 3, seed=9, start=date(2017, 4, 1), error_rate=0.01), out / "data")
+    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"paid"))
+    PaymentBook(out / "store", load_terms(CANCER_TERMS)).close([2017, 2018, 2019])
+    return out / "store"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,6 @@ from carecontract.cli import app
 from carecontract.payments.book import PaymentBook
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.ocds import PublishError, release_package
-from carecontract.records.ingest import ingest
-from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.terms import load_terms
 from tests.ocds_validation import validation_errors
 
@@ -24,15 +21,8 @@ CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from carecontract.synth.economy import generate
-    from carecontract.synth.writer import write_economy
-
-    out = tmp_path_factory.mktemp("ocds")
-    files = write_economy(generate(30_000, 3, seed=9, start=date(2017, 4, 1), error_rate=0.01), out / "data")
-    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"ocds"))
-    PaymentBook(out / "store", load_terms(CANCER)).close([2017, 2018, 2019])
-    return out / "store"
+def store(paid_store: Path) -> Path:
+    return paid_store
 
 
 @pytest.fixture

@@ -631,6 +631,34 @@ def publish(
     console.print(f"Wrote {len(package['releases'])} releases to {ocds}: {counts}, {decisions} decision(s).")
 
 
+@app.command()
+def serve(
+    store: Annotated[Path, typer.Option(help="Store directory.")],
+    terms_files: Annotated[list[Path], typer.Option("--terms", help="Contract terms YAML (repeat for several).")],
+    tokens: Annotated[Path | None, typer.Option(help="API tokens JSON (default: made in the store).")] = None,
+    log: Annotated[Path, typer.Option("--log", help="Decision log, shown to auditors.")] = Path("decisions.jsonl"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    runs: Annotated[int, typer.Option(help="Stress-test runs per contract.")] = 5000,
+) -> None:
+    """Serve the API (OpenAPI docs at /docs) and the dashboard, each role seeing what it is entitled to."""
+    import uvicorn
+
+    from carecontract.service import Tokens, create_app
+
+    loaded = [_load(f, None) for f in terms_files]
+    with user_errors():
+        require_store(store)
+        path = tokens or store / "service-tokens.json"
+        made = not path.exists()
+        known = Tokens.load(path) if tokens else Tokens.load_or_create(path, loaded)  # TokenFileError: one line
+    app_ = create_app(store, loaded, known, decision_log=log if log.exists() else None, stress_runs=runs)
+    who = ", ".join(p.describe() for _, p in known.listing())
+    console.print(f"Tokens: {path}{' (made now, mode 600)' if made else ''}: {who}. No token: the public view.")
+    console.print(f"Dashboard http://{host}:{port}/  API docs http://{host}:{port}/docs  (Ctrl+C to stop)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 # -- decision log -------------------------------------------------------------------------------
 decisions_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
 app.add_typer(decisions_app, name="decisions")

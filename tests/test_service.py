@@ -1,0 +1,152 @@
+"""The web service: every role sees what it is entitled to, and patient-level rows only their provider."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from carecontract.publish.decisions import DecisionLog
+from carecontract.service import ACCESS, Principal, Tokens, create_app
+from carecontract.service.access import TokenFileError
+from carecontract.terms import load_terms
+from tests.conftest import CANCER_TERMS
+
+TOKENS = {"commissioner": "t-comm-05D", "provider": "t-prov-RJE", "auditor": "t-audit"}
+# the role matrix, written out independently of the app's own ACCESS table: 200 = allowed, 403 = refused
+EXPECTED = {
+    "/api/whoami": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/contracts": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/contracts/{name}/measures": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/contracts/{name}/payments": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/contracts/{name}/accountability": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/contracts/{name}/viability": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/quality": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/decisions": {"public": 403, "commissioner": 403, "provider": 403, "auditor": 200},
+    "/api/events": {"public": 403, "commissioner": 403, "provider": 200, "auditor": 403},
+    "/api/quarantine": {"public": 403, "commissioner": 403, "provider": 200, "auditor": 403},
+}
+NAME = "staffordshire-cancer-care"
+
+
+@pytest.fixture(scope="module")
+def client(paid_store: Path, tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    log = DecisionLog(tmp_path_factory.mktemp("log") / "decisions.jsonl")
+    log.append("business_case", "Business case approved", "c", "fp")
+    tokens = Tokens(
+        {
+            TOKENS["commissioner"]: Principal("commissioner", "05D"),
+            TOKENS["provider"]: Principal("provider", "RJE"),
+            TOKENS["auditor"]: Principal("auditor"),
+        }
+    )
+    app = create_app(paid_store, [load_terms(CANCER_TERMS)], tokens, decision_log=log.path, stress_runs=300)
+    return TestClient(app)
+
+
+def get(client: TestClient, path: str, role: str, **params):
+    headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role != "public" else {}
+    return client.get(path.format(name=NAME), headers=headers, params=params)
+
+
+def test_the_contract_is_served_under_its_slug(client: TestClient) -> None:
+    assert [c["id"] for c in get(client, "/api/contracts", "public").json()] == [NAME]
+
+
+def test_the_role_matrix_covers_every_route(client: TestClient) -> None:
+    routes = {r.path for r in client.app.routes if getattr(r, "path", "").startswith("/api/")}
+    assert routes == set(EXPECTED)
+    allowed = {r: {role for role, code in m.items() if code == 200} for r, m in EXPECTED.items()}
+    assert allowed == {r: ACCESS[r.split("/")[-1]] for r in EXPECTED}
+
+
+@pytest.mark.parametrize("role", ["public", "commissioner", "provider", "auditor"])
+@pytest.mark.parametrize("path", EXPECTED)
+def test_role_matrix(client: TestClient, path: str, role: str) -> None:
+    response = get(client, path, role)
+    assert response.status_code == EXPECTED[path][role], response.text
+    if response.status_code == 403:
+        assert "may not see" in response.json()["detail"]
+
+
+def test_an_unknown_token_is_refused(client: TestClient) -> None:
+    response = client.get("/api/whoami", headers={"Authorization": "Bearer forged"})
+    assert response.status_code == 401
+
+
+def test_a_provider_cannot_ask_for_another_providers_patients(client: TestClient) -> None:
+    for path in ("/api/events", "/api/quarantine"):
+        assert get(client, path, "provider", provider="RL4").status_code == 403
+        rows = get(client, path, "provider", provider="RJE", limit=50).json()["rows"]
+        assert rows and {r["provider_code"] for r in rows} == {"RJE"}
+
+
+def test_the_public_sees_no_small_numbers(client: TestClient) -> None:
+    rows = get(client, "/api/contracts/{name}/measures", "public", by="provider").json()
+    assert rows
+    for r in rows:
+        for key in ("numerator", "denominator"):
+            value = r.get(key)
+            assert value is None or (value >= 8 and value % 5 == 0), r
+    table = get(client, "/api/contracts/{name}/accountability", "public").json()
+    assert all(r["events"] is None or (r["events"] >= 8 and r["events"] % 5 == 0) for r in table)
+    text = json.dumps(get(client, "/api/quality", "public").json())
+    assert not re.search(r"\b[0-9a-f]{64}\b", text)
+
+
+def test_a_commissioner_sees_its_own_patients_at_every_subcontractor(client: TestClient) -> None:
+    rows = get(client, "/api/contracts/{name}/measures", "commissioner", by="provider").json()
+    assert {r["commissioner"] for r in rows} == {"05D"}
+    assert len({r["provider"] for r in rows}) > 2
+    unsuppressed = get(client, "/api/contracts/{name}/measures", "auditor", by="commissioner").json()
+    mine = {r["measure"]: r["numerator"] for r in unsuppressed if r["commissioner"] == "05D"}
+    own = get(client, "/api/contracts/{name}/measures", "commissioner").json()
+    assert {r["measure"]: r["numerator"] for r in own} == mine  # exact counts, not rounded
+    accounts = {r["account"] for r in get(client, "/api/contracts/{name}/payments", "commissioner").json()[
+        "by_year_and_account"]}  # fmt: skip
+    assert "commissioner:05D" in accounts and not any(a.startswith("commissioner:05G") for a in accounts)
+    assert any(a.startswith("subcontractor:") for a in accounts)
+    table = get(client, "/api/contracts/{name}/accountability", "commissioner").json()
+    assert table and {r["commissioner"] for r in table} == {"05D"}
+
+
+def test_a_provider_sees_its_own_figures(client: TestClient) -> None:
+    rows = get(client, "/api/contracts/{name}/measures", "provider", by="tumour_site").json()
+    assert rows and {r["provider"] for r in rows} == {"RJE"}
+    payments = get(client, "/api/contracts/{name}/payments", "provider").json()
+    assert {r["account"] for r in payments["by_year_and_account"]} == {"subcontractor:RJE"}
+    assert "entries" not in payments
+
+
+def test_the_auditor_sees_everything_aggregate_and_the_log(client: TestClient) -> None:
+    payments = get(client, "/api/contracts/{name}/payments", "auditor").json()
+    assert payments["balanced"] and sum(e["pence"] for e in payments["entries"]) == 0
+    log = get(client, "/api/decisions", "auditor").json()
+    assert log["verified"] and [r["kind"] for r in log["records"]] == ["business_case"]
+
+
+def test_openapi_docs_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(EXPECTED) <= set(paths)
+
+
+def test_bad_requests_get_clear_errors(client: TestClient) -> None:
+    response = get(client, "/api/contracts/{name}/measures", "auditor", by="postcode")
+    assert response.status_code == 422 and "unknown breakdown postcode" in response.text
+    assert client.get("/api/contracts/nope/payments").status_code == 404
+
+
+def test_tokens_are_made_once_per_organisation(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    tokens = Tokens.load_or_create(path, [load_terms(CANCER_TERMS)])
+    described = [p.describe() for _, p in tokens.listing()]
+    assert "auditor" in described and "commissioner 05D" in described and "provider RJE" in described
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert Tokens.load_or_create(path, [load_terms(CANCER_TERMS)]).listing() == tokens.listing()
+    path.write_text(json.dumps({"x": {"role": "public"}}))
+    with pytest.raises(TokenFileError, match="needs no token"):
+        Tokens.load(path)

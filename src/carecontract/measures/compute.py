@@ -17,6 +17,7 @@ import ibis
 from ibis import _
 from ibis.expr.types import Table
 
+from carecontract.engine import Engine, read_events
 from carecontract.measures import stats
 from carecontract.measures.definitions import EQUITY_BASE, MEASURE_IDS, Measure, measures
 from carecontract.measures.pathways import pathways
@@ -38,19 +39,22 @@ class Sources:
     experience: Table
     censor: date | None
     detail: bool = True  # whether the pathways carry providers and tumour sites
+    events: Table | None = None  # the events they were built from, for other questions on the same engine
 
     def table(self, measure: Measure) -> Table:
         return {"pathways": self.pathways, "deaths": self.deaths, "experience": self.experience}[measure.source]
 
 
-def events_table(store: Store, con: ibis.BaseBackend | None = None) -> Table:
-    """The store's events as an Ibis table (an empty, typed table for an empty store)."""
-    con = con or ibis.duckdb.connect()
-    files = store.files("events")
+def events_table(store: Store, con: ibis.BaseBackend | None = None, engine: Engine = "duckdb",
+                 spark_master: str | None = None) -> Table:  # fmt: skip
+    """The store's events as an Ibis table on the chosen engine (an empty, typed table for an empty store)."""
+    files = [str(f) for f in store.files("events")]
     if not files:
         schema = ibis.schema({c: _ibis_type(t) for c, t in EVENT_COLUMNS.items()})
         return ibis.memtable({c: [] for c in EVENT_COLUMNS}, schema=schema)
-    return con.read_parquet([str(f) for f in files])
+    if con is not None:
+        return con.read_parquet(files)
+    return read_events(files, engine, spark_master, name=f"events_{store.fingerprint()}")
 
 
 def _ibis_type(sql_type: str) -> str:
@@ -64,8 +68,10 @@ def sources(events: Table, detail: bool = True) -> Sources:
         backend = events._find_backend()
     except Exception:  # an in-memory table (empty store): use the default backend
         backend = ibis.get_backend()
-    # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
-    built = backend.create_table(f"pathways_{id(events)}", pathways(events, detail), temp=True, overwrite=True)
+    if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
+        built = pathways(events, detail).cache()
+    else:  # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
+        built = backend.create_table(f"pathways_{id(events)}", pathways(events, detail), temp=True, overwrite=True)
     people = events.select("commissioner_code", "imd_quintile", "provider_code", "event_date", "event_type",
                            "place_of_death", "usual_residence", "score", "record_id")  # fmt: skip
     return Sources(
@@ -74,6 +80,7 @@ def sources(events: Table, detail: bool = True) -> Sources:
         experience=people.filter(_.event_type == "patient_experience"),
         censor=censor,
         detail=detail,
+        events=events,
     )
 
 
@@ -170,11 +177,14 @@ def compute_measures(
     targets: dict[str, float] | None = None,
     only: Iterable[str] | None = None,
     src: Sources | None = None,
+    engine: Engine = "duckdb",
+    spark_master: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every measure (or ``only`` these) for cases whose period date falls in [start, end].
 
     ``src`` reuses tables already built (see :func:`sources`) when one caller asks many questions
-    of the same store, as a pay run does year after year.
+    of the same store, as a pay run does year after year. ``engine`` runs the same definitions on
+    DuckDB or Spark.
     """
     store = store if isinstance(store, Store) else Store(store)
     by = tuple(by)
@@ -190,7 +200,7 @@ def compute_measures(
     # providers and tumour sites cost an arg_min each: build them only when a breakdown needs them
     detail = bool({"provider", "tumour_site"} & set(by))
     if src is None or (detail and not src.detail):
-        src = sources(events_table(store), detail=detail)
+        src = sources(events_table(store, engine=engine, spark_master=spark_master), detail=detail)
     defs = measures(src.censor)
     targets = targets or {}
     results: list[dict[str, Any]] = []

@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from carecontract.engine import Engine
 from carecontract.payments.ledger import Ledger
 from carecontract.payments.rules import YearResult, pay_contract
 from carecontract.records.store import Store, write_json_atomic
@@ -55,9 +56,12 @@ def slug(name: str) -> str:
 
 
 class PaymentBook:
-    def __init__(self, store: str | Path | Store, terms: Terms) -> None:
+    def __init__(self, store: str | Path | Store, terms: Terms, engine: Engine = "duckdb",
+                 spark_master: str | None = None) -> None:  # fmt: skip
         self.store = store if isinstance(store, Store) else Store(store)
         self.terms = terms
+        # the engine is not part of the inputs' fingerprint: both give the same ledger (parity-tested)
+        self.engine, self.spark_master = engine, spark_master
         # a what-if (--set) is kept in a book of its own, so it can never become the official close
         name = slug(terms.contract.name) + (f"--what-if-{terms.fingerprint}" if terms.overrides else "")
         self.root = self.store.root / "payments" / name
@@ -91,7 +95,7 @@ class PaymentBook:
                 y: {**(self.latest(y) or {}), "period": y, "status": "unchanged"} for y in years if y not in todo
             }
             if todo:
-                ledger, results = pay_contract(self.terms.contract, self.store, todo)
+                ledger, results = pay_contract(self.terms.contract, self.store, todo, self.engine, self.spark_master)
                 manifest = self.manifest()
                 for result in results:
                     entry = self._write_version(manifest, ledger, result)

@@ -36,6 +36,9 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from ibis.expr.types import Table
+
+from carecontract.engine import Engine
 from carecontract.measures.compute import Sources, compute_measures, events_table, sources
 from carecontract.payments.ledger import Ledger, split_pence, to_pence
 from carecontract.records.quality import quality
@@ -89,24 +92,26 @@ class YearResult:
 
 
 def subcontractor_costs(
-    store: Store, codes: list[str], start: date, end: date, sites: list[str] | None = None
+    events: Table, codes: list[str], start: date, end: date, sites: list[str] | None = None
 ) -> dict[str, int]:
-    """Recorded cost (pence) of each subcontractor's activity in [start, end], in scope if ``sites``."""
-    if not store.files("events"):
-        return dict.fromkeys(codes, 0)
-    con = store.connect()
-    try:
-        rows = con.execute(
-            "SELECT e.provider_code, CAST(round(sum(e.cost_gbp) * 100) AS BIGINT) FROM events e "
-            "LEFT JOIN (SELECT patient_id, arg_min(tumour_site, event_date) AS site FROM events "
-            "           WHERE event_type = 'diagnosis' AND tumour_site IS NOT NULL GROUP BY 1) d USING (patient_id) "
-            "WHERE e.event_date BETWEEN ? AND ? AND e.provider_code IN (SELECT unnest(?)) "
-            "  AND (? OR coalesce(e.tumour_site, d.site) IN (SELECT unnest(?))) GROUP BY 1",
-            [start, end, codes, sites is None, sites or []],
-        ).fetchall()
-    finally:
-        con.close()
-    found = {code: int(pence or 0) for code, pence in rows}
+    """Recorded cost (pence) of each subcontractor's activity in [start, end], in scope if ``sites``.
+
+    An event without a tumour site of its own takes its patient's first diagnosed site. One Ibis
+    expression, so DuckDB and Spark give the same pence.
+    """
+    if not codes:
+        return {}
+    wanted = events.filter(events.event_date.between(start, end), events.provider_code.isin(codes))
+    if sites is not None:
+        first_site = (
+            events.filter((events.event_type == "diagnosis") & events.tumour_site.notnull())
+            .group_by("patient_id")
+            .aggregate(first_site=lambda t: t.tumour_site.argmin(t.event_date))
+        )
+        wanted = wanted.left_join(first_site, "patient_id")
+        wanted = wanted.filter(wanted.tumour_site.coalesce(wanted.first_site).isin(sites))
+    totals = wanted.group_by("provider_code").aggregate(pence=(wanted.cost_gbp.sum() * 100).round().cast("int64"))
+    found = {r["provider_code"]: int(r["pence"] or 0) for r in totals.to_pyarrow().to_pylist()}
     return {code: found.get(code, 0) for code in codes}
 
 
@@ -169,7 +174,7 @@ def pay_year(
         remainder = to_subs
     codes = [s.code for s in contract.subcontractors]
     sites = contract.scope_at(start) if contract.scope else None
-    costs = subcontractor_costs(store, codes, start, end, sites) if codes else {}
+    costs = subcontractor_costs(src.events, codes, start, end, sites) if codes else {}
     share_rule = contract.payments.gain_loss_share
     if share_rule and stage.kind == "outcomes" and any(costs.values()):
         remainder = _share_gain_or_loss(contract, ledger, result, remainder, costs, share_rule, year, prime)
@@ -234,9 +239,16 @@ def stages_by_year(contract: Contract, store: Store, until_index: int, src: Sour
 
 
 def pay_contract(
-    contract: Contract, store: str | Store, years: list[int] | None = None
+    contract: Contract,
+    store: str | Store,
+    years: list[int] | None = None,
+    engine: Engine = "duckdb",
+    spark_master: str | None = None,
 ) -> tuple[Ledger, list[YearResult]]:
-    """The ledger for the given contract years (by the calendar year each starts in; default all)."""
+    """The ledger for the given contract years (by the calendar year each starts in; default all).
+
+    The queries (measures, costs) run on ``engine``; the rules and the ledger are plain Python.
+    """
     store = store if isinstance(store, Store) else Store(store)
     starts = [d.year for d in contract.contract_years()]
     wanted = years or starts
@@ -246,7 +258,8 @@ def pay_contract(
             f"{contract.name} has no contract year starting in {unknown} (years: {starts[0]}–{starts[-1]})"
         )
     indices = [starts.index(y) for y in wanted]
-    src = sources(events_table(store), detail=False)  # one pathway table for every year's measures
+    # one pathway table for every year's measures
+    src = sources(events_table(store, engine=engine, spark_master=spark_master), detail=False)
     stages = stages_by_year(contract, store, max(indices), src)
     ledger = Ledger()
     results = [pay_year(contract, store, i, stages, ledger, src) for i in sorted(indices)]

@@ -63,20 +63,22 @@ def calibrate_from_store(contract: Contract, store: Any) -> tuple[float, list[fl
     that same year's data relative to the first year's scope."""
     from datetime import timedelta
 
+    from carecontract.measures.compute import events_table
     from carecontract.payments.rules import subcontractor_costs
 
+    events = events_table(store)
     codes = [s.code for s in contract.subcontractors]
     years = contract.contract_years()
     for i, start in enumerate(years):
         end = contract.term.year_start(i + 1) - timedelta(days=1)
-        base = sum(subcontractor_costs(store, codes, start, end, contract.scope_at(start) if contract.scope else None)
+        base = sum(subcontractor_costs(events, codes, start, end, contract.scope_at(start) if contract.scope else None)
                    .values())  # fmt: skip
         if base:
             if not contract.scope:
                 return base / 100, None
             scopes = [tuple(contract.scope_at(d)) for d in years]
             # a roll-out has few distinct scopes: cost each once, on this first year's data
-            costs = {scope: sum(subcontractor_costs(store, codes, start, end, list(scope)).values())
+            costs = {scope: sum(subcontractor_costs(events, codes, start, end, list(scope)).values())
                      for scope in set(scopes)}  # fmt: skip
             return base / 100, [costs[scope] / base for scope in scopes]
     raise ValueError(f"{store.root}: no recorded costs for {contract.name}'s subcontractors in any contract year")

@@ -1,0 +1,66 @@
+"""Which engine runs the queries: DuckDB on one machine (default) or Apache Spark for national scale.
+
+Every computation is an Ibis expression over the store's events table, so the *same* definitions
+run on either engine; only where the events table comes from differs. DuckDB reads the store's
+Parquet files in-process. Spark reads the same files (on shared storage for a cluster: see
+docs/scale.md) into a DataFrame registered as a view, in local mode unless a master URL is given.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Literal
+
+import ibis
+from ibis.expr.types import Table
+
+Engine = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+
+
+class EngineError(ValueError):
+    """An engine that cannot be used here, said in one line."""
+
+
+@cache
+def spark_session(master: str | None = None):  # -> pyspark.sql.SparkSession
+    """One Spark session per master for the process (starting one costs seconds)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError("the Spark engine needs PySpark: pip install -e '.[spark]'") from None
+    cores = os.cpu_count() or 2
+    builder = (
+        SparkSession.builder.appName("carecontract")
+        .master(master or os.environ.get("CARECONTRACT_SPARK_MASTER") or f"local[{cores}]")
+        .config("spark.sql.session.timeZone", "UTC")  # dates must not shift with the machine's zone
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
+        .config("spark.driver.memory", os.environ.get("CARECONTRACT_SPARK_DRIVER_MEMORY", "4g"))
+    )
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # no Java, bad master URL: one line, not a JVM stack trace
+        raise EngineError(f"could not start Spark ({master or 'local'}): {str(exc).splitlines()[0]}") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.BaseBackend:
+    if engine == "duckdb":
+        return ibis.duckdb.connect()
+    if engine == "spark":
+        return ibis.pyspark.connect(spark_session(spark_master))
+    raise EngineError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
+
+
+def read_events(files: list[str], engine: Engine = "duckdb", spark_master: str | None = None,
+                name: str = "events") -> Table:  # fmt: skip
+    """The events Parquet files as an Ibis table on the chosen engine."""
+    con = backend(engine, spark_master)
+    if engine == "spark":
+        # Ibis's PySpark read_parquet takes one path; Spark itself reads many
+        spark_session(spark_master).read.parquet(*files).createOrReplaceTempView(name)
+        return con.table(name)
+    return con.read_parquet(files)

@@ -43,7 +43,22 @@ SetOption = Annotated[
 ]
 
 
-USER_ERRORS = (UnreadableFile, StoreError, ValueError, FileNotFoundError, PermissionError)
+USER_ERRORS = (UnreadableFile, StoreError, ValueError, FileNotFoundError, PermissionError)  # EngineError too
+
+
+EngineOption = Annotated[
+    str, typer.Option(help="Query engine: duckdb (one machine) or spark (PySpark; local unless --spark-master).")
+]
+SparkMasterOption = Annotated[
+    str | None, typer.Option(help="Spark master URL for a cluster, e.g. spark://host:7077 (see docs/scale.md).")
+]
+
+
+def check_engine(engine: str) -> None:
+    from carecontract.engine import ENGINES
+
+    if engine not in ENGINES:
+        fail(f"--engine {engine!r} is not an engine (valid: {', '.join(ENGINES)})")
 
 
 def require_store(store: Path) -> None:
@@ -280,10 +295,13 @@ def measures(
         bool, typer.Option("--public", help="Disclosure control: counts < 8 suppressed, others rounded to 5.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits."""
     from carecontract.measures.compute import MeasureError, compute_measures
 
+    check_engine(engine)
     targets, provenance = {}, None
     if terms:
         loaded = _load(terms, overrides)
@@ -294,8 +312,9 @@ def measures(
         require_store(store)
         try:
             rows = compute_measures(
-                store, first, last, [b for b in by.split(",") if b], targets, [m for m in only.split(",") if m] or None
-            )
+                store, first, last, [b for b in by.split(",") if b], targets, [m for m in only.split(",") if m] or None,
+                engine=engine, spark_master=spark_master,
+            )  # fmt: skip
         except MeasureError as exc:
             raise ValueError(str(exc)) from None
     if public:
@@ -373,18 +392,21 @@ def pay(
     ] = None,
     overrides: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Apply the contract's payment rules and close each period into a balanced double-entry ledger."""
     from carecontract.payments.book import PaymentBook
     from carecontract.records.store import Store
 
+    check_engine(engine)
     terms = _load(terms_file, overrides)
     with user_errors():
         require_store(store)
         years = period or _years_with_data(terms.contract, Store(store))
         with progress_bar(not as_json and sys.stderr.isatty()) as report:
             report("closing periods", 0.0)
-            book = PaymentBook(store, terms)
+            book = PaymentBook(store, terms, engine, spark_master)
             closed = book.close(years)
             report("closing periods", 1.0)
         rows = book.ledger_rows(years)
@@ -442,15 +464,18 @@ def baseline(
     excel: Annotated[Path | None, typer.Option(help="Also write an Excel workbook (one sheet each).")] = None,
     overrides: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Activity and cost by year, tumour site, service, provider, commissioner; patient and payment flows."""
     from carecontract.baseline.compute import build_baseline
     from carecontract.baseline.export import export
 
+    check_engine(engine)
     terms = _load(terms_file, overrides) if terms_file else None
     with user_errors():
         require_store(store)
-        result = build_baseline(store, terms)
+        result = build_baseline(store, terms, engine, spark_master)
         written = export(result, out, excel) if (out or excel) else []
     if as_json:
         print(json.dumps(result.as_dict(), default=str))

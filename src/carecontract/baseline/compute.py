@@ -107,9 +107,10 @@ def activity_rows(events: Table, terms: Any | None = None) -> list[dict[str, Any
     return rows
 
 
-def build_baseline(store: str | Store, terms: Any | None = None) -> Baseline:
+def build_baseline(store: str | Store, terms: Any | None = None, engine: str = "duckdb",
+                   spark_master: str | None = None) -> Baseline:  # fmt: skip
     store = store if isinstance(store, Store) else Store(store)
-    events = events_table(store)
+    events = events_table(store, engine=engine, spark_master=spark_master)
     act = activity_rows(events, terms)
     flows = patient_flows(events).to_pyarrow().to_pylist()
     payments: list[dict[str, Any]] = []

@@ -2,7 +2,7 @@
 
 Each measure is one grouped aggregate over the table its definition names; the small result is
 finished in Python (intervals, targets, funnel limits). The events are read through Ibis, so the
-same code runs on DuckDB (default) or, later, Spark.
+same code runs on DuckDB (default) or Spark (``engine="spark"``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,199 @@
+"""National scale: each hot path at 1M, 10M (and 100M) events, against its baseline, with peak memory.
+
+For each size, in one run and on one synthetic economy (Staffordshire cancer's term, from 2017):
+
+* ingest           — ours vs the DuckDB floor (read the same Parquet files and write them back, no validation);
+* measures         — ours on DuckDB, ours on Spark (local mode), vs one hand-written DuckDB SQL
+                     query (the floor) and pandas (1M and 10M only: pandas does not fit 100M in memory);
+* payments         — closing every contract year the data covers, on DuckDB and on Spark;
+* stress test      — 100,000 runs vectorised vs the plain per-run Python loop (size-independent,
+                     so run once).
+
+Measures on every engine are checked equal to the floor before any time is reported. Peak memory
+is the resident high-water mark of this process (reset before each step through
+/proc/self/clear_refs) and, for Spark, of its JVM.
+
+Run:  python benchmarks/bench_scale.py [--sizes 1 10 100] [--skip-100m]
+Writes benchmarks/results-scale.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bench_measures import MEASURES, floor, with_pandas
+from carecontract.measures.compute import compute_measures
+from carecontract.payments.rules import pay_contract
+from carecontract.records.ingest import ingest
+from carecontract.records.pseudonymise import PseudonymKey
+from carecontract.records.store import Store
+from carecontract.synth.economy import generate
+from carecontract.synth.writer import write_economy
+from carecontract.terms import load_terms
+from timing import best_of, write_results
+
+HERE = Path(__file__).parent
+TERMS = HERE.parent / "contracts" / "staffordshire-cancer.yaml"
+EVENTS_PER_PERSON_YEAR = 0.186
+YEARS = 3
+START = date(2017, 4, 1)
+
+
+def _reset_peak(pid: int | str = "self") -> None:
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # Linux: reset VmHWM to current RSS
+
+
+def _peak_gib(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _jvm_pid() -> int | None:
+    from carecontract.engine import spark_session
+
+    return int(spark_session()._jvm.java.lang.ProcessHandle.current().pid())
+
+
+def measured(fn: Callable[[], Any], repeat: int, jvm: bool = False) -> tuple[float, float, Any]:
+    """(best seconds, peak GiB, result); the peak includes the JVM's for Spark."""
+    pid = _jvm_pid() if jvm else None
+    _reset_peak()
+    if pid:
+        _reset_peak(pid)
+    seconds, _, result = best_of(fn, repeat)
+    peak = _peak_gib() + (_peak_gib(pid) if pid else 0.0)
+    return seconds, peak, result
+
+
+def duckdb_rewrite(files: list[Path], out: Path) -> None:
+    """The ingest floor: DuckDB reads the activity files and writes one Parquet file, no validation."""
+    con = duckdb.connect()
+    listed = ", ".join(f"'{f}'" for f in files)
+    con.execute(f"COPY (SELECT * FROM read_parquet([{listed}])) TO '{out}' (FORMAT parquet)")
+    con.close()
+
+
+def as_counts(rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    return {r["measure"]: (r["numerator"], r["denominator"]) for r in rows if r["measure"] in MEASURES}
+
+
+def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]:
+    population = int(millions * 1e6 / YEARS / EVENTS_PER_PERSON_YEAR)
+    economy = generate(population, YEARS, seed=5, start=START)
+    files = write_economy(economy, work / "data", "parquet")
+    del economy
+    store_dir = work / "store"
+    t_ingest, m_ingest, _ = measured(lambda: ingest(files, store_dir, key=PseudonymKey(b"bench")), 1)
+    t_floor_in, m_floor_in, _ = measured(lambda: duckdb_rewrite(files, work / "floor.parquet"), 1)
+    store = Store(store_dir)
+    event_files = [str(f) for f in store.files("events")]
+    events = duckdb.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchone()[0]
+    a, b = START, date(START.year + YEARS, 3, 31)
+    t_floor, m_floor, r_floor = measured(lambda: floor(event_files, a, b), repeat)
+    t_duck, m_duck, r_duck = measured(lambda: as_counts(compute_measures(store, a, b, only=MEASURES)), repeat)
+    rows = [
+        ("ingest", "carecontract (DuckDB, every rule)", t_ingest, m_ingest, t_floor_in),
+        ("ingest", "DuckDB read + write, no validation (floor)", t_floor_in, m_floor_in, t_floor_in),
+        ("measures", "carecontract on DuckDB", t_duck, m_duck, t_floor),
+        ("measures", "hand-written DuckDB SQL (floor)", t_floor, m_floor, t_floor),
+    ]
+    checks = {"DuckDB": r_duck}
+    if millions <= 10:
+        t_pd, m_pd, r_pd = measured(lambda: with_pandas(event_files, a, b), 1)
+        rows.append(("measures", "pandas", t_pd, m_pd, t_floor))
+        checks["pandas"] = r_pd
+    terms = load_terms(TERMS)
+    years = [START.year + i for i in range(YEARS)]
+    t_pay, m_pay, _ = measured(lambda: pay_contract(terms.contract, store, years), 1)
+    rows.append(("payments", f"close {len(years)} contract years on DuckDB", t_pay, m_pay, t_pay))
+    if spark:
+        spark_measures = lambda: as_counts(compute_measures(store, a, b, only=MEASURES, engine="spark"))  # noqa: E731
+        t_sp, m_sp, r_sp = measured(spark_measures, repeat, jvm=True)
+        rows.append(("measures", "carecontract on Spark (local[2])", t_sp, m_sp, t_floor))
+        checks["Spark"] = r_sp
+        t_pay_sp, m_pay_sp, _ = measured(lambda: pay_contract(terms.contract, store, years, engine="spark"), 1,
+                                         jvm=True)  # fmt: skip
+        rows.append(("payments", f"close {len(years)} contract years on Spark", t_pay_sp, m_pay_sp, t_pay))
+    for name, result in checks.items():
+        for m in MEASURES:
+            assert abs(float(result[m][0]) - float(r_floor[m][0])) < 1e-6 and result[m][1] == r_floor[m][1], (
+                name, m, result[m], r_floor[m])  # fmt: skip
+    lines = [f"### {events:,} events ({population:,} people × {YEARS} years)", "",
+             "| step | implementation | seconds | events/s | ratio to baseline | peak memory GiB |",
+             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for step, name, seconds, peak, base in rows:
+        lines.append(f"| {step} | {name} | {seconds:.2f} | {events / seconds:,.0f} | {seconds / base:.2f}× | "
+                     f"{peak:.2f} |")  # fmt: skip
+    shutil.rmtree(work / "data", ignore_errors=True)
+    shutil.rmtree(store_dir, ignore_errors=True)
+    (work / "floor.parquet").unlink(missing_ok=True)
+    return [*lines, ""]
+
+
+def stress_rows(repeat: int) -> list[str]:
+    from carecontract.viability.projection import project
+    from carecontract.viability.simulate import draw, resolve_inputs, stress
+
+    contract = load_terms(TERMS).contract
+    inputs = resolve_inputs(contract)
+    runs, sample = 100_000, 2_000
+    t_vec, m_vec, _ = measured(lambda: stress(contract, runs, 0, with_sensitivity=False), repeat)
+    draws = draw(inputs, sample, 0)
+    rows = [{k: (v[r].tolist() if v.shape[1] > 1 else float(v[r, 0])) for k, v in draws.items()} for r in range(sample)]
+    t_loop = best_of(lambda: [project(inputs, row) for row in rows], 1)[0] * runs / sample
+    return ["### Stress test (independent of data size)", "",
+            "| implementation | runs | seconds | runs/s | ratio to loop | peak memory GiB |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| vectorised NumPy | {runs:,} | {t_vec:.2f} | {runs / t_vec:,.0f} | {t_vec / t_loop:.3f}× | "
+            f"{m_vec:.2f} |",
+            f"| per-run Python loop (timed on {sample:,}, scaled) | {runs:,} | {t_loop:.2f} | {runs / t_loop:,.0f} | "
+            "1.00× | — |", ""]  # fmt: skip
+
+
+def machine() -> str:
+    from bench_foundation import machine as describe
+
+    return describe()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1, 10, 100], help="millions of events")
+    parser.add_argument("--skip-100m", action="store_true", help="leave out sizes ≥ 100M (small disks)")
+    parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE / "results-scale.md")
+    args = parser.parse_args()
+    sizes = [s for s in args.sizes if not (args.skip_100m and s >= 100)]
+    work = Path(tempfile.mkdtemp(prefix="cc-bench-scale-"))
+    lines = ["# Scale benchmark", "", machine(), "",
+             "Ratios are against the baseline measured in the same run: the DuckDB floor for ingest and "
+             "measures, DuckDB for Spark's payments, the per-run loop for the stress test. "
+             "Every engine's measures were checked equal to the floor's.", ""]  # fmt: skip
+    try:
+        for millions in sizes:
+            lines += run_size(millions, args.repeat, work, spark=not args.no_spark)
+            write_results(lines, args.out)  # keep what is done if a larger size fails
+        lines += stress_rows(args.repeat)
+        lines.append(f"Measured {date.today().isoformat()} by `python benchmarks/bench_scale.py "
+                     f"--sizes {' '.join(f'{s:g}' for s in sizes)}`; {os.cpu_count()} cores.")  # fmt: skip
+        write_results(lines, args.out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

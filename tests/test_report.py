@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from carecontract.payments.book import PaymentBook
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.report import build_report
-from carecontract.records.ingest import ingest
-from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.terms import load_terms
 
 CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
@@ -21,15 +17,8 @@ SECTIONS = ["The contract", "Data quality", "Activity, cost and patient flows", 
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from carecontract.synth.economy import generate
-    from carecontract.synth.writer import write_economy
-
-    out = tmp_path_factory.mktemp("report")
-    files = write_economy(generate(30_000, 3, seed=9, start=date(2017, 4, 1), error_rate=0.01), out / "data")
-    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"report"))
-    PaymentBook(out / "store", load_terms(CANCER)).close([2017, 2018, 2019])
-    return out / "store"
+def store(paid_store: Path) -> Path:
+    return paid_store
 
 
 def _visible(text: str) -> str:

@@ -45,8 +45,28 @@ from timing import best_of, write_results
 HERE = Path(__file__).parent
 TERMS = HERE.parent / "contracts" / "staffordshire-cancer.yaml"
 EVENTS_PER_PERSON_YEAR = 0.186
-YEARS = 3
 START = date(2017, 4, 1)
+CHUNK_EVENTS = 10e6  # generated and ingested a chunk at a time, so memory stays bounded at 100M
+MAX_PEOPLE = 90e6  # synthetic NHS numbers run out beyond this
+
+
+def years_for(millions: float) -> int:
+    """3 contract years, or 9 when 3 would need more people than there are synthetic NHS numbers."""
+    return 3 if millions * 1e6 / 3 / EVENTS_PER_PERSON_YEAR <= MAX_PEOPLE else 9
+
+
+def make_economy(millions: float, years: int, work: Path) -> tuple[int, list[list[Path]]]:
+    """Activity files in chunks of ≤ 10M events: (people, files per chunk). Chunks are disjoint
+    slices of one population (``id_offset``), with their own seeds and record ids."""
+    people = int(millions * 1e6 / years / EVENTS_PER_PERSON_YEAR)
+    chunks = max(1, round(millions * 1e6 / CHUNK_EVENTS))
+    size = people // chunks
+    files = []
+    for k in range(chunks):
+        economy = generate(size, years, seed=5 + k, start=START, id_offset=k * size if chunks > 1 else None)
+        files.append(write_economy(economy, work / "data" / f"chunk-{k}", "parquet"))
+        del economy
+    return size * chunks, files
 
 
 def _reset_peak(pid: int | str = "self") -> None:
@@ -91,17 +111,17 @@ def as_counts(rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
 
 
 def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]:
-    population = int(millions * 1e6 / YEARS / EVENTS_PER_PERSON_YEAR)
-    economy = generate(population, YEARS, seed=5, start=START)
-    files = write_economy(economy, work / "data", "parquet")
-    del economy
+    years = years_for(millions)
+    population, chunks = make_economy(millions, years, work)
+    files = [f for chunk in chunks for f in chunk]
     store_dir = work / "store"
-    t_ingest, m_ingest, _ = measured(lambda: ingest(files, store_dir, key=PseudonymKey(b"bench")), 1)
+    key = PseudonymKey(b"bench")
+    t_ingest, m_ingest, _ = measured(lambda: [ingest(chunk, store_dir, key=key) for chunk in chunks], 1)
     t_floor_in, m_floor_in, _ = measured(lambda: duckdb_rewrite(files, work / "floor.parquet"), 1)
     store = Store(store_dir)
     event_files = [str(f) for f in store.files("events")]
     events = duckdb.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchone()[0]
-    a, b = START, date(START.year + YEARS, 3, 31)
+    a, b = START, date(START.year + years, 3, 31)
     t_floor, m_floor, r_floor = measured(lambda: floor(event_files, a, b), repeat)
     t_duck, m_duck, r_duck = measured(lambda: as_counts(compute_measures(store, a, b, only=MEASURES)), repeat)
     rows = [
@@ -116,22 +136,23 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
         rows.append(("measures", "pandas", t_pd, m_pd, t_floor))
         checks["pandas"] = r_pd
     terms = load_terms(TERMS)
-    years = [START.year + i for i in range(YEARS)]
-    t_pay, m_pay, _ = measured(lambda: pay_contract(terms.contract, store, years), 1)
-    rows.append(("payments", f"close {len(years)} contract years on DuckDB", t_pay, m_pay, t_pay))
+    years_paid = [START.year + i for i in range(years)]
+    t_pay, m_pay, _ = measured(lambda: pay_contract(terms.contract, store, years_paid), 1)
+    rows.append(("payments", f"close {len(years_paid)} contract years on DuckDB", t_pay, m_pay, t_pay))
     if spark:
         spark_measures = lambda: as_counts(compute_measures(store, a, b, only=MEASURES, engine="spark"))  # noqa: E731
         t_sp, m_sp, r_sp = measured(spark_measures, repeat, jvm=True)
         rows.append(("measures", "carecontract on Spark (local[2])", t_sp, m_sp, t_floor))
         checks["Spark"] = r_sp
-        t_pay_sp, m_pay_sp, _ = measured(lambda: pay_contract(terms.contract, store, years, engine="spark"), 1,
+        t_pay_sp, m_pay_sp, _ = measured(lambda: pay_contract(terms.contract, store, years_paid, engine="spark"), 1,
                                          jvm=True)  # fmt: skip
-        rows.append(("payments", f"close {len(years)} contract years on Spark", t_pay_sp, m_pay_sp, t_pay))
+        rows.append(("payments", f"close {len(years_paid)} contract years on Spark", t_pay_sp, m_pay_sp, t_pay))
     for name, result in checks.items():
         for m in MEASURES:
             assert abs(float(result[m][0]) - float(r_floor[m][0])) < 1e-6 and result[m][1] == r_floor[m][1], (
                 name, m, result[m], r_floor[m])  # fmt: skip
-    lines = [f"### {events:,} events ({population:,} people × {YEARS} years)", "",
+    ingested = "in chunks of ≤ 10M events" if len(chunks) > 1 else "in one go"
+    lines = [f"### {events:,} events ({population:,} people × {years} years; generated and ingested {ingested})", "",
              "| step | implementation | seconds | events/s | ratio to baseline | peak memory GiB |",
              "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for step, name, seconds, peak, base in rows:

@@ -128,3 +128,16 @@ def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:
     args = {"population": 10_000, "years": 1, "error_rate": 0.0} | kwargs
     with pytest.raises(ValueError, match=message):
         generate(args["population"], args["years"], error_rate=args["error_rate"], start=START)
+
+
+def test_chunks_of_one_economy_share_no_person_or_record() -> None:
+    """The scale benchmark builds 100M events from chunks; they must not merge people by accident."""
+    from carecontract.records.nhs_number import is_valid
+
+    chunks = [generate(20_000, 2, seed=k + 1, start=date(2020, 4, 1), id_offset=k * 20_000) for k in range(3)]
+    numbers = [set(c.events.column("nhs_number").to_pylist()) for c in chunks]
+    records = [set(c.events.column("record_id").to_pylist()) for c in chunks]
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not numbers[i] & numbers[j] and not records[i] & records[j]
+    assert all(is_valid(str(n)) for n in set().union(*numbers))

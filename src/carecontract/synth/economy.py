@@ -103,6 +103,7 @@ class _Generator:
         self.years = years
         self.start = start
         self.rng = np.random.default_rng(seed)
+        self.id_offset: int | None = None
         self.seed = seed
         self.span = (date(start.year + years, start.month, start.day) - start).days
         self.parts = _Parts()
@@ -199,7 +200,8 @@ class _Generator:
                 "use a larger population or fewer years"
             )
         ids = _affine_permutation(self.rng, self.n, self.person_count)
-        self.nhs = _nhs_number_of(ids, self.rng)
+        shift = None if self.id_offset is None else 0  # chunks share one numbering, so stay distinct
+        self.nhs = _nhs_number_of(ids + (self.id_offset or 0), self.rng, shift)
         self.age = self.people["age"]
         self.male = self.people["male"]
         self.comm = self.people["comm"]
@@ -447,7 +449,7 @@ def _affine_permutation(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     return (a * np.arange(k, dtype=np.int64) + b) % n
 
 
-def _nhs_number_of(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _nhs_number_of(ids: np.ndarray, rng: np.random.Generator, shift: int | None = None) -> np.ndarray:
     """A distinct, valid NHS number for each distinct id below 90 million, all in the 900–999 range
     that is never issued to people in England.
 
@@ -460,7 +462,8 @@ def _nhs_number_of(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if len(ids) and ids.max() >= groups * 9:
         raise ValueError("more than 90 million people: out of synthetic NHS numbers")
     a = 7_654_321  # coprime with 10^7
-    b = int(rng.integers(0, groups))
+    b = int(rng.integers(0, groups))  # drawn even when ``shift`` is given, so the random stream is unchanged
+    b = b if shift is None else shift
     stem = 90_000_000 + (a * (ids // 9) + b) % groups
     rank = ids % 9
     stem_sum = np.zeros(len(ids), np.int64)
@@ -483,8 +486,14 @@ def generate(
     start: date | None = None,
     rates: dict[str, Any] | None = None,
     error_rate: float = 0.0,
+    id_offset: int | None = None,
 ) -> Economy:
-    """Generate an economy; inject ``error_rate`` × rows realistic errors (see :mod:`.errors`)."""
+    """Generate an economy; inject ``error_rate`` × rows realistic errors (see :mod:`.errors`).
+
+    ``id_offset`` makes one chunk of a larger economy: people get ids from ``id_offset`` up and one
+    shared NHS-number mapping, so chunks generated with different seeds and offsets ``k × population``
+    never share a person or a record id (the benchmark builds 100M events this way, in bounded memory).
+    """
     from carecontract.synth.errors import inject
 
     if population < 1000:
@@ -495,6 +504,7 @@ def generate(
         raise ValueError("error_rate must be between 0 and 0.5")
     start = start or default_start(years)
     gen = _Generator(rates or load_rates(), population, years, start, seed)
+    gen.id_offset = id_offset
     gen.setup_people()
     cancers = gen.cancers()
     ruled_out = gen.ruled_out()

@@ -28,7 +28,7 @@ def test_an_intact_log_verifies(tmp_path: Path) -> None:
     assert [r["seq"] for r in log.records()] == [1, 2, 3]
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_changing_any_byte_is_detected(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
     log = _log(tmp_path_factory.mktemp("log"))
@@ -37,11 +37,7 @@ def test_changing_any_byte_is_detected(tmp_path_factory: pytest.TempPathFactory,
     replacement = data.draw(st.integers(0, 255).filter(lambda b: b != raw[position]))
     raw[position] = replacement
     log.path.write_bytes(bytes(raw))
-    try:
-        problems = log.verify()
-    except UnicodeDecodeError:
-        return  # not even text any more: detected by failing to read
-    assert problems
+    assert log.verify()
 
 
 def test_removed_reordered_and_truncated_records_are_detected(tmp_path: Path) -> None:

@@ -109,7 +109,16 @@ class DecisionLog:
             return [] if not self.head_path.exists() else [Problem(0, "the log is missing but its head file exists")]
         problems: list[Problem] = []
         prev, count = GENESIS, 0
-        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            problems.append(Problem(data.count(b"\n") + 1, "the log does not end where a record ends (bytes changed)"))
+        # split on "\n" only: str.splitlines would also split on (and so hide) a changed "\r", "\x0b" or "\x85"
+        for number, raw in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"), 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(Problem(number, "not UTF-8 text (bytes changed)"))
+                continue
             if not line.strip():
                 problems.append(Problem(number, "blank line"))
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -242,3 +242,22 @@ def test_pay_from_the_command_line(store: Path, tmp_path: Path) -> None:
     assert none.returncode == 0
     missing = cli("pay", str(ROOT / "contracts" / "staffordshire-eol.yaml"), "--store", str(local), "--period", "2030")
     assert missing.returncode == 2 and "no contract year starting in [2030]" in missing.stderr
+
+
+def test_one_pass_yearly_costs_equal_the_per_year_query(paid_store: Path) -> None:
+    """The pay run costs every year in one scan; each year must equal the per-year query, to the penny."""
+    from carecontract.measures.compute import events_table
+    from carecontract.payments.rules import costs_in_scope, subcontractor_costs, yearly_costs
+    from carecontract.records.store import Store
+    from tests.conftest import CANCER_TERMS
+
+    contract = load_terms(CANCER_TERMS).contract
+    events = events_table(Store(paid_store))
+    cube = yearly_costs(events, contract)
+    codes = [s.code for s in contract.subcontractors]
+    for i, start in enumerate(contract.contract_years()[:4]):
+        end = contract.term.year_start(i + 1) - timedelta(days=1)
+        for sites in (contract.scope_at(start), None, ["lung"]):
+            expected = subcontractor_costs(events, codes, start, end, sites)
+            assert costs_in_scope(cube, start.year, codes, sites) == expected
+    assert sum(costs_in_scope(cube, 2018, codes, None).values()) > 0

@@ -8,6 +8,7 @@ Staffordshire cancer contract for the years the data covers, and write the HTML 
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -65,6 +66,8 @@ def run_demo(
     console.print(f"  quarantine         {store_dir}/quarantine/*.parquet  (every rejected row with its reasons)")
     console.print(f"  next               carecontract quality --store {store_dir}")
     if report_path:
+        console.print(f"  dashboard          carecontract serve --store {store_dir} --terms "
+                      f"{CONTRACTS / 'staffordshire-cancer.yaml'}  (API docs at /docs)")  # fmt: skip
         console.print(f"[bold]Open the report:[/] {report_path}  (one file, works offline)")
     return {"ingest": result.as_dict(), "quality": report_data, "measures": outcome_rows}
 
@@ -75,6 +78,7 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None:
     """Close the Staffordshire cancer contract's years the data covers, and write the report."""
     from carecontract.payments.book import PaymentBook, covered_years
+    from carecontract.publish.ocds import release_package
     from carecontract.publish.report import build_report
     from carecontract.terms import load_terms
 
@@ -92,6 +96,9 @@ def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None
         )
     path = out / "report.html"
     path.write_text(build_report(terms, store_dir, runs=5000))
+    release = out / "release.json"
+    release.write_text(json.dumps(release_package(terms, store_dir), indent=2, ensure_ascii=False))
+    console.print(f"Published the contract as OCDS 1.1 releases (ledger transactions, gate milestones): {release}")
     return path
 
 

@@ -78,3 +78,15 @@ def test_the_dashboard_shows_the_main_charts(server: str, browser, token: str, t
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert not failed, failed  # everything, Plotly included, came from the service itself
     page.close()
+
+
+def test_the_api_docs_render_offline(server: str, browser) -> None:
+    page = browser.new_page()
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto(f"{server}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = page.locator(".opblock-summary-path").all_text_contents()
+    assert any("/api/contracts/{name}/measures" in p for p in paths)
+    assert not failed, failed
+    page.close()

@@ -128,8 +128,12 @@ def test_the_auditor_sees_everything_aggregate_and_the_log(client: TestClient) -
     assert log["verified"] and [r["kind"] for r in log["records"]] == ["business_case"]
 
 
-def test_openapi_docs_are_served(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
+def test_openapi_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and not [a for a in assets if a.startswith("http")], assets  # all served by the service itself
+    assert all(client.get(a).status_code == 200 for a in assets)
     paths = client.get("/openapi.json").json()["paths"]
     assert set(EXPECTED) <= set(paths)
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 from carecontract.baseline.accountability import accountability
 from carecontract.measures.compute import BREAKDOWNS, MeasureError, compute_measures
@@ -67,7 +68,9 @@ def create_app(store: str | Path, terms: list[Terms], tokens: Tokens, decision_l
     store = Store(store)
     contracts = {slug(t.contract.name): t for t in terms}
     cache = _Cache(store)
-    app = FastAPI(title="carecontract", version="1", description=(
+    # FastAPI's /docs loads Swagger UI from a CDN; FastAPIOffline serves it from the package, so the
+    # docs work on a closed NHS network too
+    app = FastAPIOffline(title="carecontract", version="1", description=(
         "Outcomes, payments and viability of prime-provider care contracts. Send an API token as "
         "`Authorization: Bearer …`; without one you see the public, disclosure-controlled figures."))  # fmt: skip
 

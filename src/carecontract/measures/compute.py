@@ -38,8 +38,8 @@ class Sources:
     deaths: Table
     experience: Table
     censor: date | None
+    events: Table  # the events they were built from, for other questions on the same engine
     detail: bool = True  # whether the pathways carry providers and tumour sites
-    events: Table | None = None  # the events they were built from, for other questions on the same engine
 
     def table(self, measure: Measure) -> Table:
         return {"pathways": self.pathways, "deaths": self.deaths, "experience": self.experience}[measure.source]

@@ -175,9 +175,10 @@ def pay_year(
     stages: Stages,
     ledger: Ledger,
     src: Sources,
-    cube: dict[int, dict[str, dict[str | None, int]]] | None = None,
+    cube: dict[int, dict[str, dict[str | None, int]]],
 ) -> YearResult:
-    """Apply the rules for one contract year and post its transactions to ``ledger``."""
+    """Apply the rules for one contract year and post its transactions to ``ledger``; ``cube`` is
+    :func:`yearly_costs` for the contract."""
     start = contract.term.year_start(year_index)
     end = contract.term.year_start(year_index + 1) - timedelta(days=1)
     year = start.year
@@ -225,10 +226,7 @@ def pay_year(
         remainder = to_subs
     codes = [s.code for s in contract.subcontractors]
     sites = contract.scope_at(start) if contract.scope else None
-    if cube is not None:
-        costs = costs_in_scope(cube, start.year, codes, sites) if codes else {}
-    else:
-        costs = subcontractor_costs(src.events, codes, start, end, sites) if codes else {}
+    costs = costs_in_scope(cube, start.year, codes, sites)
     share_rule = contract.payments.gain_loss_share
     if share_rule and stage.kind == "outcomes" and any(costs.values()):
         remainder = _share_gain_or_loss(contract, ledger, result, remainder, costs, share_rule, year, prime)
@@ -316,6 +314,6 @@ def pay_contract(
     src = sources(events_table(store, engine=engine, spark_master=spark_master), detail=False)
     stages = stages_by_year(contract, store, max(indices), src)
     ledger = Ledger()
-    cube = yearly_costs(src.events, contract) if src.events is not None else None
+    cube = yearly_costs(src.events, contract)
     results = [pay_year(contract, store, i, stages, ledger, src, cube) for i in sorted(indices)]
     return ledger, results

@@ -61,26 +61,21 @@ def calibrate_from_store(contract: Contract, store: Any) -> tuple[float, list[fl
     """The first-year cost (pounds) from the store's recorded in-scope costs in the first contract
     year with data, and, for a contract that rolls out by tumour site, each year's scope costed on
     that same year's data relative to the first year's scope."""
-    from datetime import timedelta
-
     from carecontract.measures.compute import events_table
-    from carecontract.payments.rules import subcontractor_costs
+    from carecontract.payments.rules import costs_in_scope, yearly_costs
 
-    events = events_table(store)
+    cube = yearly_costs(events_table(store), contract)  # every year, subcontractor and site in one pass
     codes = [s.code for s in contract.subcontractors]
     years = contract.contract_years()
-    for i, start in enumerate(years):
-        end = contract.term.year_start(i + 1) - timedelta(days=1)
-        base = sum(subcontractor_costs(events, codes, start, end, contract.scope_at(start) if contract.scope else None)
-                   .values())  # fmt: skip
+    for start in years:
+        scope = contract.scope_at(start) if contract.scope else None
+        base = sum(costs_in_scope(cube, start.year, codes, scope).values())
         if base:
             if not contract.scope:
                 return base / 100, None
-            scopes = [tuple(contract.scope_at(d)) for d in years]
-            # a roll-out has few distinct scopes: cost each once, on this first year's data
-            costs = {scope: sum(subcontractor_costs(events, codes, start, end, list(scope)).values())
-                     for scope in set(scopes)}  # fmt: skip
-            return base / 100, [costs[scope] / base for scope in scopes]
+            # each year's scope costed on this first year's data
+            scopes = [contract.scope_at(d) for d in years]
+            return base / 100, [sum(costs_in_scope(cube, start.year, codes, scope).values()) / base for scope in scopes]
     raise ValueError(f"{store.root}: no recorded costs for {contract.name}'s subcontractors in any contract year")
 
 

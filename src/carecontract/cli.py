@@ -55,10 +55,14 @@ SparkMasterOption = Annotated[
 
 
 def check_engine(engine: str) -> None:
-    from carecontract.engine import ENGINES
+    """Refuse an unknown --engine before loading anything (an empty store never reaches the engine)."""
+    from carecontract.engine import EngineError
+    from carecontract.engine import check_engine as check
 
-    if engine not in ENGINES:
-        fail(f"--engine {engine!r} is not an engine (valid: {', '.join(ENGINES)})")
+    try:
+        check(engine)
+    except EngineError as exc:
+        fail(f"--engine {exc}")
 
 
 def require_store(store: Path) -> None:

@@ -23,6 +23,12 @@ class EngineError(ValueError):
     """An engine that cannot be used here, said in one line."""
 
 
+def check_engine(engine: str) -> None:
+    """Raise :class:`EngineError` for a name that is not an engine (before any work is done)."""
+    if engine not in ENGINES:
+        raise EngineError(f"{engine!r} is not an engine (valid: {', '.join(ENGINES)})")
+
+
 @cache
 def spark_session(master: str | None = None):  # -> pyspark.sql.SparkSession
     """One Spark session per master for the process (starting one costs seconds)."""
@@ -48,11 +54,10 @@ def spark_session(master: str | None = None):  # -> pyspark.sql.SparkSession
 
 
 def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.BaseBackend:
-    if engine == "duckdb":
-        return ibis.duckdb.connect()
+    check_engine(engine)
     if engine == "spark":
         return ibis.pyspark.connect(spark_session(spark_master))
-    raise EngineError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
+    return ibis.duckdb.connect()
 
 
 def read_events(files: list[str], engine: Engine = "duckdb", spark_master: str | None = None,

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,25 @@ def browser():
         browser.close()
 
 
-@pytest.mark.parametrize("token", ["", "audit-token"], ids=["public", "auditor"])
-def test_the_dashboard_shows_the_main_charts(server: str, browser, token: str, tmp_path: Path) -> None:
+@contextmanager
+def offline_page(browser, url: str) -> Iterator:
+    """A page at ``url``; on leaving, every request it made must have been answered by the service."""
     page = browser.new_page()
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
-    page.goto(f"{server}/?token={token}")
+    page.goto(url)
+    yield page
+    assert not failed, failed  # nothing from a CDN or the internet: Plotly and Swagger UI included
+    page.close()
+
+
+@pytest.mark.parametrize("token", ["", "audit-token"], ids=["public", "auditor"])
+def test_the_dashboard_shows_the_main_charts(server: str, browser, token: str, tmp_path: Path) -> None:
+    with offline_page(browser, f"{server}/?token={token}") as page:
+        _check_dashboard(page, token, tmp_path)
+
+
+def _check_dashboard(page, token: str, tmp_path: Path) -> None:
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
     titles = page.locator(".gtitle").all_text_contents()
     assert any("Where the money went" in t for t in titles)
@@ -76,17 +90,10 @@ def test_the_dashboard_shows_the_main_charts(server: str, browser, token: str, t
     # the bars were drawn from data, not left empty
     assert page.locator("#chart-payments .bars path").count() > 0
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-    assert not failed, failed  # everything, Plotly included, came from the service itself
-    page.close()
 
 
 def test_the_api_docs_render_offline(server: str, browser) -> None:
-    page = browser.new_page()
-    failed: list[str] = []
-    page.on("requestfailed", lambda request: failed.append(request.url))
-    page.goto(f"{server}/docs")
-    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
-    paths = page.locator(".opblock-summary-path").all_text_contents()
-    assert any("/api/contracts/{name}/measures" in p for p in paths)
-    assert not failed, failed
-    page.close()
+    with offline_page(browser, f"{server}/docs") as page:
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = page.locator(".opblock-summary-path").all_text_contents()
+        assert any("/api/contracts/{name}/measures" in p for p in paths)

@@ -31,6 +31,7 @@ from typing import Any
 
 import duckdb
 
+from bench_foundation import machine
 from bench_measures import MEASURES, floor, with_pandas
 from carecontract.measures.compute import compute_measures
 from carecontract.payments.rules import pay_contract
@@ -182,12 +183,6 @@ def stress_rows(repeat: int) -> list[str]:
             f"{m_vec:.2f} |",
             f"| per-run Python loop (timed on {sample:,}, scaled) | {runs:,} | {t_loop:.2f} | {runs / t_loop:,.0f} | "
             "1.00× | — |", ""]  # fmt: skip
-
-
-def machine() -> str:
-    from bench_foundation import machine as describe
-
-    return describe()
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
@@ -241,7 +241,7 @@ def create_app(store: str | Path, terms: list[Terms], tokens: Tokens, decision_l
         return resources.files("carecontract.service").joinpath("dashboard.html").read_text()
 
     @app.get("/static/plotly.js", include_in_schema=False)
-    def plotly_js(request: Request) -> Response:
+    def plotly_js() -> Response:
         from plotly.offline import get_plotlyjs
 
         return Response(get_plotlyjs(), media_type="application/javascript",

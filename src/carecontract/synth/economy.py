@@ -97,13 +97,14 @@ class _Parts:
 
 
 class _Generator:
-    def __init__(self, rates: dict[str, Any], population: int, years: int, start: date, seed: int) -> None:
+    def __init__(self, rates: dict[str, Any], population: int, years: int, start: date, seed: int,
+                 id_offset: int | None = None) -> None:  # fmt: skip
         self.r = rates
         self.n = population
         self.years = years
         self.start = start
         self.rng = np.random.default_rng(seed)
-        self.id_offset: int | None = None
+        self.id_offset = id_offset
         self.seed = seed
         self.span = (date(start.year + years, start.month, start.day) - start).days
         self.parts = _Parts()
@@ -503,8 +504,7 @@ def generate(
     if not 0.0 <= error_rate <= 0.5:
         raise ValueError("error_rate must be between 0 and 0.5")
     start = start or default_start(years)
-    gen = _Generator(rates or load_rates(), population, years, start, seed)
-    gen.id_offset = id_offset
+    gen = _Generator(rates or load_rates(), population, years, start, seed, id_offset)
     gen.setup_people()
     cancers = gen.cancers()
     ruled_out = gen.ruled_out()

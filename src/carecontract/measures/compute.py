@@ -45,15 +45,12 @@ class Sources:
         return {"pathways": self.pathways, "deaths": self.deaths, "experience": self.experience}[measure.source]
 
 
-def events_table(store: Store, con: ibis.BaseBackend | None = None, engine: Engine = "duckdb",
-                 spark_master: str | None = None) -> Table:  # fmt: skip
+def events_table(store: Store, engine: Engine = "duckdb", spark_master: str | None = None) -> Table:
     """The store's events as an Ibis table on the chosen engine (an empty, typed table for an empty store)."""
     files = [str(f) for f in store.files("events")]
     if not files:
         schema = ibis.schema({c: _ibis_type(t) for c, t in EVENT_COLUMNS.items()})
         return ibis.memtable({c: [] for c in EVENT_COLUMNS}, schema=schema)
-    if con is not None:
-        return con.read_parquet(files)
     return read_events(files, engine, spark_master, name=f"events_{store.fingerprint()}")
 
 

@@ -223,6 +223,35 @@ def test_parquet_input(tmp_path: Path) -> None:
     assert (result.read, result.accepted) == (1, 1)
 
 
+def test_parquet_rows_keep_their_position_and_their_text_across_row_groups(tmp_path: Path) -> None:
+    """Parquet is judged where it lies: each row's position comes from the file, not a copy of it."""
+    rows = [{**VALID_ROW, "record_id": f"r{i}", "stage": ""} for i in range(1, 7)]
+    rows[1]["stage"] = "9"  # row 2: a bad enum; row 5 (below): a typed age out of range
+    table = pa.Table.from_pylist(rows).append_column("age", pa.array([40, 41, 42, 43, 130, 45], pa.int64()))
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=2)  # three row groups
+    assert pq.ParquetFile(tmp_path / "in.parquet").metadata.num_row_groups == 3
+    result = ingest([tmp_path / "in.parquet"], tmp_path / "store", as_of=AS_OF)
+    assert (result.read, result.accepted, result.reasons) == (6, 4, {"invalid_stage": 1, "invalid_age": 1})
+    con = Store(tmp_path / "store").connect()
+    quarantined = con.execute("SELECT source_row, record_id, stage, age FROM quarantine ORDER BY source_row").fetchall()
+    assert quarantined == [(2, "r2", "9", "41"), (5, "r5", "", "130")]
+    accepted = con.execute("SELECT source_row, record_id FROM events ORDER BY source_row").fetchall()
+    assert accepted == [(1, "r1"), (3, "r3"), (4, "r4"), (6, "r6")]
+
+
+@pytest.mark.parametrize("order", [("a.csv", "b.parquet"), ("b.parquet", "a.csv")])
+def test_across_csv_and_parquet_the_first_file_keeps_a_duplicated_record(tmp_path: Path, order: tuple) -> None:
+    write_csv(tmp_path / "a.csv", [VALID_ROW])
+    pq.write_table(pa.Table.from_pylist([VALID_ROW]), tmp_path / "b.parquet")
+    result = ingest([tmp_path / name for name in order], tmp_path / "store", as_of=AS_OF)
+    assert (result.read, result.accepted, result.reasons) == (2, 1, {"duplicate_record_id": 1})
+    con = Store(tmp_path / "store").connect()
+    kept = con.execute("SELECT source_file, source_row FROM events").fetchall()
+    dropped = con.execute("SELECT source_file, source_row FROM quarantine").fetchall()
+    assert kept == [(str(tmp_path / order[0]), 1)]
+    assert dropped == [(str(tmp_path / order[1]), 1)]
+
+
 def test_extra_columns_are_ignored_and_reported(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "in.csv", [VALID_ROW], (*schema.REQUIRED_COLUMNS, "referral_route", "notes"))
     result = ingest([path], tmp_path / "store", as_of=AS_OF)
@@ -244,11 +273,31 @@ def _unreadable_cases(tmp_path: Path) -> dict[str, Path]:
     cases["directory"] = tmp_path
     cases["bad parquet"] = tmp_path / "bad.parquet"
     cases["bad parquet"].write_bytes(b"PAR1 not really parquet")
+    cases["parquet, no rows"] = tmp_path / "none.parquet"
+    pq.write_table(pa.Table.from_pylist([VALID_ROW]).slice(0, 0), cases["parquet, no rows"])
+    # a sound footer over damaged data pages: only decoding the rows finds it
+    cases["damaged parquet"] = tmp_path / "damaged.parquet"
+    many = [{**VALID_ROW, "record_id": f"r{i}"} for i in range(2000)]
+    pq.write_table(pa.Table.from_pylist(many), cases["damaged parquet"], compression="none")
+    damaged = bytearray(cases["damaged parquet"].read_bytes())
+    damaged[100:3000] = b"\xab" * 2900
+    cases["damaged parquet"].write_bytes(bytes(damaged))
     return cases
 
 
 @pytest.mark.parametrize(
-    "case", ["empty", "header only", "missing columns", "binary", "missing file", "directory", "bad parquet"]
+    "case",
+    [
+        "empty",
+        "header only",
+        "missing columns",
+        "binary",
+        "missing file",
+        "directory",
+        "bad parquet",
+        "parquet, no rows",
+        "damaged parquet",
+    ],
 )
 def test_unreadable_files_write_nothing(tmp_path: Path, case: str) -> None:
     good = write_csv(tmp_path / "good.csv", [VALID_ROW])

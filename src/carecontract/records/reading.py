@@ -74,7 +74,8 @@ def _csv_header(path: Path) -> list[str]:
     return [h.strip() for h in header]
 
 
-def _check_columns(path: Path, columns: list[str]) -> list[str]:
+def _check_columns(path: Path, columns: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The file's columns by normalised name, and the ones ingest ignores; raise if it cannot be used."""
     normalised = [c.strip().lower() for c in columns]
     duplicated = sorted({c for c in normalised if normalised.count(c) > 1})
     if duplicated:
@@ -85,13 +86,19 @@ def _check_columns(path: Path, columns: list[str]) -> list[str]:
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(found: {', '.join(columns) or 'none'}; required: {', '.join(REQUIRED_COLUMNS)})"
         )
-    return [c for c, n in zip(columns, normalised, strict=True) if n not in ALL_COLUMNS]
+    by_name = dict(zip(normalised, columns, strict=True))
+    return by_name, [c for c, n in zip(columns, normalised, strict=True) if n not in ALL_COLUMNS]
 
 
-#: Columns of every source relation: the record's columns as text, then bookkeeping.
-#: ``rid`` identifies a row across the whole ingest: the source's index in the top bits, the row's
-#: position within its source below, so no global numbering (which would serialise the read) is needed.
+#: A source relation's columns are the record's columns as text, then ``raw_line``, ``source_index``,
+#: ``source_file``, ``source_row`` and ``rid``. ``rid`` identifies a row across the whole ingest: the
+#: source's index in the top bits, the row's position within its source below, so no global
+#: numbering (which would serialise the read) is needed.
 RID_SHIFT = 40
+
+
+def _rid_sql(source_index: int, position: str) -> str:
+    return f"({source_index}::BIGINT << {RID_SHIFT}) + {position} AS rid"
 
 
 @dataclass
@@ -130,14 +137,13 @@ def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path, source_index: in
         rows = con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({file})").fetchone()[0]
     except duckdb.Error as exc:
         raise UnreadableFile(f"{path}: unreadable Parquet file ({str(exc).splitlines()[0]})") from exc
-    ignored = _check_columns(path, columns)
+    by_name, ignored = _check_columns(path, columns)
     if rows == 0:
         raise UnreadableFile(f"{path}: file has a header but no rows")
-    by_name = {c.strip().lower(): c for c in columns}
     relation = (
         f"SELECT {_text_select(by_name)}, NULL::VARCHAR AS raw_line, {source_index} AS source_index, "
         f"{file} AS source_file, file_row_number + 1 AS source_row, "
-        f"({source_index}::BIGINT << {RID_SHIFT}) + file_row_number AS rid "
+        f"{_rid_sql(source_index, 'file_row_number')} "
         f"FROM read_parquet({file}, file_row_number=true)"
     )
     return Source(SourceSummary(str(path), "parquet", rows, 0, ignored), relation)
@@ -145,8 +151,7 @@ def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path, source_index: in
 
 def _csv_source(con: duckdb.DuckDBPyConnection, path: Path, source_index: int) -> Source:
     columns = _csv_header(path)
-    ignored = _check_columns(path, columns)
-    by_name = {c.strip().lower(): c for c in columns}
+    by_name, ignored = _check_columns(path, columns)
     file = _sql_str(str(path))
     table = f"raw_{source_index}"
     spec = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
@@ -187,7 +192,7 @@ def _csv_source(con: duckdb.DuckDBPyConnection, path: Path, source_index: int) -
         raise UnreadableFile(f"{path}: file has a header but no rows")
     relation = (
         f"SELECT {', '.join(ALL_COLUMNS)}, raw_line, {source_index} AS source_index, {file} AS source_file, "
-        f"coalesce(source_row, rowid + 1) AS source_row, ({source_index}::BIGINT << {RID_SHIFT}) + rowid AS rid "
+        f"coalesce(source_row, rowid + 1) AS source_row, {_rid_sql(source_index, 'rowid')} "
         f"FROM {table}"
     )
     summary = SourceSummary(str(path), "csv", rows + malformed, malformed, ignored, lenient)

@@ -52,11 +52,14 @@ def numpy_floor(rows: int, columns: int) -> None:
         rng.random(rows)
 
 
-def _floor_reader(files: list[Path], fmt: str) -> str:
+def _floor_reader(files: list[Path], fmt: str, lineage: bool) -> str:
+    """The files in one relation; ``lineage`` adds the file name (and row number for Parquet)."""
     listed = "[" + ", ".join(f"'{f}'" for f in files) + "]"
     if fmt == "parquet":
-        return f"read_parquet({listed}, filename=true, file_row_number=true)"
-    return f"read_csv({listed}, all_varchar=true, filename=true)"
+        options = ", filename=true, file_row_number=true" if lineage else ""
+        return f"read_parquet({listed}{options})"
+    options = ", filename=true" if lineage else ""
+    return f"read_csv({listed}, all_varchar=true{options})"
 
 
 def duckdb_floor(files: list[Path], out: Path, fmt: str, store_shaped: bool = False) -> None:
@@ -81,7 +84,8 @@ def duckdb_floor(files: list[Path], out: Path, fmt: str, store_shaped: bool = Fa
         }
         select = ", ".join(f"TRY_CAST({special.get(c, c)} AS {t}) AS {c}" for c, t in EVENT_COLUMNS.items())
     con.execute(
-        f"COPY (SELECT {select} FROM {_floor_reader(files, fmt)}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
+        f"COPY (SELECT {select} FROM {_floor_reader(files, fmt, store_shaped)}) "
+        f"TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
     )
     con.close()
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from bench_foundation import machine
+from bench_foundation import duckdb_floor, machine
 from bench_measures import MEASURES, floor, with_pandas
 from carecontract.engine import spark_session
 from carecontract.measures.compute import compute_measures
@@ -98,18 +98,6 @@ def measured(fn: Callable[[], Any], repeat: int, jvm: bool = False) -> tuple[flo
     return seconds, peak, result
 
 
-def duckdb_rewrite(files: list[Path], out: Path) -> None:
-    """The ingest floor: DuckDB reads the activity files and writes one Parquet file, no validation.
-
-    Written as ingest writes (zstd, rows in any order), so the ratio is only the cost of the work.
-    """
-    con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = false")
-    listed = ", ".join(f"'{f}'" for f in files)
-    con.execute(f"COPY (SELECT * FROM read_parquet([{listed}])) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
-    con.close()
-
-
 def as_counts(rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
     return {r["measure"]: (r["numerator"], r["denominator"]) for r in rows if r["measure"] in MEASURES}
 
@@ -121,7 +109,7 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
     store_dir = work / "store"
     key = PseudonymKey(b"bench")
     t_ingest, m_ingest, _ = measured(lambda: [ingest(chunk, store_dir, key=key) for chunk in chunks], 1)
-    t_floor_in, m_floor_in, _ = measured(lambda: duckdb_rewrite(files, work / "floor.parquet"), 1)
+    t_floor_in, m_floor_in, _ = measured(lambda: duckdb_floor(files, work / "floor.parquet", "parquet"), 1)
     store = Store(store_dir)
     event_files = [str(f) for f in store.files("events")]
     events = duckdb.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchone()[0]

@@ -11,6 +11,7 @@ account's balance is what it has received less what it has paid.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -101,3 +102,16 @@ def split_pence(total: int, weights: dict[str, float]) -> dict[str, int]:
     for k in sorted(exact, key=lambda k: (-(exact[k] - parts[k]), k))[:left]:
         parts[k] += 1
     return {k: parts.get(k, 0) for k in weights}
+
+
+def net_by_account(rows: Iterable[Mapping[str, object]], *, by_period: bool = True) -> dict:
+    """Net pence per account from ledger rows (``period``, ``account``, ``pence``), sorted by key.
+
+    ``by_period=True`` keys by ``(period, account)``; otherwise by account over every period. The
+    one place the CLI, the service and the report total a ledger, so they cannot disagree.
+    """
+    out: dict = defaultdict(int)
+    for row in rows:
+        key = (row["period"], row["account"]) if by_period else row["account"]
+        out[key] += int(row["pence"])  # type: ignore[call-overload]
+    return dict(sorted(out.items()))

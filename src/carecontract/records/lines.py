@@ -81,6 +81,12 @@ class LineLedger:
         """Whether DuckDB must read a normalised copy rather than the file itself."""
         return bool(self.excluded or self.mixed_line_endings or self.line_endings["cr"])
 
+    def excluded_mask(self) -> np.ndarray:
+        """True for each record quarantined from here without parsing."""
+        if not self.excluded:
+            return np.zeros(self.records, bool)
+        return np.isin(self.record_start, np.fromiter(self.excluded, np.int64))
+
     def balanced(self) -> bool:
         """The ledger's own identity: every physical line is a header, blank or record line."""
         return self.physical_lines == self.header_lines + self.blank_lines + int(self.record_lines.sum())
@@ -181,9 +187,8 @@ def scan(path: Path, header_fields: int) -> LineLedger:
     # lines that may open or close a quoted field: an odd count of quotes (rare), checked one by one
     odd = np.zeros(n, bool)
     if data.find(b'"') >= 0 and n:
-        quotes = (arr == QUOTE).view(np.uint8)
-        per_line = np.add.reduceat(quotes, starts, dtype=np.int64) if len(arr) else np.zeros(n, np.int64)
-        per_line[blank] = 0  # reduceat gives the next element for empty segments
+        quotes = np.flatnonzero(arr == QUOTE)
+        per_line = np.searchsorted(quotes, stops) - np.searchsorted(quotes, starts)
         for i in np.flatnonzero(per_line & 1):
             odd[i] = _field_quotes(bytes(data[starts[i] : stops[i]])) % 2 == 1
 
@@ -243,9 +248,10 @@ def scan(path: Path, header_fields: int) -> LineLedger:
         line = int(record_first[i]) + 1
         excluded.setdefault(line, "record_too_long")
     # blank lines inside a swallowed range count as blank; inside a real multi-line record they are record lines
-    counted_blank = int(blank.sum()) - sum(
-        int(blank[a : b + 1].sum()) for a, b in zip(record_first, record_last, strict=True) if b > a
-    )
+    spanning = np.flatnonzero(record_last > record_first)
+    blank_before = np.concatenate([[0], np.cumsum(blank)])
+    inside = blank_before[record_last[spanning] + 1] - blank_before[record_first[spanning]]
+    counted_blank = int(blank.sum()) - int(inside.sum())
     return LineLedger(
         physical_lines=n,
         header_lines=header_last + 1 if n else 0,
@@ -274,7 +280,7 @@ def write_normalised_copy(path: Path, ledger: LineLedger, target: Path) -> np.nd
     Line ends inside a record (a quoted field's own line breaks) are kept as they are.
     """
     data, _ = _map(path)
-    keep = np.array([int(s) not in ledger.excluded for s in ledger.record_start], bool)
+    keep = ~ledger.excluded_mask()
     offsets = np.zeros(int(keep.sum()), np.int64)
     with open(target, "wb") as out:
         position = out.write(bytes(data[: ledger.header_byte_end]) + b"\n")

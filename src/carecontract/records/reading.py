@@ -197,7 +197,7 @@ def _csv_source(con: duckdb.DuckDBPyConnection, path: Path, source_index: int) -
     if ledger.records == 0:
         raise UnreadableFile(f"{path}: file has a header but no rows")
     table = f"raw_{source_index}"
-    kept = np.flatnonzero([int(s) not in ledger.excluded for s in ledger.record_start])
+    kept = np.flatnonzero(~ledger.excluded_mask())
     parsed_from = path
     with tempfile.TemporaryDirectory(prefix="carecontract-") as tmp:
         if ledger.needs_copy:
@@ -339,8 +339,8 @@ def _add_unparsed_rows(
     taken from it by position (record id, provider, commissioner, NHS number for the pseudonym), so
     the provider that sent it can see it and correct it.
     """
-    excluded = [i for i, s in enumerate(ledger.record_start) if int(s) in ledger.excluded]
-    indices = sorted({*map(int, rejected), *excluded})
+    excluded = np.flatnonzero(ledger.excluded_mask())
+    indices = sorted({*map(int, rejected), *map(int, excluded)})
     rows = []
     for index, text in zip(indices, lines.record_bytes(path, ledger, indices), strict=True):
         start = int(ledger.record_start[index])

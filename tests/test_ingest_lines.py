@@ -235,3 +235,33 @@ def test_corrupted_bytes_never_lose_a_line(tmp_path_factory: pytest.TempPathFact
     for line in BASE.splitlines()[1:]:
         if line in physical:
             assert line.split(b",")[0].decode() in stored_text
+
+
+def test_a_row_the_parser_loses_refuses_the_file_naming_the_line(tmp_path: Path, monkeypatch) -> None:
+    """Simulate a parser that silently drops a row (as DuckDB drops a line over ~32 MB)."""
+    from carecontract.records import reading
+
+    real = reading._parse_csv
+
+    def losing(con, path, parsed_from, columns, by_name, source_index):
+        real(con, path, parsed_from, columns, by_name, source_index)
+        con.execute(f"DELETE FROM raw_{source_index} WHERE record_id = 'R00002'")
+
+    monkeypatch.setattr(reading, "_parse_csv", losing)
+    path = write(tmp_path / "x.csv", exporter_text(5))
+    with pytest.raises(UnreadableFile, match="line 4 went missing"):
+        ingest([path], tmp_path / "store", as_of=AS_OF)
+    assert not Store(tmp_path / "store").batches()
+
+
+def test_a_rejected_line_after_a_multi_line_field_keeps_its_own_line(tmp_path: Path) -> None:
+    rows = exporter_text(5).splitlines(keepends=True)
+    rows[1] = rows[1].replace(",60,", ',"sixty\nyears",', 1)  # record 1 spans lines 2-3
+    rows[3] = rows[3].rstrip("\n") + ",extra,fields\n"  # record 3, physical line 5
+    path = write(tmp_path / "x.csv", "".join(rows))
+    result = ingest([path], tmp_path / "store", as_of=AS_OF)
+    assert result.reasons == {"invalid_age": 1, "malformed_row": 1}
+    con = Store(tmp_path / "store").connect()
+    got = con.execute("SELECT source_row, source_line, reasons FROM quarantine ORDER BY source_row").fetchall()
+    assert got == [(1, 2, ["invalid_age"]), (3, 5, ["malformed_row"])]
+    assert_every_line_accounted(path, tmp_path / "store")

@@ -208,7 +208,7 @@ def _csv_source(con: duckdb.DuckDBPyConnection, path: Path, source_index: int) -
         _parse_csv(con, path, parsed_from, columns, by_name, source_index)
     rejected = _rejected_records(con, path, source_index, offsets, kept)
     parsed = np.setdiff1d(kept, rejected, assume_unique=True)
-    _reconcile(con, path, table, ledger, parsed)
+    _reconcile(con, path, table, ledger, parsed, [c.strip().lower() for c in columns].index("record_id"))
     linemap = _line_map(con, source_index, ledger, parsed)
     _add_unparsed_rows(con, path, table, columns, ledger, rejected)
     if linemap is None:
@@ -284,7 +284,7 @@ def _rejected_records(con, path: Path, source_index: int, offsets: np.ndarray, k
     return np.unique(kept[at])
 
 
-def _reconcile(con, path: Path, table: str, ledger: lines.LineLedger, parsed: np.ndarray) -> None:
+def _reconcile(con, path: Path, table: str, ledger: lines.LineLedger, parsed: np.ndarray, id_at: int) -> None:
     """Refuse the file unless the parser returned exactly one row for each record it should have."""
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     expected_lines = ledger.record_lines[parsed]
@@ -298,12 +298,24 @@ def _reconcile(con, path: Path, table: str, ledger: lines.LineLedger, parsed: np
     differ = np.flatnonzero(got[:common] != expected_lines[:common])
     if rows == len(parsed) and not len(differ):
         return
-    first = int(differ[0]) if len(differ) else common
+    first = int(differ[0]) if len(differ) else _first_unmatched_id(con, path, table, ledger, parsed, id_at)
     line = int(ledger.record_start[parsed[first]]) if first < len(parsed) else ledger.physical_lines
     raise UnreadableFile(
         f"{path}: lines could not be reconciled with the CSV parser ({len(parsed):,} records in the file, "
         f"{rows:,} parsed); line {line:,} went missing; file refused, nothing written"
     )
+
+
+def _first_unmatched_id(con, path: Path, table: str, ledger: lines.LineLedger, parsed: np.ndarray, id_at: int) -> int:
+    """The first parsed record whose row is missing, found by record id (read from the record's own bytes)
+    against the parser's rows in order. Only run on the way to an error."""
+    got = [r[0] for r in con.execute(f"SELECT record_id FROM {table} ORDER BY rowid").fetchall()]
+    for k, text in enumerate(lines.record_bytes(path, ledger, [int(i) for i in parsed])):
+        fields = next(csv.reader([text.decode("utf-8", errors="replace")]), [])
+        wanted = fields[id_at].strip() if id_at < len(fields) else None
+        if k >= len(got) or (got[k] or "").strip() != wanted:
+            return k
+    return len(parsed)
 
 
 def _line_map(con, source_index: int, ledger: lines.LineLedger, parsed: np.ndarray) -> str | None:

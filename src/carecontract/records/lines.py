@@ -213,9 +213,14 @@ def scan(path: Path, header_fields: int) -> LineLedger:
     for open_at, close_at, closed in spans:
         single[open_at : close_at + 1] = False
         too_long = int(stops[close_at] - starts[open_at]) > MAX_RECORD_BYTES
-        looks_like_record = closed and not too_long and _swallows_records(
-            bytes(data[starts[open_at] : stops[close_at]]), bytes(data[starts[open_at + 1] : stops[open_at + 1]]),
-            header_fields,
+        looks_like_record = (
+            closed
+            and not too_long
+            and _swallows_records(
+                bytes(data[starts[open_at] : stops[close_at]]),
+                bytes(data[starts[open_at + 1] : stops[open_at + 1]]),
+                header_fields,
+            )
         )
         if not (looks_like_record or too_long or not closed):
             multi.append((open_at, close_at))  # a real quoted field across lines: one record

@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from carecontract.errors import UserError
 from carecontract.records import lines
 from carecontract.records import validation as validation_reasons
 from carecontract.records.schema import ALL_COLUMNS, REQUIRED_COLUMNS
@@ -28,7 +29,7 @@ from carecontract.records.schema import ALL_COLUMNS, REQUIRED_COLUMNS
 PARQUET_MAGIC = b"PAR1"
 
 
-class UnreadableFile(Exception):
+class UnreadableFile(UserError):
     """A whole file is unusable; the message is one line a user can act on."""
 
 

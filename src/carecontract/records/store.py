@@ -28,6 +28,8 @@ from typing import Any
 
 import duckdb
 
+from carecontract.errors import UserError
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CATALOG = "catalog.duckdb"
@@ -61,7 +63,7 @@ EVENT_COLUMNS: dict[str, str] = {
 }
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A store that cannot be used as asked (wrong key, unreadable manifest, ...)."""
 
 

@@ -12,10 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
-from carecontract.cli.shell import deprecated
+from carecontract.cli.shell import deprecated, missing_argument, usage_error
 from carecontract.errors import UserError
 
 if TYPE_CHECKING:
@@ -77,11 +76,11 @@ def terms_path(positional: Path | None, flag: Path | None, required: bool = True
     """The TERMS file, from the argument or the deprecated ``--terms`` (with a note)."""
     if flag is not None:
         if positional is not None:
-            raise click.UsageError("give TERMS once: as the first argument, not also as --terms")
+            raise usage_error("give TERMS once: as the first argument, not also as --terms")
         deprecated(f"--terms {flag}: give the terms file as the first argument instead")
         return flag
     if positional is None and required:
-        raise click.MissingParameter(param_hint="'TERMS'", param_type="argument")
+        raise missing_argument("TERMS")
     return positional
 
 

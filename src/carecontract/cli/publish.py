@@ -20,7 +20,7 @@ from carecontract.cli.options import (
     require_store,
     terms_path,
 )
-from carecontract.cli.shell import app, deprecated_alias
+from carecontract.cli.shell import app, deprecated_alias, usage_error
 from carecontract.present import console, err, progress_bar
 
 DecisionLogOption = Annotated[Path, typer.Option("--log", help="Decision log to include.")]
@@ -96,7 +96,7 @@ def serve(
 
     if terms_flag:
         if terms_files:
-            raise typer.BadParameter("give TERMS as arguments, not also as --terms")
+            raise usage_error("give TERMS as arguments, not also as --terms")
         for file in terms_flag:
             terms_path(None, file)  # the deprecation note
         terms_files = terms_flag

@@ -248,3 +248,18 @@ def test_a_bug_keeps_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     result = runner.invoke(app, ["quality", "--store", str(tmp_path / "s")])
     assert result.exit_code == 1 and isinstance(result.exception, UnbalancedTransaction)
     assert "error:" not in result.stderr
+
+
+def test_nothing_below_the_cli_imports_it() -> None:
+    """The CLI is the top layer: the demo, the presentation helpers and the library never import it."""
+    import ast
+
+    src = Path(__file__).parent.parent / "src" / "carecontract"
+    for path in src.rglob("*.py"):
+        if "cli" in path.relative_to(src).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n == "carecontract.cli" or n.startswith("carecontract.cli.") for n in names), path

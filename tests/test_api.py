@@ -79,3 +79,25 @@ def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.Monk
     assert run.balanced and sum(run.by_account.values()) == 0 and len(run.ledger()) == len(run.entries)
     assert 0 <= risk["deficit_probability"] <= 1 and "_cumulative" not in risk
     assert (tmp_path / "report.html").stat().st_size > 1_000_000
+
+
+def test_the_library_steps_behind_the_commands() -> None:
+    """What the CLI once computed inline: cost by year, which years to pay, the activity window."""
+    from datetime import date
+
+    from carecontract.errors import UserError
+    from carecontract.summaries import NothingToPay, check_activity_window, payable_years, totals_by_year
+
+    rows = [
+        {"year": 2025, "events": 2, "cost_gbp": 10.0},
+        {"year": 2024, "events": 1, "cost_gbp": 5.5},
+        {"year": 2025, "events": 3, "cost_gbp": 1.0},
+    ]
+    assert totals_by_year(rows) == {2024: (1, 5.5), 2025: (5, 11.0)}
+    contract = carecontract.load_terms(ROOT / "contracts" / "staffordshire-cancer.yaml").contract
+    assert payable_years(contract, carecontract.Store("unused"), [2018, 2019]) == [2018, 2019]
+    with pytest.raises(NothingToPay, match=r"no contract year starting in \[2030\]"):
+        payable_years(contract, carecontract.Store("unused"), [2018, 2030])
+    check_activity_window(date(2020, 4, 1), 3, today=date(2023, 4, 1))
+    with pytest.raises(UserError, match="use at most 3 year"):
+        check_activity_window(date(2020, 4, 1), 4, today=date(2023, 6, 1))

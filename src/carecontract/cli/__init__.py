@@ -7,6 +7,8 @@ another key) end with one red line and exit 2, never a traceback (see :mod:`.she
 prints machine-readable results only.
 
 The areas register their commands on :data:`app` when imported, in the order the help lists them.
+Each command imports the library it calls when it runs, so ``carecontract --help`` and a mistyped
+option answer at once, without loading Ibis, Plotly or Spark.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ _click_globals = importlib.import_module(_click_exceptions.__name__.rsplit(".", 
 UsageError: type[Exception] = _click_exceptions.UsageError
 
 #: A path the user named cannot be read or written: the message names it, so one line says it all.
-PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+PATH_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -18,6 +18,7 @@ from ibis import _
 from ibis.expr.types import Table
 
 from carecontract.engine import Engine, read_events
+from carecontract.errors import UserError
 from carecontract.measures import stats
 from carecontract.measures.definitions import EQUITY_BASE, MEASURE_IDS, Measure, measures
 from carecontract.measures.pathways import pathways
@@ -26,7 +27,7 @@ from carecontract.records.store import EVENT_COLUMNS, Store
 BREAKDOWNS = ("commissioner", "provider", "tumour_site", "imd_quintile")
 
 
-class MeasureError(ValueError):
+class MeasureError(UserError, ValueError):
     """A request that cannot be answered (unknown measure or breakdown, empty store)."""
 
 

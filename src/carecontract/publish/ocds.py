@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from carecontract.errors import UserError
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
 from carecontract.records.store import Store
@@ -41,7 +42,7 @@ DOCUMENTS = {
 ORGANISATION_ACCOUNTS = ("commissioner", "prime", "subcontractor", "hmrc")
 
 
-class PublishError(ValueError):
+class PublishError(UserError, ValueError):
     """Something that must stop a publication (a tampered decision log), said in one line."""
 
 

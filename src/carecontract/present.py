@@ -115,6 +115,17 @@ def print_ingest(result: dict[str, Any], console: Console = console) -> None:
         for reason, count in result["reasons"].items():
             reasons.add_row(reason, f"{count:,}")
         console.print(reasons)
+    for source in result.get("sources", []):
+        ledger = source.get("lines")
+        if ledger:
+            console.print(
+                f"{source['path']}: {ledger['physical_lines']:,} lines = {ledger['header_lines']} header "
+                f"+ {ledger['blank_lines']:,} blank + {ledger['records']:,} records "
+                f"(+ {ledger['continuation_lines']:,} continuation lines); "
+                f"{source['accepted']:,} accepted + {source['quarantined']:,} quarantined"
+            )
+        for note in source.get("notes", []):
+            console.print(f"[yellow]  note:[/] {note}")
 
 
 def print_quality(report: dict[str, Any], console: Console = console) -> None:
@@ -127,6 +138,9 @@ def print_quality(report: dict[str, Any], console: Console = console) -> None:
         f"{report['duplicates']:,} duplicates. Events {t['earliest_event']} to {t['latest_event']}; "
         f"latest is {t['data_age_days']} days old at ingest, median lag {t['median_lag_days']} days."
     )
+    for entry in report.get("reading", []):
+        for note in entry["notes"]:
+            console.print(f"[yellow]Reading {entry['file']} (batch {entry['batch']}):[/] {note}")
     cols = table(
         "By column", ["column", "completeness", "where required", "validity", "invalid rows"], left=("column",)
     )

@@ -82,8 +82,7 @@ def ingest(
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
         result = run_ingest(files, store, progress=report)
     if as_json:
-        d = result.as_dict()
-        print(json.dumps({k: d[k] for k in ("read", "accepted", "quarantined", "reasons")}))
+        print(json.dumps(result.as_dict(), default=str))
         return
     print_ingest(result.as_dict())
 

@@ -20,11 +20,6 @@ from typer.core import TyperGroup
 
 from carecontract.errors import UserError
 from carecontract.present import err
-from carecontract.records.reading import UnreadableFile
-from carecontract.records.store import StoreError
-
-#: User errors still outside the UserError family: records/ is making them subclass it; then drop this.
-PENDING_USER_ERRORS: tuple[type[Exception], ...] = (UnreadableFile, StoreError)
 
 # Click's exceptions and context as Typer raises them (recent Typer carries its own copy of Click).
 _click_exceptions = sys.modules[typer.BadParameter.__module__]
@@ -57,7 +52,7 @@ class Shell(TyperGroup):
             return super().invoke(ctx)
         except UsageError as exc:
             _usage(exc, ctx)
-        except (UserError, *PENDING_USER_ERRORS) as exc:
+        except UserError as exc:
             fail(escape(str(exc)))
         except PATH_ERRORS as exc:
             fail(escape(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)))

@@ -12,8 +12,16 @@ from carecontract.publish.report import build_report
 from carecontract.terms import load_terms
 
 CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
-SECTIONS = ["The contract", "Data quality", "Activity, cost and patient flows", "Outcomes", "Payments", "Viability",
-            "Who did what for whom", "Decision log"]  # fmt: skip
+SECTIONS = [
+    "The contract",
+    "Data quality",
+    "Activity, cost and patient flows",
+    "Outcomes",
+    "Payments",
+    "Viability",
+    "Who did what for whom",
+    "Decision log",
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +63,7 @@ def test_report_from_the_command_line(store: Path, tmp_path: Path) -> None:
     import sys
 
     out = tmp_path / "r.html"
-    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", "report", str(CANCER), "--store", str(store),
-                           "--out", str(out), "--runs", "200", "--public"], capture_output=True, text=True)  # fmt: skip
+    command = ["report", str(CANCER), "--store", str(store), "--out", str(out), "--runs", "200", "--public"]
+    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *command], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "open it in a browser" in proc.stdout and out.stat().st_size > 1_000_000

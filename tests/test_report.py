@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from carecontract.publish.decisions import DecisionLog
-from carecontract.publish.report import build_report
+from carecontract.publish.report import build_report, gather_report, render_report
 from carecontract.terms import load_terms
 
 CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
@@ -67,3 +68,16 @@ def test_report_from_the_command_line(store: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *command], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "open it in a browser" in proc.stdout and out.stat().st_size > 1_000_000
+
+
+def test_the_templates_escape_what_they_show(store: Path) -> None:
+    data = gather_report(load_terms(CANCER), store, runs=100)
+    record = {
+        "seq": 1,
+        "at": "2026-01-01T00:00:00",
+        "kind": "note",
+        "text": "<script>x()</script> & co",
+        "hash": "0" * 64,
+    }
+    text = render_report(replace(data, decisions=[record]))
+    assert "&lt;script&gt;x()&lt;/script&gt; &amp; co" in text and "<script>x()" not in text

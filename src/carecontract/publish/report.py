@@ -30,7 +30,7 @@ from carecontract.measures.compute import compute_measures
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish.decisions import DecisionLog
-from carecontract.publish.disclosure import protect_line, public_count, public_measures
+from carecontract.publish.disclosure import protect_line, public_count, public_measures, public_quality
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
 from carecontract.terms.loader import Terms
@@ -50,7 +50,7 @@ class ReportData:
     end: date
     generated: datetime
     years: list[dict[str, Any]]  # each contract year: year, value_gbp, scope (tumour sites)
-    quality: dict[str, Any]  # quality(store).as_dict(); public: its row counts suppressed, as the API's
+    quality: dict[str, Any]  # quality(store).as_dict(); public: public_quality of it, as the API's
     cost_by_year: dict[int, float]  # recorded cost by contract year, £
     flows: list[dict[str, Any]]  # pathways from_provider → to_provider; public: protected; none empty
     outcomes: list[dict[str, Any]]  # measure rows, as the API's (public: public_measures)
@@ -82,7 +82,7 @@ def gather_report(
 
     q = quality(store).as_dict()
     if public:
-        q = {**q, "rows": {k: public_count(v) for k, v in q["rows"].items()}}
+        q = public_quality(q)
 
     base = build_baseline(store, terms)
     cost_by_year: dict[int, float] = {}

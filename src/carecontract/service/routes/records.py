@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from carecontract.publish.disclosure import public_count
+from carecontract.publish.disclosure import public_quality
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
 
@@ -19,11 +19,7 @@ Limit = Annotated[int, Query(ge=1, le=PATIENT_LEVEL_LIMIT)]
 def data_quality(who: Annotated[Principal, Depends(allowed("quality"))], ctx: Context) -> dict[str, Any]:
     """Completeness, validity, timeliness and duplicates; the public's counts suppressed."""
     report = ctx.quality()
-    if who.role == "public":
-        rows = {k: public_count(v) for k, v in report["rows"].items()}
-        columns = [{k: c[k] for k in ("column", "completeness", "validity")} for c in report["columns"]]
-        return {"rows": rows, "columns": columns, "timeliness": report["timeliness"]}
-    return report
+    return public_quality(report) if who.role == "public" else report
 
 
 @router.get("/api/decisions", tags=["accountability"])

@@ -382,13 +382,8 @@ class _Generator:
         """The pathway's rows, from referral to first treatment; none after the patient's death."""
         add = self.parts.add
         e = c.route == ROUTE["emergency"]
-        add(
-            "emergency_admission",
-            c.person[e],
-            c.t0[e],
-            c.home[e],
-            cost_pence=self.cost("emergency_admission", int(e.sum())),
-        )
+        admission_cost = self.cost("emergency_admission", int(e.sum()))
+        add("emergency_admission", c.person[e], c.t0[e], c.home[e], cost_pence=admission_cost)
         add("referral", c.person, c.t0, c.home, route=c.route)
         ne = ~e
         first_seen_cost = self.cost("first_seen", int(ne.sum()))

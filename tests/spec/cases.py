@@ -57,7 +57,10 @@ def load_cases(folder: Path, keys: set[str]) -> list[Any]:
     common = {"name", "source", "events", "quarantined"}
     out = []
     for file in sorted(folder.glob("*.yaml")):
-        loaded = yaml.safe_load(file.read_text())
+        try:
+            loaded = yaml.safe_load(file.read_text())
+        except yaml.YAMLError as exc:
+            raise CaseError(f"{file}: {exc}") from None
         entries = loaded.get("cases") if isinstance(loaded, dict) else None
         if not entries:
             raise CaseError(f"{file}: expected a top-level 'cases:' list")

@@ -1,4 +1,9 @@
-"""Shared fixtures: a fixed pseudonymisation key and helpers to write activity files."""
+"""Shared fixtures: a fixed pseudonymisation key, helpers to write activity files, and the engines.
+
+``engine`` runs a test once per query engine (as OpenSAFELY ehrQL runs each spec test on every
+query engine): DuckDB always, Spark marked ``spark`` so ``-m "not spark"`` deselects it. One Spark
+session serves the whole run, since starting the JVM costs seconds.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,23 @@ def _key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test gets the same key and never touches the user's key file."""
     monkeypatch.setenv("CARECONTRACT_KEY", "test-key")
     monkeypatch.setenv("CARECONTRACT_KEY_FILE", str(tmp_path / "unused.key"))
+
+
+@pytest.fixture(scope="session")
+def spark() -> object:
+    """The process's one local Spark session (skipped without PySpark)."""
+    pytest.importorskip("pyspark", reason="pip install -e '.[spark]'")
+    from carecontract.engine import spark_session
+
+    return spark_session()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each query engine by name, for a test that must give the same answers on every one."""
+    if request.param == "spark":
+        request.getfixturevalue("spark")
+    return request.param
 
 
 def write_csv(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = ALL_COLUMNS) -> Path:

@@ -1,4 +1,10 @@
-"""Parity: the same definitions give identical measures, ledgers and baselines on DuckDB and Spark."""
+"""Parity: the same definitions give identical measures, ledgers and baselines on DuckDB and Spark.
+
+The hand-worked spec cases (tests/spec) run on every engine through the ``engine`` fixture and
+check the figures themselves; these tests compare the engines with each other on a synthetic
+economy large enough to meet every branch, so each keeps an explicit DuckDB-against-Spark check.
+The Spark session is the run's one session (the ``spark`` fixture in conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -21,27 +27,21 @@ pytestmark = pytest.mark.spark
 START, END = date(2017, 4, 1), date(2020, 3, 31)
 
 
-@pytest.fixture(scope="module")
-def spark_ready() -> None:
-    pytest.importorskip("pyspark", reason="pip install -e '.[spark]'")
-    from carecontract.engine import spark_session
-
-    spark_session()  # start the JVM once for the module
-
-
 def _sorted(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
 @pytest.mark.parametrize("by", [(), *[(b,) for b in BREAKDOWNS], ("commissioner", "provider")], ids=str)
-def test_every_measure_is_identical(paid_store: Path, spark_ready: None, by: tuple[str, ...]) -> None:
+@pytest.mark.usefixtures("spark")
+def test_every_measure_is_identical(paid_store: Path, by: tuple[str, ...]) -> None:
     duck = compute_measures(paid_store, START, END, by=by)
     spark = compute_measures(paid_store, START, END, by=by, engine="spark")
     assert len(duck) > 9 or not by
     assert _sorted(spark) == _sorted(duck)
 
 
-def test_the_ledger_is_identical(paid_store: Path, spark_ready: None) -> None:
+@pytest.mark.usefixtures("spark")
+def test_the_ledger_is_identical(paid_store: Path) -> None:
     contract = load_terms(CANCER_TERMS).contract
     duck_ledger, duck_results = pay_contract(contract, paid_store, [2017, 2018, 2019])
     spark_ledger, spark_results = pay_contract(contract, paid_store, [2017, 2018, 2019], engine="spark")
@@ -51,7 +51,8 @@ def test_the_ledger_is_identical(paid_store: Path, spark_ready: None) -> None:
     assert [r.__dict__ for r in spark_results] == [r.__dict__ for r in duck_results]
 
 
-def test_in_scope_costs_are_identical_to_the_penny(paid_store: Path, spark_ready: None) -> None:
+@pytest.mark.usefixtures("spark")
+def test_in_scope_costs_are_identical_to_the_penny(paid_store: Path) -> None:
     from carecontract.engine import read_events
 
     store = Store(paid_store)
@@ -63,14 +64,16 @@ def test_in_scope_costs_are_identical_to_the_penny(paid_store: Path, spark_ready
     assert sum(duck.values()) == 0  # an empty scope costs nothing
 
 
-def test_the_baseline_is_identical(paid_store: Path, spark_ready: None) -> None:
+@pytest.mark.usefixtures("spark")
+def test_the_baseline_is_identical(paid_store: Path) -> None:
     terms = load_terms(CANCER_TERMS)
     duck, spark = build_baseline(paid_store, terms), build_baseline(paid_store, terms, engine="spark")
     assert _sorted(spark.activity) == _sorted(duck.activity) and duck.activity
     assert _sorted(spark.patient_flows) == _sorted(duck.patient_flows) and duck.patient_flows
 
 
-def test_the_cli_runs_on_spark(paid_store: Path, spark_ready: None) -> None:
+@pytest.mark.usefixtures("spark")
+def test_the_cli_runs_on_spark(paid_store: Path) -> None:
     args = ["measures", "--store", str(paid_store), "--from", "2018-04-01", "--to", "2019-03-31", "--json"]
     duck = CliRunner().invoke(app, args)
     spark = CliRunner().invoke(app, [*args, "--engine", "spark"])
@@ -79,6 +82,6 @@ def test_the_cli_runs_on_spark(paid_store: Path, spark_ready: None) -> None:
 
 
 def test_an_unknown_engine_is_a_clear_error(paid_store: Path) -> None:
-    result = CliRunner().invoke(app, ["measures", "--store", str(paid_store), "--from", "2018-04-01",
-                                      "--to", "2019-03-31", "--engine", "polars"])  # fmt: skip
+    args = ["measures", "--store", str(paid_store), "--from", "2018-04-01", "--to", "2019-03-31"]
+    result = CliRunner().invoke(app, [*args, "--engine", "polars"])
     assert result.exit_code == 2 and "not an engine" in result.output

@@ -141,3 +141,22 @@ def test_chunks_of_one_economy_share_no_person_or_record() -> None:
         for j in range(i + 1, 3):
             assert not numbers[i] & numbers[j] and not records[i] & records[j]
     assert all(is_valid(str(n)) for n in set().union(*numbers))
+
+
+def test_the_synth_modules_import_one_way() -> None:
+    """Each module imports only those below it, anywhere in the file (a function-local or
+    type-checking import would hide a cycle): rates, table, errors, economy, writer."""
+    import ast
+
+    import carecontract.synth
+
+    folder = Path(carecontract.synth.__file__).parent
+    layers = ["rates", "table", "errors", "economy", "writer"]
+    for rank, name in enumerate(layers):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = {
+            node.module.removeprefix("carecontract.synth.")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("carecontract.synth.")
+        }
+        assert imported <= set(layers[:rank]), f"synth/{name}.py imports {sorted(imported - set(layers[:rank]))}"

@@ -20,15 +20,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from carecontract.errors import UserError
 from carecontract.records import nhs_number, schema
+from carecontract.synth.errors import inject
 from carecontract.synth.rates import load_rates
 
-EPOCH = date(1970, 1, 1)
 EVENT_CODE = {name: i for i, name in enumerate(schema.EVENT_TYPES)}
 ANCHOR_EVENTS = ("referral", "death")  # rows other rows are checked against; never corrupted
+ROUTE = {name: i for i, name in enumerate(schema.REFERRAL_ROUTES)}
+MODALITY_NAMES = list(schema.MODALITIES)
+MODALITY = {name: i for i, name in enumerate(MODALITY_NAMES)}
+ONCOLOGY = [MODALITY[m] for m in ("chemotherapy", "radiotherapy", "immunotherapy")]
 
 
 def default_start(years: int, today: date | None = None) -> date:
@@ -101,9 +104,39 @@ class _Parts:
         return out
 
 
+@dataclass
+class _Cohort:
+    """The window's cancer patients, one entry per patient in each array; the steps of
+    :meth:`_Generator.cancers` fill in the rest in turn (all days are since the window's start)."""
+
+    count: int
+    person: np.ndarray
+    site: np.ndarray  # index into the rates' tumour sites
+    t0: np.ndarray  # referral (or emergency presentation)
+    imd: np.ndarray
+    home: np.ndarray  # the home acute trust
+    route: np.ndarray = field(init=False)
+    stage: np.ndarray = field(init=False)
+    icd: np.ndarray = field(init=False)
+    first_seen: np.ndarray = field(init=False)
+    diagnosis: np.ndarray = field(init=False)
+    decision: np.ndarray = field(init=False)
+    paused: np.ndarray = field(init=False)  # has a clock adjustment
+    pause_days: np.ndarray = field(init=False)
+    treatment: np.ndarray = field(init=False)  # first treatment
+    death: np.ndarray = field(init=False)
+    modality: np.ndarray = field(init=False)
+    second_modality: np.ndarray = field(init=False)
+    treat_provider: np.ndarray = field(init=False)
+
+    def alive(self, day: np.ndarray) -> np.ndarray:
+        return day < self.death
+
+
 class _Generator:
-    def __init__(self, rates: dict[str, Any], population: int, years: int, start: date, seed: int,
-                 id_offset: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, rates: dict[str, Any], population: int, years: int, start: date, seed: int, id_offset: int | None = None
+    ) -> None:
         self.r = rates
         self.n = population
         self.years = years
@@ -115,6 +148,7 @@ class _Generator:
         self.parts = _Parts()
         self.providers = [p["code"] for p in rates["providers"]]
         self.provider_index = {c: i for i, c in enumerate(self.providers)}
+        self.community = self.provider_index[next(p["code"] for p in rates["providers"] if p["kind"] == "community")]
         self.commissioners = [c["code"] for c in rates["commissioners"]]
         sites = rates["cancer"]["sites"]
         self.site_names = list(sites)
@@ -216,10 +250,35 @@ class _Generator:
 
     # -- cancer pathways -------------------------------------------------------------------------
     def cancers(self) -> int:
+        """Draw the window's cancer patients and add each one's pathway; returns how many.
+
+        The steps run in a fixed order because each draws from the one random stream: reordering
+        them (or a draw inside them) changes every later number, so the same seed no longer gives
+        the same data.
+        """
+        c = self._cancer_patients()
+        c.route = self._referral_routes(c)
+        c.stage = self._stages(c)
+        c.icd = self._icd_codes(c)
+        self._timeline(c)
+        c.death = self._cancer_deaths(c)
+        c.modality, c.second_modality = self._modalities(c)
+        c.treat_provider = self._treatment_providers(c.modality, c.home)
+        self._add_pathway_events(c)
+        self._add_second_treatments(c)
+        self._add_experience(c)
+        self.cancer_death = c.death
+        self.cancer_person = c.person
+        self.cancer_first_referral = c.t0
+        self.urgent_cancers = int((c.route == ROUTE["urgent_gp"]).sum())
+        return c.count
+
+    def _cancer_patients(self) -> _Cohort:
+        """How many cancers the window holds, their sites, the people who have them, and the day each
+        is referred (or presents as an emergency)."""
         r, rng = self.r, self.rng
-        c = r["cancer"]
-        sites = c["sites"]
-        yearly = self.n * c["incidence_per_100k"] / 1e5 * self.span / 365.25
+        sites = r["cancer"]["sites"]
+        yearly = self.n * r["cancer"]["incidence_per_100k"] / 1e5 * self.span / 365.25
         count = int(rng.poisson(yearly))
         per = np.array([s["per_100k"] for s in sites.values()], float)
         site = rng.choice(len(per), count, p=per / per.sum())
@@ -227,127 +286,148 @@ class _Generator:
         want_male = rng.random(count) < male_share[site]
         person = self.draw_people(count, self.cancer_band_weight, want_male)
         t0 = rng.integers(0, self.span, count)
-        imd = self.person_parts[-1]["imd"]
+        drawn = self.person_parts[-1]
+        return _Cohort(count, person, site, t0, drawn["imd"], drawn["home"])
 
-        # route
-        route_names = list(schema.REFERRAL_ROUTES)
-        emerg_mult = np.array(r["deprivation"]["emergency_multiplier"])[imd]
-        p = {k: np.array([s["routes"][k] for s in sites.values()])[site] for k in ("emergency", "screening", "upgrade")}
+    def _site_values(self, key: str) -> np.ndarray:
+        """One value per tumour site (in the rates' order) from each site's ``key``."""
+        return np.array([s[key] for s in self.r["cancer"]["sites"].values()])
+
+    def _referral_routes(self, c: _Cohort) -> np.ndarray:
+        """Each cancer's route in, by site; emergencies more likely in deprived areas."""
+        emerg_mult = np.array(self.r["deprivation"]["emergency_multiplier"])[c.imd]
+        routes = [s["routes"] for s in self.r["cancer"]["sites"].values()]
+        p = {k: np.array([s[k] for s in routes])[c.site] for k in ("emergency", "screening", "upgrade")}
         p["emergency"] = np.minimum(0.9, p["emergency"] * emerg_mult)
-        p["other"] = np.array([s["routes"]["other"] for s in sites.values()])[site]
-        u = rng.random(count)
-        route = np.full(count, route_names.index("urgent_gp"))
-        edge = np.zeros(count)
+        p["other"] = np.array([s["other"] for s in routes])[c.site]
+        u = self.rng.random(c.count)
+        route = np.full(c.count, ROUTE["urgent_gp"])
+        edge = np.zeros(c.count)
         for name in ("emergency", "screening", "upgrade", "other"):
             hit = (u >= edge) & (u < edge + p[name])
-            route[hit] = route_names.index(name)
+            route[hit] = ROUTE[name]
             edge = edge + p[name]
-        emergency = route == route_names.index("emergency")
+        return route
 
-        # stage
-        stage_mix = np.array([s["stage"] for s in sites.values()], float)[site]
-        emergency_mix = np.array(c["emergency_stage"], float)
-        in_situ = np.array([n == "in_situ" for n in self.site_names])[site]
+    def _stages(self, c: _Cohort) -> np.ndarray:
+        """Stage 1–4 at diagnosis, by site; later after an emergency presentation and in deprived areas."""
+        emergency = c.route == ROUTE["emergency"]
+        stage_mix = np.array(self._site_values("stage"), float)[c.site]
+        emergency_mix = np.array(self.r["cancer"]["emergency_stage"], float)
+        in_situ = np.array([n == "in_situ" for n in self.site_names])[c.site]
         stage_mix[emergency & ~in_situ] = emergency_mix
-        late = np.array(r["deprivation"]["late_stage_multiplier"])[imd]
+        late = np.array(self.r["deprivation"]["late_stage_multiplier"])[c.imd]
         stage_mix[:, 2:] *= late[:, None]
         stage_mix /= stage_mix.sum(axis=1, keepdims=True)
-        stage = 1 + (rng.random(count)[:, None] > np.cumsum(stage_mix, axis=1)).sum(axis=1)
-        stage = np.minimum(stage, 4)
+        stage = 1 + (self.rng.random(c.count)[:, None] > np.cumsum(stage_mix, axis=1)).sum(axis=1)
+        return np.minimum(stage, 4)
 
-        icd = np.empty(count, np.int64)
-        for si, s in enumerate(sites.values()):
-            mask = site == si
+    def _icd_codes(self, c: _Cohort) -> np.ndarray:
+        """An ICD-10 code for each diagnosis, drawn evenly from its site's codes."""
+        icd = np.empty(c.count, np.int64)
+        for si, s in enumerate(self.r["cancer"]["sites"].values()):
+            mask = c.site == si
             codes = np.array([self.icd_index[code] for code in s["icd10"]])
-            icd[mask] = codes[rng.integers(0, len(codes), int(mask.sum()))]
+            icd[mask] = codes[self.rng.integers(0, len(codes), int(mask.sum()))]
+        return icd
 
-        # timeline
-        home = self.person_parts[-1]["home"]
-        first_seen = t0 + self.wait("referral_to_first_seen", count)
-        diagnosis = np.where(
+    def _timeline(self, c: _Cohort) -> None:
+        """The days of first seen, diagnosis, decision to treat and first treatment, with any pause."""
+        rates = self.r["cancer"]
+        emergency = c.route == ROUTE["emergency"]
+        c.first_seen = c.t0 + self.wait("referral_to_first_seen", c.count)
+        c.diagnosis = np.where(
             emergency,
-            t0 + self.wait("emergency_admission_to_diagnosis", count),
-            np.maximum(first_seen + 1, t0 + self.wait("referral_to_diagnosis", count)),
+            c.t0 + self.wait("emergency_admission_to_diagnosis", c.count),
+            np.maximum(c.first_seen + 1, c.t0 + self.wait("referral_to_diagnosis", c.count)),
         )
-        decision = diagnosis + self.wait("diagnosis_to_decision", count)
-        paused = (~emergency) & (rng.random(count) < c["clock_adjustment_share"])
-        pause_days = np.where(paused, self.uniform_int(c["clock_adjustment_days"], count), 0)
-        treatment = decision + self.wait("decision_to_treatment", count) + pause_days
+        c.decision = c.diagnosis + self.wait("diagnosis_to_decision", c.count)
+        c.paused = (~emergency) & (self.rng.random(c.count) < rates["clock_adjustment_share"])
+        c.pause_days = np.where(c.paused, self.uniform_int(rates["clock_adjustment_days"], c.count), 0)
+        c.treatment = c.decision + self.wait("decision_to_treatment", c.count) + c.pause_days
 
-        # survival: death within a year by site and stage, deprivation gradient; later deaths at a lower hazard
-        s1y = np.array([s["survival_1y"] for s in sites.values()])[site, stage - 1]
-        p_die = np.minimum(0.99, (1 - s1y) * np.array(r["deprivation"]["death_1y_multiplier"])[imd])
-        dies_1y = rng.random(count) < p_die
+    def _cancer_deaths(self, c: _Cohort) -> np.ndarray:
+        """The day each patient dies: within a year by site and stage, with a deprivation gradient;
+        later deaths at a lower hazard (most fall after the window)."""
+        r, rng = self.r, self.rng
+        s1y = np.array(self._site_values("survival_1y"))[c.site, c.stage - 1]
+        p_die = np.minimum(0.99, (1 - s1y) * np.array(r["deprivation"]["death_1y_multiplier"])[c.imd])
+        dies_1y = rng.random(c.count) < p_die
         later_rate = np.maximum(p_die * r["deaths"]["later_year_death_share_of_1y"], 1e-6)
-        death = np.where(
+        return np.where(
             dies_1y,
-            diagnosis + np.ceil(365 * rng.beta(1.2, 1.8, count)).astype(np.int64),
-            diagnosis + 365 + np.ceil(rng.exponential(365 / later_rate)).astype(np.int64),
+            c.diagnosis + np.ceil(365 * rng.beta(1.2, 1.8, c.count)).astype(np.int64),
+            c.diagnosis + 365 + np.ceil(rng.exponential(365 / later_rate)).astype(np.int64),
         )
-        alive = lambda day: day < death  # noqa: E731
 
-        # modality of first treatment, by site and early/late stage
-        modality_names = list(schema.MODALITIES)
-        modality = np.empty(count, np.int64)
-        second_modality = np.empty(count, np.int64)
-        for si, s in enumerate(sites.values()):
+    def _modalities(self, c: _Cohort) -> tuple[np.ndarray, np.ndarray]:
+        """The first treatment's modality, by site and early/late stage, and a second one's."""
+        modality = np.empty(c.count, np.int64)
+        second_modality = np.empty(c.count, np.int64)
+        for si, s in enumerate(self.r["cancer"]["sites"].values()):
             for early, key in ((True, "early_modality"), (False, "late_modality")):
-                mask = (site == si) & ((stage <= 2) == early)
+                mask = (c.site == si) & ((c.stage <= 2) == early)
                 k = int(mask.sum())
                 if k:
-                    modality[mask] = self.pick(s[key], k, modality_names)
+                    modality[mask] = self.pick(s[key], k, MODALITY_NAMES)
                     mix = {**s["early_modality"], **s["late_modality"]}
-                    second_modality[mask] = self.pick(mix, k, modality_names)
+                    second_modality[mask] = self.pick(mix, k, MODALITY_NAMES)
+        return modality, second_modality
 
-        oncology = np.isin(
-            modality, [modality_names.index(m) for m in ("chemotherapy", "radiotherapy", "immunotherapy")]
-        )
-        centre = self.provider_index[r["cancer_centre"]["code"]]
-        community = self.provider_index[next(p["code"] for p in r["providers"] if p["kind"] == "community")]
-        at_centre = oncology & (rng.random(count) < r["cancer_centre"]["share_of_oncology"])
-        treat_provider = np.where(at_centre, centre, home)
-        treat_provider = np.where(modality == modality_names.index("palliative"), community, treat_provider)
+    def _treatment_providers(self, modality: np.ndarray, home: np.ndarray) -> np.ndarray:
+        """Who treats: a share of oncology at the cancer centre, palliative care in the community,
+        everything else at the patient's home acute trust."""
+        centre = self.provider_index[self.r["cancer_centre"]["code"]]
+        oncology = np.isin(modality, ONCOLOGY)
+        at_centre = oncology & (self.rng.random(len(modality)) < self.r["cancer_centre"]["share_of_oncology"])
+        provider = np.where(at_centre, centre, home)
+        return np.where(modality == MODALITY["palliative"], self.community, provider)
 
+    def _add_pathway_events(self, c: _Cohort) -> None:
+        """The pathway's rows, from referral to first treatment; none after the patient's death."""
         add = self.parts.add
-        e = emergency
-        add("emergency_admission", person[e], t0[e], home[e], cost_pence=self.cost("emergency_admission", int(e.sum())))
-        add("referral", person, t0, home, route=route)
-        ne = ~emergency
-        add("first_seen", person[ne], first_seen[ne], home[ne], cost_pence=self.cost("first_seen", int(ne.sum())))
-        add("diagnosis", person, diagnosis, home, icd=icd, stage=stage, cost_pence=self.cost("diagnosis", count))
-        m = alive(decision)
-        add("decision_to_treat", person[m], decision[m], home[m])
-        m = paused & alive(decision)
-        add("clock_adjustment", person[m], decision[m], home[m], adjustment_days=pause_days[m])
-        m = alive(treatment)
-        cost = self.modality_cost(modality)
-        add("treatment", person[m], treatment[m], treat_provider[m], modality=modality[m], cost_pence=cost[m])
-        second_day = treatment + self.wait("treatment_to_second", count)
-        m = alive(second_day) & (rng.random(count) < c["second_treatment_share"])
-        m &= ~np.isin(modality, [modality_names.index("palliative"), modality_names.index("active_monitoring")])
-        second_oncology = np.isin(
-            second_modality, [modality_names.index(x) for x in ("chemotherapy", "radiotherapy", "immunotherapy")]
-        )
-        second_at_centre = second_oncology & (rng.random(count) < r["cancer_centre"]["share_of_oncology"])
-        second_provider = np.where(second_at_centre, centre, home)
-        cost2 = self.modality_cost(second_modality)
-        add("treatment", person[m], second_day[m], second_provider[m], modality=second_modality[m], cost_pence=cost2[m])
+        e = c.route == ROUTE["emergency"]
+        admission_cost = self.cost("emergency_admission", int(e.sum()))
+        add("emergency_admission", c.person[e], c.t0[e], c.home[e], cost_pence=admission_cost)
+        add("referral", c.person, c.t0, c.home, route=c.route)
+        ne = ~e
+        first_seen_cost = self.cost("first_seen", int(ne.sum()))
+        add("first_seen", c.person[ne], c.first_seen[ne], c.home[ne], cost_pence=first_seen_cost)
+        diagnosis_cost = self.cost("diagnosis", c.count)
+        add("diagnosis", c.person, c.diagnosis, c.home, icd=c.icd, stage=c.stage, cost_pence=diagnosis_cost)
+        m = c.alive(c.decision)
+        add("decision_to_treat", c.person[m], c.decision[m], c.home[m])
+        m = c.paused & c.alive(c.decision)
+        add("clock_adjustment", c.person[m], c.decision[m], c.home[m], adjustment_days=c.pause_days[m])
+        m = c.alive(c.treatment)
+        cost = self.modality_cost(c.modality)
+        add("treatment", c.person[m], c.treatment[m], c.treat_provider[m], modality=c.modality[m], cost_pence=cost[m])
 
-        # patient experience: a share of treated patients answer, deprived areas slightly less satisfied
-        survey = treatment + self.wait("treatment_to_experience", count)
-        m = alive(survey) & (rng.random(count) < c["experience_response_share"])
-        weights = np.array(c["experience_score_weights"], float)
-        score = rng.choice(11, count, p=weights / weights.sum())
-        shift = np.array(r["deprivation"]["experience_shift"])[imd]
-        nudge = np.where(rng.random(count) < np.abs(shift), np.sign(shift), 0).astype(np.int64)
+    def _add_second_treatments(self, c: _Cohort) -> None:
+        """A second treatment for a share of patients still alive (not after palliative care or monitoring)."""
+        second_day = c.treatment + self.wait("treatment_to_second", c.count)
+        m = c.alive(second_day) & (self.rng.random(c.count) < self.r["cancer"]["second_treatment_share"])
+        m &= ~np.isin(c.modality, [MODALITY["palliative"], MODALITY["active_monitoring"]])
+        second_oncology = np.isin(c.second_modality, ONCOLOGY)
+        centre = self.provider_index[self.r["cancer_centre"]["code"]]
+        share = self.r["cancer_centre"]["share_of_oncology"]
+        second_at_centre = second_oncology & (self.rng.random(c.count) < share)
+        provider = np.where(second_at_centre, centre, c.home)
+        cost = self.modality_cost(c.second_modality)
+        modality = c.second_modality[m]
+        self.parts.add("treatment", c.person[m], second_day[m], provider[m], modality=modality, cost_pence=cost[m])
+
+    def _add_experience(self, c: _Cohort) -> None:
+        """Survey returns: a share of treated patients answer, deprived areas slightly less satisfied."""
+        rates, rng = self.r["cancer"], self.rng
+        survey = c.treatment + self.wait("treatment_to_experience", c.count)
+        m = c.alive(survey) & (rng.random(c.count) < rates["experience_response_share"])
+        weights = np.array(rates["experience_score_weights"], float)
+        score = rng.choice(11, c.count, p=weights / weights.sum())
+        shift = np.array(self.r["deprivation"]["experience_shift"])[c.imd]
+        nudge = np.where(rng.random(c.count) < np.abs(shift), np.sign(shift), 0).astype(np.int64)
         score = np.clip(score + nudge, 0, 10)
-        add("patient_experience", person[m], survey[m], treat_provider[m], score=score[m])
-
-        self.cancer_death = death
-        self.cancer_person = person
-        self.cancer_first_referral = t0
-        self.urgent_cancers = int((route == route_names.index("urgent_gp")).sum())
-        return count
+        self.parts.add("patient_experience", c.person[m], survey[m], c.treat_provider[m], score=score[m])
 
     # -- referrals that are not cancer ------------------------------------------------------------
     def ruled_out(self) -> int:
@@ -397,7 +477,7 @@ class _Generator:
                 place[mask] = self.pick(table, int(mask.sum()), places)
         hospices = r["hospice_share"]
         hospice = self.pick(hospices, count, self.providers)
-        community = self.provider_index[next(p["code"] for p in r["providers"] if p["kind"] == "community")]
+        community = self.community
         home = all_home[person]
         death_provider = np.select(
             [place == places.index("hospital"), place == places.index("hospice")], [home, hospice], community
@@ -419,10 +499,8 @@ class _Generator:
         m = rng.random(count) < share("specialist_palliative_share")
         when = day - self.uniform_int(d["specialist_days_before_death"], count)
         spc_provider = np.where(rng.random(count) < 0.5, hospice, community)
-        self.parts.add(
-            "specialist_palliative_care", person[m], when[m], spc_provider[m],
-            cost_pence=self.cost("specialist_palliative_care", int(m.sum())),
-        )  # fmt: skip
+        spc_cost = self.cost("specialist_palliative_care", int(m.sum()))
+        self.parts.add("specialist_palliative_care", person[m], when[m], spc_provider[m], cost_pence=spc_cost)
         m = (place == places.index("hospice")) | (rng.random(count) < d["hospice_stay_share_not_dying_there"])
         when = day - self.uniform_int(d["hospice_days_before_death"], count)
         self.parts.add(
@@ -500,8 +578,6 @@ def generate(
     shared NHS-number mapping, so chunks generated with different seeds and offsets ``k × population``
     never share a person or a record id (the benchmark builds 100M events this way, in bounded memory).
     """
-    from carecontract.synth.errors import inject
-
     if population < 1000:
         raise SynthError("population must be at least 1,000")
     if years < 1:
@@ -523,63 +599,6 @@ def generate(
     table, injected, row_day = inject(gen, cols, error_rate)
     meta = {"cancers": cancers, "ruled_out_referrals": ruled_out, "deaths_generated": deaths}
     return Economy(table, injected, start, years, seed, population, row_day, meta)
-
-
-def build_table(gen: _Generator, cols: dict[str, np.ndarray]) -> pa.Table:
-    """The interchange-format table from coded arrays.
-
-    Columns stay typed (dates, integers, dictionary-encoded text) because the CSV and Parquet
-    writers render them exactly as the format's text; error injection casts to text only the
-    columns it corrupts. That keeps generation at over a million events a second.
-    """
-    person = cols["person"]
-    start_days = (gen.start - EPOCH).days
-    n = len(person)
-
-    def decode(codes: np.ndarray, labels: list[str]) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0), pa.array(labels))
-
-    def number(values: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-        return pa.array(values, mask=null)
-
-    pence = cols["cost_pence"]
-    cost = _pence_as_decimal(pence)
-    day_abs = cols["day"].astype(np.int32) + np.int32(start_days)
-    age = gen.age[person] + (cols["day"] // 365.25).astype(np.int64)
-    record_id = pc.binary_join_element_wise(
-        f"S{gen.seed}", pc.utf8_lpad(pa.array(np.arange(1, n + 1)).cast(pa.string()), 9, "0"), "-"
-    )
-    return pa.table(
-        {
-            "record_id": record_id,
-            "nhs_number": pa.array(gen.nhs[person]),
-            "event_date": pa.array(day_abs, pa.date32()),
-            "event_type": decode(cols["event"].astype(np.int64), list(schema.EVENT_TYPES)),
-            "provider_code": decode(cols["provider"].astype(np.int64), gen.providers),
-            "commissioner_code": decode(gen.comm[person], gen.commissioners),
-            "icd10": decode(cols["icd"], gen.icd_codes),
-            "stage": number(cols["stage"], cols["stage"] < 1),
-            "referral_route": decode(cols["route"], list(schema.REFERRAL_ROUTES)),
-            "modality": decode(cols["modality"], list(schema.MODALITIES)),
-            "adjustment_days": number(cols["adjustment_days"], cols["adjustment_days"] < 0),
-            "place_of_death": decode(cols["place"], list(schema.PLACES)),
-            "usual_residence": decode(cols["residence"], list(schema.PLACES)),
-            "score": number(cols["score"], cols["score"] < 0),
-            "cost_gbp": cost,
-            "age": number(np.minimum(age, 120)),
-            "sex": decode(np.where(gen.male[person], 0, 1), ["M", "F"]),
-            "imd_quintile": number(gen.imd[person] + 1),
-            "ethnicity": decode(gen.ethnicity[person], gen.ethnic_labels),
-        }
-    )
-
-
-def _pence_as_decimal(pence: np.ndarray) -> pa.Array:
-    """Integer pence as decimal(14, 2) pounds without arithmetic: the unscaled value *is* the pence."""
-    words = np.zeros((len(pence), 2), np.int64)  # little-endian 128-bit: low word, high word
-    words[:, 0] = np.maximum(pence, 0)
-    array = pa.Array.from_buffers(pa.decimal128(14, 2), len(pence), [None, pa.py_buffer(words)])
-    return pc.if_else(pa.array(pence < 0), pa.scalar(None, pa.decimal128(14, 2)), array)
 
 
 def contract_year_bounds(start: date, years: int) -> list[tuple[date, date]]:

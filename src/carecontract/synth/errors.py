@@ -13,16 +13,12 @@ would make a clean row fail too, and the manifest would no longer say exactly wh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from carecontract.records import schema
-
-if TYPE_CHECKING:
-    from carecontract.synth.economy import _Generator
+from carecontract.synth.table import EPOCH, Drawn, build_table
 
 #: kind -> (expected ingest reason, relative frequency)
 ERROR_KINDS: dict[str, tuple[str, float]] = {
@@ -56,14 +52,11 @@ _TYPOS = {
 }
 
 
-def inject(gen: _Generator, cols: dict[str, np.ndarray], error_rate: float) -> tuple[pa.Table, pa.Table, np.ndarray]:
+def inject(gen: Drawn, cols: dict[str, np.ndarray], error_rate: float) -> tuple[pa.Table, pa.Table, np.ndarray]:
     """Corrupt ``error_rate`` of the rows; returns (rows, what was injected, each row's true day)."""
-    from carecontract.synth.economy import EPOCH, build_table
-
     table = build_table(gen, cols)
     n = table.num_rows
-    empty = pa.table({"record_id": pa.array([], pa.string()), "kind": pa.array([], pa.string()),
-                      "expected_reason": pa.array([], pa.string())})  # fmt: skip
+    empty = pa.table({name: pa.array([], pa.string()) for name in ("record_id", "kind", "expected_reason")})
     total = round(n * error_rate)
     if total == 0:
         return table, empty, cols["day"]

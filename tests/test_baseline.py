@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from carecontract.baseline.accountability import accountability
-from carecontract.baseline.compute import build_baseline, contract_year, patient_flows
+from carecontract.baseline.compute import build_baseline, patient_flows
 from carecontract.baseline.export import export
 from carecontract.measures.compute import events_table
 from carecontract.payments.book import PaymentBook
@@ -21,6 +21,7 @@ from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.records.store import Store
 from carecontract.terms import load_terms
+from carecontract.terms.years import contract_year
 from tests.conftest import VALID_ROW, write_csv
 
 CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"

@@ -77,3 +77,22 @@ def test_gate_from_the_command_line(tmp_path: Path) -> None:
     assert result["stage"] == "stage1" and result["fingerprint"]
     assert {c["name"] for c in result["criteria"]} == {"data_completeness", "data_validity", "patient_experience",
                                                       "equity_gap"}  # fmt: skip
+
+
+def test_a_run_is_evidence_and_measures_the_store_once(tmp_path: Path) -> None:
+    from carecontract.run import Run
+    from carecontract.terms.gate import Evidence, judge_gate
+
+    contract = _contract(tmp_path, {"data_validity": 0.9, "measures": {"patient_experience": 8.5}})
+    store = _store(tmp_path, [9, 9, 8])
+    run = Run(store)
+    assert isinstance(run, Evidence)
+    assert evaluate_gate(contract, run, *PERIOD) == evaluate_gate(contract, store, *PERIOD)
+    assert evaluate_gate(contract, run, *PERIOD) == evaluate_gate(contract, run, *PERIOD)
+    assert {k for k in run._cache if isinstance(k, tuple) and k[0] == "measures"} == {
+        ("measures", *PERIOD, (), ("patient_experience",), ())
+    }
+    # the judgement alone is pure: values in, verdict out
+    verdict = judge_gate(contract, *PERIOD, {"patient_experience": 8.0}, {"columns": [], "rows": {"read": 10,
+                                                                                                 "accepted": 10}})
+    assert [c["passed"] for c in verdict["criteria"]] == [True, False] and verdict["passed"] is False

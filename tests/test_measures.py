@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -300,3 +301,50 @@ def test_every_measure_reports_an_overall_row_even_with_nothing_to_count(tmp_pat
     rows = compute_measures(b.store(tmp_path), *YEAR)
     assert [r["measure"] for r in rows] == list(MEASURE_IDS)
     assert all(r["rate"] is None and r["met"] is None for r in rows if r["denominator"] == 0)
+
+
+def test_measure_ids_and_directions_have_one_home() -> None:
+    """Each id and direction is written once, in its definition; the terms read the same table."""
+    from carecontract.measures import definitions
+    from carecontract.terms import model
+
+    defs = definitions.measures()
+    assert definitions.MEASURE_IDS == tuple(defs)
+    assert definitions.HIGHER_IS_BETTER == {m.id: m.higher_is_better for m in defs.values()}
+    assert model.MEASURES is definitions.HIGHER_IS_BETTER  # the same object, not an equal copy
+    package = Path(definitions.__file__).parent.parent
+    for path in package.rglob("*.py"):
+        if path == Path(definitions.__file__):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+            if isinstance(node, (ast.Dict, ast.Tuple, ast.List, ast.Set)) and items:
+                named = {i.value for i in items if isinstance(i, ast.Constant) and i.value in definitions.MEASURE_IDS}
+                assert len(named) < 4, f"{path}:{node.lineno} lists measure ids again: read them from definitions"
+
+def test_a_run_computes_each_request_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from carecontract import run as run_module
+    from carecontract.run import Run
+
+    b = Builder()
+    b.referral(1)
+    b.event(1, "diagnosis", 20, icd10="C34.1", stage=1, provider="RL4")
+    store = b.store(tmp_path)
+    calls: list[tuple] = []
+
+    def counted(*args: object, **kwargs: object) -> list[dict]:
+        calls.append(args)
+        return compute_measures(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "compute_measures", counted)
+    run = Run(store)
+    first = run.measures(*YEAR, only=["fds_28", "early_stage"])
+    assert first == compute_measures(store, *YEAR, only=["fds_28", "early_stage"])
+    first[0]["rate"] = -1.0  # each caller gets its own copy
+    assert run.measures(*YEAR, only=["fds_28", "early_stage"])[0]["rate"] != -1.0
+    assert len(calls) == 1 and run.events is run.events
+    by_provider = run.measures(*YEAR, by=["provider"], only=["early_stage"])
+    assert by_provider == compute_measures(store, *YEAR, by=["provider"], only=["early_stage"])
+    assert len(calls) == 2 and run.sources().detail  # providers built once asked for, then reused
+    with pytest.raises(MeasureError, match="unknown measure"):
+        run.measures(*YEAR, only=["fds_29"])

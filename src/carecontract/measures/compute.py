@@ -18,6 +18,7 @@ from ibis import _
 from ibis.expr.types import Table
 
 from carecontract.engine import Engine, read_events
+from carecontract.errors import UserError
 from carecontract.measures import stats
 from carecontract.measures.definitions import EQUITY_BASE, MEASURE_IDS, Measure, measures
 from carecontract.measures.pathways import pathways
@@ -26,7 +27,7 @@ from carecontract.records.store import EVENT_COLUMNS, Store
 BREAKDOWNS = ("commissioner", "provider", "tumour_site", "imd_quintile")
 
 
-class MeasureError(ValueError):
+class MeasureError(UserError, ValueError):
     """A request that cannot be answered (unknown measure or breakdown, empty store)."""
 
 
@@ -166,6 +167,29 @@ def _add_funnel(rows: list[dict[str, Any]]) -> None:
                        "outlier": r["rate"] is not None and not lo998 <= r["rate"] <= hi998}  # fmt: skip
 
 
+def check_request(
+    start: date, end: date, by: Iterable[str] = (), only: Iterable[str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The breakdowns and measures asked for, as tuples; :class:`MeasureError` for any that do not exist."""
+    by = tuple(by)
+    unknown = [b for b in by if b not in BREAKDOWNS]
+    if unknown:
+        raise MeasureError(f"unknown breakdown {', '.join(unknown)} (valid: {', '.join(BREAKDOWNS)})")
+    wanted = tuple(only) if only else MEASURE_IDS
+    bad = [m for m in wanted if m not in MEASURE_IDS]
+    if bad:
+        raise MeasureError(f"unknown measure {', '.join(bad)} (valid: {', '.join(MEASURE_IDS)})")
+    if start > end:
+        raise MeasureError(f"--from {start} is after --to {end}")
+    return by, wanted
+
+
+def needs_detail(by: Iterable[str]) -> bool:
+    """Whether the pathways must carry providers and tumour sites (an arg_min each: built only when a
+    breakdown needs them)."""
+    return bool({"provider", "tumour_site"} & set(by))
+
+
 def compute_measures(
     store: str | Path | Store,
     start: date,
@@ -184,18 +208,8 @@ def compute_measures(
     DuckDB or Spark.
     """
     store = store if isinstance(store, Store) else Store(store)
-    by = tuple(by)
-    unknown = [b for b in by if b not in BREAKDOWNS]
-    if unknown:
-        raise MeasureError(f"unknown breakdown {', '.join(unknown)} (valid: {', '.join(BREAKDOWNS)})")
-    wanted = tuple(only) if only else MEASURE_IDS
-    bad = [m for m in wanted if m not in MEASURE_IDS]
-    if bad:
-        raise MeasureError(f"unknown measure {', '.join(bad)} (valid: {', '.join(MEASURE_IDS)})")
-    if start > end:
-        raise MeasureError(f"--from {start} is after --to {end}")
-    # providers and tumour sites cost an arg_min each: build them only when a breakdown needs them
-    detail = bool({"provider", "tumour_site"} & set(by))
+    by, wanted = check_request(start, end, by, only)
+    detail = needs_detail(by)
     if src is None or (detail and not src.detail):
         src = sources(events_table(store, engine=engine, spark_master=spark_master), detail=detail)
     defs = measures(src.censor)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
 from carecontract.records.store import Store
@@ -37,8 +38,13 @@ DOCUMENTS = {
     "gate": ("physicalProgressReport", "contract"),
     "variation": ("contractArrangements", "contract"),
 }
-# ledger account kinds that are organisations; "management:" is the prime's own retained income
-ORGANISATION_ACCOUNTS = ("commissioner", "prime", "subcontractor", "hmrc")
+# ledger account kinds that are organisations; the management account is the prime's own retained income
+ORGANISATION_ACCOUNTS = (
+    accounts.COMMISSIONER,
+    accounts.PRIME,
+    accounts.SUBCONTRACTOR,
+    accounts.kind(accounts.HMRC_VAT),
+)
 
 
 class PublishError(ValueError):
@@ -55,26 +61,27 @@ def _when(day: Any) -> str:
 
 
 def _party_id(account: str) -> str:
-    kind, code = account.split(":", 1)
-    return "GB-HMRC" if kind == "hmrc" else f"carecontract-{code}"
+    if accounts.kind(account) == accounts.kind(accounts.HMRC_VAT):
+        return "GB-HMRC"
+    return f"carecontract-{accounts.code(account)}"
 
 
 def _parties(terms: Terms) -> list[dict[str, Any]]:
     c = terms.contract
     parties = [
-        {"id": _party_id(f"commissioner:{x.code}"), "name": x.name, "roles": ["buyer", "payer"],
+        {"id": _party_id(accounts.commissioner(x.code)), "name": x.name, "roles": ["buyer", "payer"],
          "identifier": {"scheme": "GB-NHS", "id": x.code, "legalName": x.name}}
         for x in c.commissioners
     ]  # fmt: skip
-    parties.append({"id": _party_id(f"prime:{c.prime.code}"), "name": c.prime.name,
+    parties.append({"id": _party_id(accounts.prime(c.prime.code)), "name": c.prime.name,
                     "roles": ["supplier", "tenderer", "payer", "payee"],
                     "identifier": {"scheme": "GB-NHS", "id": c.prime.code, "legalName": c.prime.name}})  # fmt: skip
     for s in c.subcontractors:
-        parties.append({"id": _party_id(f"subcontractor:{s.code}"), "name": s.name, "roles": ["payee"],
+        parties.append({"id": _party_id(accounts.subcontractor(s.code)), "name": s.name, "roles": ["payee"],
                         "identifier": {"scheme": "GB-NHS", "id": s.code, "legalName": s.name},
                         "details": {"subcontractorTo": c.prime.code, "services": list(s.services),
                                     "tumourSites": s.tumour_sites}})  # fmt: skip
-    parties.append({"id": _party_id("hmrc:vat"), "name": "HM Revenue & Customs", "roles": ["payee"]})
+    parties.append({"id": _party_id(accounts.HMRC_VAT), "name": "HM Revenue & Customs", "roles": ["payee"]})
     return parties
 
 
@@ -111,7 +118,7 @@ def _transactions(book: PaymentBook, parties: list[dict[str, Any]]) -> list[dict
         if len(payers) != 1 or len(payees) != 1:
             raise PublishError(f"ledger transaction {txn} is not a transfer between two accounts")
         payer, payee = payers[0], payees[0]
-        if not all(r["account"].split(":", 1)[0] in ORGANISATION_ACCOUNTS for r in (payer, payee)):
+        if not all(accounts.kind(r["account"]) in ORGANISATION_ACCOUNTS for r in (payer, payee)):
             continue  # the prime moving money into its own retained income
         year = payer["period"]
         out.append({"id": txn, "source": f"urn:carecontract:ledger:{slug(book.terms.contract.name)}:{payer['rule']}",
@@ -170,8 +177,8 @@ def release_package(terms: Terms, store: str | Store, decision_log: str | None =
     ocid = f"{ocid_prefix}-{slug(c.name)}"
     parties = _parties(terms)
     lead = max(c.commissioners, key=lambda x: x.share)
-    buyer = _reference(parties, _party_id(f"commissioner:{lead.code}"))
-    prime = _reference(parties, _party_id(f"prime:{c.prime.code}"))
+    buyer = _reference(parties, _party_id(accounts.commissioner(lead.code)))
+    prime = _reference(parties, _party_id(accounts.prime(c.prime.code)))
     value = _money(c.value.total_gbp)
     period = {"startDate": _when(c.term.start), "endDate": _when(c.term.end - timedelta(days=1)),
               "durationInDays": (c.term.end - c.term.start).days}  # fmt: skip

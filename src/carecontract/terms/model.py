@@ -8,27 +8,19 @@ silently ignored term.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from carecontract.measures.definitions import HIGHER_IS_BETTER
 from carecontract.records.schema import TUMOUR_SITE_NAMES
 from carecontract.terms.parameters import PARAMETERS, Timeline
 
-#: Outcome measures (ids stable, ../shared/design.md) and whether a higher value is better.
-MEASURES: dict[str, bool] = {
-    "fds_28": True,
-    "cwt_31": True,
-    "cwt_62": True,
-    "early_stage": True,
-    "survival_1y": True,
-    "emergency_presentation": False,
-    "usual_place_of_death": True,
-    "patient_experience": True,
-    "equity_gap": False,
-}
+#: Outcome measures (ids stable, ../shared/design.md) and whether a higher value is better: the
+#: measures package's table itself (one home for each fact), not a copy.
+MEASURES: dict[str, bool] = HIGHER_IS_BETTER
 SERVICES = (
     "diagnosis",
     "radiology",
@@ -74,11 +66,21 @@ class Term(Strict):
     years: int = Field(ge=1, le=30)
 
     def year_start(self, index: int) -> date:
+        """The first day of contract year ``index`` (0 is the first year)."""
         return date(self.start.year + index, self.start.month, self.start.day)
+
+    def year_end(self, index: int) -> date:
+        """The last day of contract year ``index`` (the day before the next one starts)."""
+        return self.year_start(index + 1) - timedelta(days=1)
 
     @property
     def end(self) -> date:
+        """The day after the term's last day."""
         return self.year_start(self.years)
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
 
 
 class Gate(Strict):
@@ -326,6 +328,14 @@ class Contract(Strict):
     # -- questions a user asks of the terms --------------------------------------------------
     def contract_years(self) -> list[date]:
         return [self.term.year_start(i) for i in range(self.term.years)]
+
+    @property
+    def fee_stage(self) -> FeeStage | None:
+        """The fee stage (the one with a gate), if the contract starts with one."""
+        return next((s for s in self.stages if isinstance(s, FeeStage)), None)
+
+    def stage_named(self, name: str) -> FeeStage | OutcomesStage:
+        return next(s for s in self.stages if s.name == name)
 
     def value_per_year(self) -> dict[int, Decimal]:
         """Contract value allocated to each contract year (by the year it starts in)."""

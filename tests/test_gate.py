@@ -75,8 +75,12 @@ def test_gate_from_the_command_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *args, "--json"], capture_output=True, text=True)
     result = json.loads(proc.stdout)
     assert result["stage"] == "stage1" and result["fingerprint"]
-    assert {c["name"] for c in result["criteria"]} == {"data_completeness", "data_validity", "patient_experience",
-                                                      "equity_gap"}  # fmt: skip
+    assert {c["name"] for c in result["criteria"]} == {
+        "data_completeness",
+        "data_validity",
+        "patient_experience",
+        "equity_gap",
+    }
 
 
 def test_a_run_is_evidence_and_measures_the_store_once(tmp_path: Path) -> None:
@@ -93,6 +97,7 @@ def test_a_run_is_evidence_and_measures_the_store_once(tmp_path: Path) -> None:
         ("measures", *PERIOD, (), ("patient_experience",), ())
     }
     # the judgement alone is pure: values in, verdict out
-    verdict = judge_gate(contract, *PERIOD, {"patient_experience": 8.0}, {"columns": [], "rows": {"read": 10,
-                                                                                                 "accepted": 10}})
+    verdict = judge_gate(
+        contract, *PERIOD, {"patient_experience": 8.0}, {"columns": [], "rows": {"read": 10, "accepted": 10}}
+    )
     assert [c["passed"] for c in verdict["criteria"]] == [True, False] and verdict["passed"] is False

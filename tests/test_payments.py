@@ -64,15 +64,16 @@ def test_achievement_is_monotone_and_within_bounds(r1: float, r2: float, target:
     up = Outcome(measure="cwt_62", target=target, weight=1.0, threshold=threshold)
     low, high = sorted((r1, r2))
     assert 0.0 <= achievement(up, low) <= achievement(up, high) <= 1.0
-    down = Outcome(measure="emergency_presentation", target=target - gap, weight=1.0,
-                   threshold=target if gap else None)  # fmt: skip
+    down = Outcome(measure="emergency_presentation", target=target - gap, weight=1.0, threshold=target if gap else None)
     assert 0.0 <= achievement(down, high) <= achievement(down, low) <= 1.0
 
 
 @given(st.lists(st.floats(0, 1), min_size=3, max_size=3), st.integers(0, 10**10), st.floats(0, 2))
 def test_released_outcome_payment_is_within_its_cap(rates: list[float], pot: int, cap: float) -> None:
-    outcomes = [Outcome(measure=m, target=0.8, weight=w, threshold=0.5)
-                for m, w in (("fds_28", 0.5), ("cwt_31", 0.3), ("cwt_62", 0.2))]  # fmt: skip
+    outcomes = [
+        Outcome(measure=m, target=0.8, weight=w, threshold=0.5)
+        for m, w in (("fds_28", 0.5), ("cwt_31", 0.3), ("cwt_62", 0.2))
+    ]
     a = weighted_achievement(outcomes, dict(zip(("fds_28", "cwt_31", "cwt_62"), rates, strict=True)))
     assert 0 <= a <= 1 + 1e-12
     released = at_risk_release(pot, a, cap)
@@ -165,8 +166,16 @@ def test_closing_is_idempotent_and_changes_are_versioned(store: Path, tmp_path: 
     # new data arrives: the period is recomputed as a new version with its diff
     from tests.conftest import VALID_ROW, write_csv
 
-    late = {**VALID_ROW, "record_id": "late-1", "event_type": "treatment", "modality": "surgery",
-            "provider_code": "RJE", "cost_gbp": "9000", "event_date": "2017-06-01", "referral_route": ""}  # fmt: skip
+    late = {
+        **VALID_ROW,
+        "record_id": "late-1",
+        "event_type": "treatment",
+        "modality": "surgery",
+        "provider_code": "RJE",
+        "cost_gbp": "9000",
+        "event_date": "2017-06-01",
+        "referral_route": "",
+    }
     ingest([write_csv(tmp_path / "late.csv", [late])], local, as_of=date(2026, 1, 1), key=PseudonymKey(b"pay"))
     changed = PaymentBook(local, terms).close([2017])
     assert changed[0]["version"] == 2 and changed[0]["status"] in ("changed", "recomputed, same payments")

@@ -187,7 +187,6 @@ EQUITY = Measure(
 )
 
 
-
 def measures(censor: date | None = None) -> dict[str, Measure]:
     """Every measure; ``censor`` is the last date the data can see (for one-year survival)."""
     return {**_measures(censor), "equity_gap": EQUITY}

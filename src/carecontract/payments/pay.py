@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from carecontract.engine import Engine
 from carecontract.errors import UserError
 from carecontract.payments.costs import CostCube, costs_by_year, costs_in_scope
 from carecontract.payments.ledger import Ledger
 from carecontract.payments.rules import YearResult, pay_year
 from carecontract.run import Run, StoreLike
-from carecontract.engine import Engine
 from carecontract.terms.gate import evaluate_gate
 from carecontract.terms.model import Contract, OutcomesStage
 

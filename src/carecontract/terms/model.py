@@ -173,8 +173,14 @@ class Distribution(Strict):
 
     @model_validator(mode="after")
     def _parameters(self) -> Distribution:
-        need = {"fixed": ("value",), "normal": ("mean", "sd"), "lognormal": ("mean", "sd"), "uniform": ("low", "high"),
-                "triangular": ("low", "high", "mean"), "beta": ("mean", "sd")}[self.dist]  # fmt: skip
+        need = {
+            "fixed": ("value",),
+            "normal": ("mean", "sd"),
+            "lognormal": ("mean", "sd"),
+            "uniform": ("low", "high"),
+            "triangular": ("low", "high", "mean"),
+            "beta": ("mean", "sd"),
+        }[self.dist]
         missing = [n for n in need if getattr(self, n) is None]
         if missing:
             raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")

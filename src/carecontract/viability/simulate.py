@@ -34,12 +34,19 @@ import numpy as np
 from carecontract.errors import UserError
 from carecontract.payments.costs import costs_by_year, costs_in_scope
 from carecontract.run import Run, StoreLike
-from carecontract.terms.model import Contract, Distribution, FeeStage, OutcomesStage
+from carecontract.terms.model import Contract, Distribution, OutcomesStage
 
-RISKS = ("baseline_cost_gbp", "demand_growth", "demand_shock_size", "cost_inflation", "savings_realised",
-         "outcome_achievement", "management_cost_share", "vat_exposed_share")  # fmt: skip
+RISKS = (
+    "baseline_cost_gbp",
+    "demand_growth",
+    "demand_shock_size",
+    "cost_inflation",
+    "savings_realised",
+    "outcome_achievement",
+    "management_cost_share",
+    "vat_exposed_share",
+)
 PER_RUN = ("baseline_cost_gbp", "savings_realised", "management_cost_share", "vat_exposed_share")
-
 
 
 class CalibrationError(UserError, ValueError):
@@ -82,7 +89,9 @@ def calibrate_from_store(contract: Contract, store: Run | StoreLike) -> tuple[fl
             # each year's scope costed on this first year's data
             scopes = [contract.scope_at(d) for d in years]
             return base / 100, [sum(costs_in_scope(cube, start.year, codes, scope).values()) / base for scope in scopes]
-    raise CalibrationError(f"{run.store.root}: no recorded costs for {contract.name}'s subcontractors in any contract year")
+    raise CalibrationError(
+        f"{run.store.root}: no recorded costs for {contract.name}'s subcontractors in any contract year"
+    )
 
 
 def _fixed(value: float) -> Distribution:
@@ -210,16 +219,18 @@ def summarise(inputs: Inputs, result: dict[str, np.ndarray]) -> dict[str, Any]:
     by_year = []
     for i, d in enumerate(inputs.years):
         column = cumulative[:, i]
-        by_year.append({
-            "year": d.year,
-            "income_mean_gbp": float(result["income"][:, i].mean()),
-            "care_cost_mean_gbp": float(result["care"][:, i].mean()),
-            "surplus_mean_gbp": float(result["surplus"][:, i].mean()),
-            "cumulative_p10_gbp": float(np.quantile(column, 0.10)),
-            "cumulative_p50_gbp": float(np.quantile(column, 0.50)),
-            "cumulative_p90_gbp": float(np.quantile(column, 0.90)),
-            "deficit_probability": float((column < 0).mean()),
-        })  # fmt: skip
+        by_year.append(
+            {
+                "year": d.year,
+                "income_mean_gbp": float(result["income"][:, i].mean()),
+                "care_cost_mean_gbp": float(result["care"][:, i].mean()),
+                "surplus_mean_gbp": float(result["surplus"][:, i].mean()),
+                "cumulative_p10_gbp": float(np.quantile(column, 0.10)),
+                "cumulative_p50_gbp": float(np.quantile(column, 0.50)),
+                "cumulative_p90_gbp": float(np.quantile(column, 0.90)),
+                "deficit_probability": float((column < 0).mean()),
+            }
+        )
     return {
         "runs": runs,
         "deficit_probability": float(in_deficit.mean()),
@@ -250,8 +261,14 @@ def sensitivity(inputs: Inputs, runs: int, seed: int) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: -r["swing"])
 
 
-def stress(contract: Contract, runs: int = 10_000, seed: int = 0, baseline_cost: float | None = None,
-           with_sensitivity: bool = True, scope_factor: list[float] | None = None) -> dict[str, Any]:  # fmt: skip
+def stress(
+    contract: Contract,
+    runs: int = 10_000,
+    seed: int = 0,
+    baseline_cost: float | None = None,
+    with_sensitivity: bool = True,
+    scope_factor: list[float] | None = None,
+) -> dict[str, Any]:
     """The whole stress test: summary, year by year, and sensitivity."""
     if runs < 1:
         raise ValueError("--runs must be at least 1")

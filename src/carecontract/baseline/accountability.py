@@ -35,6 +35,15 @@ def _cost_by_pair(in_scope: list[dict[str, Any]]) -> dict[tuple[str, str], float
     return cost
 
 
+def _outcomes(outcome_rows: list[dict[str, Any]], commissioner: str, provider: str) -> dict[str, dict[str, Any]]:
+    """A subcontractor's outcomes for one commissioner's patients, by measure."""
+    return {
+        r["measure"]: {k: r[k] for k in OUTCOME_FIELDS}
+        for r in outcome_rows
+        if r.get("commissioner") == commissioner and r.get("provider") == provider
+    }
+
+
 def accountability(
     store: Run | StoreLike,
     terms: Terms | None,
@@ -48,7 +57,7 @@ def accountability(
     ``activity`` (baseline activity rows for these terms) saves recomputing it if the caller has it.
     """
     run = Run.of(store, terms)
-    terms = terms or run.terms
+    terms = terms if terms is not None else run.terms
     if terms is None:
         raise ValueError("accountability needs terms: pass them, or a Run built with them")
     contract = terms.contract
@@ -67,11 +76,6 @@ def accountability(
             total_cost = sum(v for (_, p), v in cost.items() if p == code)
             # a subcontractor's payments, attributed to commissioners by the cost of their patients
             weight = cost.get((commissioner.code, code), 0.0) / total_cost if total_cost else commissioner.share
-            outcomes = {
-                r["measure"]: {k: r[k] for k in OUTCOME_FIELDS}
-                for r in outcome_rows
-                if r.get("commissioner") == commissioner.code and r.get("provider") == code
-            }
             out.append(
                 {
                     "commissioner": commissioner.code,
@@ -81,7 +85,7 @@ def accountability(
                     "events": sum(a["events"] for a in mine),
                     "cost_gbp": round(sum(a["cost_gbp"] for a in mine), 2),
                     "payment_received_gbp": round(received[code] * weight / 100, 2),
-                    "outcomes": outcomes,
+                    "outcomes": _outcomes(outcome_rows, commissioner.code, code),
                 }
             )
     return out

@@ -116,7 +116,7 @@ def build_baseline(
     on ``engine``.
     """
     run = Run.of(store, terms, engine=engine, spark_master=spark_master)
-    terms = terms or run.terms
+    terms = terms if terms is not None else run.terms
     act = activity_rows(run.events, terms)
     flows = patient_flows(run.events).to_pyarrow().to_pylist()
     payments = payment_flows(PaymentBook(run, terms).ledger_rows()) if terms is not None else []

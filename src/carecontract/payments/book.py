@@ -73,7 +73,7 @@ class PaymentBook:
     ) -> None:
         self.run = Run.of(store, terms, engine=engine, spark_master=spark_master)
         self.store = self.run.store
-        terms = terms or self.run.terms
+        terms = terms if terms is not None else self.run.terms
         if terms is None:
             raise ValueError("a payment book needs terms: pass them, or a Run built with them")
         self.terms: Terms = terms

@@ -8,6 +8,7 @@ silently ignored term.
 
 from __future__ import annotations
 
+import difflib
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -411,8 +412,6 @@ def _measure(name: str) -> str:
 
 
 def _suggest(name: str, options: object) -> str:
-    import difflib
-
     choices = sorted(options)  # type: ignore[call-overload]
     close = difflib.get_close_matches(name, choices, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -15,11 +15,13 @@ from typing import Literal
 import ibis
 from ibis.expr.types import Table
 
+from carecontract.errors import UserError
+
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 
 
-class EngineError(ValueError):
+class EngineError(UserError, ValueError):
     """An engine that cannot be used here, said in one line."""
 
 

@@ -22,12 +22,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from carecontract.errors import UserError
 from carecontract.terms import model
 from carecontract.terms.model import Contract, _suggest
 from carecontract.terms.parameters import PARAMETERS
 
 
-class TermsError(Exception):
+class TermsError(UserError):
     """Invalid terms: one line per problem, each naming file, line and field."""
 
     def __init__(self, problems: list[str]) -> None:

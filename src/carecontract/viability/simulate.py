@@ -49,7 +49,11 @@ RISKS = (
 PER_RUN = ("baseline_cost_gbp", "savings_realised", "management_cost_share", "vat_exposed_share")
 
 
-class CalibrationError(UserError, ValueError):
+class StressError(UserError, ValueError):
+    """A stress test that cannot be run as asked (no runs, nothing to calibrate on)."""
+
+
+class CalibrationError(StressError):
     """A store with nothing to calibrate the stress test on (no recorded costs for the subcontractors)."""
 
 
@@ -271,7 +275,7 @@ def stress(
 ) -> dict[str, Any]:
     """The whole stress test: summary, year by year, and sensitivity."""
     if runs < 1:
-        raise ValueError("--runs must be at least 1")
+        raise StressError("--runs must be at least 1")
     inputs = resolve_inputs(contract, baseline_cost, scope_factor)
     result = simulate(inputs, draw(inputs, runs, seed))
     summary = summarise(inputs, result)

@@ -361,3 +361,5 @@ def test_a_run_computes_each_request_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(calls) == 2 and run.sources().detail  # providers built once asked for, then reused
     with pytest.raises(MeasureError, match="unknown measure"):
         run.measures(*YEAR, only=["fds_29"])
+    other = run.with_terms(None)  # other terms, same data: nothing computed again
+    assert other.measures(*YEAR, by=["provider"], only=["early_stage"]) == by_provider and len(calls) == 2

@@ -80,6 +80,14 @@ class Run:
             return source
         return cls(source, terms, engine, spark_master)
 
+    def with_terms(self, terms: Terms | None) -> Run:
+        """The same data, and what has been computed from it so far, under other terms (a what-if
+        beside the official terms, or terms chosen per request over one store)."""
+        other = Run(self.store, terms, self.engine, self.spark_master, self.as_at)
+        object.__setattr__(other, "_cache", self._cache)  # results keyed on what they depend on
+        object.__setattr__(other, "_lock", self._lock)
+        return other
+
     # -- what the run holds ----------------------------------------------------------------------
     @property
     def contract(self) -> Contract:

@@ -15,6 +15,7 @@ from carecontract.cli import app
 from tests.conftest import VALID_ROW, write_csv
 
 runner = CliRunner()
+CONTRACTS = Path(__file__).parent.parent / "contracts"
 
 
 def test_ingest_json_has_the_promised_keys(tmp_path: Path) -> None:
@@ -69,11 +70,8 @@ def test_synth_bad_start_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_synth_ingest_quality_round_trip(tmp_path: Path) -> None:
-    out = runner.invoke(
-        app,
-        ["synth", "--out", str(tmp_path / "d"), "--population", "20000", "--years", "1", "--seed", "1",
-         "--start", "2023-04-01", "--error-rate", "0.01", "--json"],
-    )  # fmt: skip
+    args = ["synth", "--out", str(tmp_path / "d"), "--population", "20000", "--years", "1", "--seed", "1"]
+    out = runner.invoke(app, [*args, "--start", "2023-04-01", "--error-rate", "0.01", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout)
     ingested = runner.invoke(app, ["ingest", *summary["files"], "--store", str(tmp_path / "s"), "--json"])
@@ -112,26 +110,36 @@ def test_version() -> None:
 
 
 def test_measures_and_explain_from_the_command_line(tmp_path: Path) -> None:
+    treatment = {"event_type": "treatment", "modality": "surgery", "event_date": "2024-03-15", "referral_route": ""}
     rows = [
         {**VALID_ROW, "record_id": "ref1", "event_date": "2024-01-01"},
-        {**VALID_ROW, "record_id": "tx1", "event_type": "treatment", "modality": "surgery", "event_date": "2024-03-15",
-         "referral_route": ""},
-    ]  # fmt: skip
+        {**VALID_ROW, "record_id": "tx1", **treatment},
+    ]
     src = write_csv(tmp_path / "a.csv", rows)
     assert runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s")]).exit_code == 0
     terms = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
-    out = runner.invoke(app, ["measures", "--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31",
-                              "--only", "cwt_62", "--by", "provider", "--terms", str(terms), "--json"])  # fmt: skip
+    period = ["--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31"]
+    out = runner.invoke(app, ["measures", str(terms), *period, "--only", "cwt_62", "--by", "provider", "--json"])
     assert out.exit_code == 0, out.output
     (row,) = json.loads(out.stdout)
     assert {k: row[k] for k in ("measure", "numerator", "denominator", "rate", "target", "met", "provider")} == {
-        "measure": "cwt_62", "numerator": 0, "denominator": 1, "rate": 0.0, "target": 0.85, "met": False,
-        "provider": "RJE"}  # fmt: skip
+        "measure": "cwt_62",
+        "numerator": 0,
+        "denominator": 1,
+        "rate": 0.0,
+        "target": 0.85,
+        "met": False,
+        "provider": "RJE",
+    }
     assert set(row) >= {"ci_low", "ci_high", "funnel", "terms"}
+    old = runner.invoke(
+        app, ["measures", *period, "--only", "cwt_62", "--by", "provider", "--terms", str(terms), "--json"]
+    )
+    assert old.exit_code == 0 and json.loads(old.stdout) == [row]  # the old spelling still works,
+    assert "deprecated: --terms" in old.stderr  # with a note
     why = runner.invoke(app, ["explain", "cwt_62", "--store", str(tmp_path / "s"), "--pathway", "ref1"])
     assert why.exit_code == 0 and "74 day(s)" in why.stdout and "not met" in why.stdout
-    bad = _cli("measures", "--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31", "--by", "ward",
-               cwd=tmp_path)  # fmt: skip
+    bad = _cli("measures", *period, "--by", "ward", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown breakdown ward" in bad.stderr and "Traceback" not in bad.stderr
     missing = _cli("explain", "cwt_62", "--store", str(tmp_path / "s"), "--pathway", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "no pathway" in missing.stderr
@@ -141,13 +149,15 @@ def test_public_measures_from_the_command_line(tmp_path: Path) -> None:
     rows = [
         {**VALID_ROW, "record_id": f"r{i}", "nhs_number": nhs} for i, nhs in enumerate(["9434765919", "4010232137"])
     ]
-    rows += [{**VALID_ROW, "record_id": f"t{i}", "event_type": "treatment", "modality": "surgery",
-              "event_date": "2024-02-01", "nhs_number": nhs, "referral_route": ""}
-             for i, nhs in enumerate(["9434765919", "4010232137"])]  # fmt: skip
+    treatment = {"event_type": "treatment", "modality": "surgery", "event_date": "2024-02-01", "referral_route": ""}
+    rows += [
+        {**VALID_ROW, "record_id": f"t{i}", "nhs_number": nhs, **treatment}
+        for i, nhs in enumerate(["9434765919", "4010232137"])
+    ]
     src = write_csv(tmp_path / "a.csv", rows)
     runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s")])
-    args = ["measures", "--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31", "--only",
-            "cwt_62", "--public", "--json"]  # fmt: skip
+    period = ["--store", str(tmp_path / "s"), "--from", "2024-01-01", "--to", "2024-12-31"]
+    args = ["measures", *period, "--only", "cwt_62", "--public", "--json"]
     (row,) = json.loads(runner.invoke(app, args).stdout)
     assert row["numerator"] is None and row["denominator"] is None and row["rate"] is None  # 2 patients: hidden
 
@@ -169,4 +179,87 @@ def test_every_command_that_takes_terms_takes_set() -> None:
         if takes_terms:
             checked.append(name)
             assert any("--set" in p.opts for p in command.params), name
-    assert {"pay", "stress", "measures", "baseline", "accountability", "decide", "terms check"} <= set(checked)
+    assert {"pay", "stress", "measures", "baseline", "accountability", "decisions add", "terms check"} <= set(checked)
+
+
+def _commands(group, prefix: str = ""):
+    for name, command in getattr(group, "commands", {}).items():
+        if getattr(command, "commands", None):
+            yield from _commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_terms_is_the_first_argument_of_every_command_about_a_contract() -> None:
+    import typer.main
+
+    for name, command in _commands(typer.main.get_command(app)):
+        terms = [p for p in command.params if p.name in ("terms_file", "terms_files")]
+        if terms:
+            assert terms[0].param_type_name == "argument", name
+            arguments = [p for p in command.params if p.param_type_name == "argument"]
+            assert arguments[0] is terms[0], name
+            assert all(p.hidden for p in command.params if "--terms" in getattr(p, "opts", ())), name
+
+
+def test_decide_is_now_decisions_add_and_the_old_name_still_works(tmp_path: Path) -> None:
+    terms = str(CONTRACTS / "unitingcare.yaml")
+    log = str(tmp_path / "d.jsonl")
+    assert "decide" not in runner.invoke(app, ["--help"]).stdout
+    added = runner.invoke(app, ["decisions", "add", terms, "--kind", "gate", "--text", "Passed", "--log", log])
+    assert added.exit_code == 0 and "Recorded decision 1" in added.stdout
+    old = runner.invoke(app, ["decide", terms, "--kind", "gate", "--text", "Again", "--log", log])
+    assert old.exit_code == 0 and "Recorded decision 2" in old.stdout and "decisions add" in old.stderr
+    assert runner.invoke(app, ["decisions", "verify", "--log", log]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["quality", "--stor", "s"], "No such option: --stor"),
+        (["qualty"], "No such command 'qualty'"),
+        (["--bogus"], "No such option: --bogus"),
+        (["pay", "--store", "s"], "Missing argument 'TERMS'"),
+        (["synth", "--out", "o", "--population", "lots"], "--population"),
+        (["synth", "--out", "o", "--population", "10"], "population must be at least 1,000"),
+        (["stress", str(CONTRACTS / "unitingcare.yaml"), "--runs", "0"], "--runs must be at least 1"),
+        (["terms", "check", "nope.yaml"], "nope.yaml: no such file"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_bug_keeps_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only user errors become one red line: a defect (here an unbalanced transaction) is not hidden."""
+    from carecontract.payments.ledger import UnbalancedTransaction
+    from carecontract.records import quality
+
+    src = write_csv(tmp_path / "a.csv", [VALID_ROW])
+    assert runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s")]).exit_code == 0
+
+    def broken(store):
+        raise UnbalancedTransaction("transaction t1 (rule) is off by 1 pence")
+
+    monkeypatch.setattr(quality, "quality", broken)
+    result = runner.invoke(app, ["quality", "--store", str(tmp_path / "s")])
+    assert result.exit_code == 1 and isinstance(result.exception, UnbalancedTransaction)
+    assert "error:" not in result.stderr
+
+
+def test_nothing_below_the_cli_imports_it() -> None:
+    """The CLI is the top layer: the demo, the presentation helpers and the library never import it."""
+    import ast
+
+    src = Path(__file__).parent.parent / "src" / "carecontract"
+    for path in src.rglob("*.py"):
+        if "cli" in path.relative_to(src).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n == "carecontract.cli" or n.startswith("carecontract.cli.") for n in names), path

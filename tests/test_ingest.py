@@ -202,8 +202,10 @@ def test_malformed_lines_are_quarantined_raw(tmp_path: Path) -> None:
         handle.write("r9,9434765919,2024-01-01\r\n")
     result = ingest([path], tmp_path / "store", as_of=AS_OF)
     assert (result.read, result.accepted, result.reasons) == (2, 1, {"malformed_row": 1})
-    raw = Store(tmp_path / "store").connect().execute("SELECT raw_line, source_row FROM quarantine").fetchall()
-    assert raw == [("r9,9434765919,2024-01-01", 3)]
+    con = Store(tmp_path / "store").connect()
+    raw = con.execute("SELECT raw_line, source_row, source_line, nhs_number, patient_id IS NOT NULL FROM quarantine")
+    # the second record, on physical line 3; its NHS number masked in the line, a pseudonym beside it
+    assert raw.fetchall() == [("r9,##########,2024-01-01", 2, 3, None, True)]
 
 
 def test_mixed_line_endings_lose_nothing(tmp_path: Path) -> None:
@@ -213,7 +215,11 @@ def test_mixed_line_endings_lose_nothing(tmp_path: Path) -> None:
     result = ingest([path], tmp_path / "store", as_of=AS_OF)
     assert result.read == 3
     assert result.read == result.accepted + result.quarantined
-    assert result.sources[0].lenient_parse
+    # no lenient parse: the short line and the one with an extra field are quarantined (as they are in
+    # the same file with LF endings), nothing is dropped or truncated, and the user is told
+    assert result.reasons == {"malformed_row": 2}
+    assert result.sources[0].mixed_line_endings and result.sources[0].normalised
+    assert "mixed line endings" in result.sources[0].notes()[0]
 
 
 def test_parquet_input(tmp_path: Path) -> None:

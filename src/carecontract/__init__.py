@@ -1,3 +1,71 @@
-"""carecontract: run, pay and stress-test outcomes-based prime-provider care contracts."""
+"""carecontract: run, pay and stress-test outcomes-based prime-provider care contracts.
+
+In a notebook, ``import carecontract as cc`` gives the pipeline step by step::
+
+    files = cc.synthesise("data", population=100_000, years=3, start="2022-04-01")
+    cc.ingest(files, "store"); cc.quality("store")
+    cc.compute_measures("store", "2024-04-01", "2025-03-31", by=["provider"])   # a DataFrame
+    terms = cc.load_terms("contracts/staffordshire-cancer.yaml")
+    cc.pay(terms, "store"); cc.stress(terms); cc.report(terms, "store", "report.html")
+
+The names are defined in :mod:`carecontract.api` and loaded on first use, so ``import
+carecontract`` (and the ``carecontract --version`` that needs it) stays fast. ``measures``,
+``baseline`` and ``synth`` name subpackages, so those steps are ``compute_measures``,
+``build_baseline`` and ``synthesise``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: The public API: every name here is importable as ``from carecontract import NAME``.
+__all__ = [
+    "IngestResult",
+    "PayRun",
+    "QualityReport",
+    "Store",
+    "Terms",
+    "build_baseline",
+    "compute_measures",
+    "generate_economy",
+    "ingest",
+    "load_terms",
+    "pay",
+    "quality",
+    "report",
+    "stress",
+    "synthesise",
+]
+
+if TYPE_CHECKING:
+    from carecontract.api import (
+        IngestResult,
+        PayRun,
+        QualityReport,
+        Store,
+        Terms,
+        build_baseline,
+        compute_measures,
+        generate_economy,
+        ingest,
+        load_terms,
+        pay,
+        quality,
+        report,
+        stress,
+        synthesise,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from carecontract import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'carecontract' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 from rich.console import Console
 
 from carecontract.measures.compute import compute_measures
+from carecontract.present import print_ingest, print_measures, print_quality, progress_bar
 from carecontract.records.ingest import ingest
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
@@ -27,8 +28,7 @@ from carecontract.synth.writer import write_economy
 def run_demo(
     out: Path, population: int, years: int, seed: int, error_rate: float, console: Console, err: Console
 ) -> dict:
-    from carecontract.cli import print_ingest, print_measures, print_quality, progress_bar
-
+    """Run the pipeline into ``out``, printing as it goes; returns the ingest, quality and measure results."""
     out = Path(out)
     data, store_dir = out / "data", out / "store"
     for folder in (data, store_dir):  # a demo starts afresh; it only removes its own folders
@@ -36,7 +36,7 @@ def run_demo(
             shutil.rmtree(folder)
     console.rule("[bold]carecontract demo")
     t0 = time.perf_counter()
-    with progress_bar(True) as report:
+    with progress_bar(True, err) as report:
         report("synthesise", 0.0)
         economy = generate(population, years, seed, error_rate=error_rate)
         report("synthesise", 0.7)
@@ -47,17 +47,20 @@ def run_demo(
         f"Synthesised {economy.events.num_rows:,} activity records for {population:,} people, "
         f"{economy.start} to {years} year(s) on, with {economy.injected.num_rows:,} injected errors."
     )
-    print_ingest(result.as_dict())
+    print_ingest(result.as_dict(), console)
     found = _check_injected(data / "injected_errors.csv", store_dir)
     console.print(found)
     report_data = quality(store_dir).as_dict()
-    print_quality(report_data)
+    print_quality(report_data, console)
     years_covered = contract_year_bounds(economy.start, economy.years)
     period = (years_covered[0][0], years_covered[-1][1])
     console.rule(f"Outcome measures, {period[0]} to {period[1]}")
     outcome_rows = compute_measures(store_dir, *period)
-    print_measures(outcome_rows, [], f"England's standards as targets; by provider: carecontract measures "
-                   f"--store {store_dir} --from {period[0]} --to {period[1]} --by provider")  # fmt: skip
+    hint = (
+        "England's standards as targets; by provider: carecontract measures "
+        f"--store {store_dir} --from {period[0]} --to {period[1]} --by provider"
+    )
+    print_measures(outcome_rows, [], hint, console=console)
     report_path = _pay_and_report(store_dir, out, console)
     console.rule()
     console.print(f"Done in {time.perf_counter() - t0:.1f}s. Outputs:")
@@ -66,8 +69,8 @@ def run_demo(
     console.print(f"  quarantine         {store_dir}/quarantine/*.parquet  (every rejected row with its reasons)")
     console.print(f"  next               carecontract quality --store {store_dir}")
     if report_path:
-        console.print(f"  dashboard          carecontract serve --store {store_dir} --terms "
-                      f"{CONTRACTS / 'staffordshire-cancer.yaml'}  (API docs at /docs)")  # fmt: skip
+        terms = CONTRACTS / "staffordshire-cancer.yaml"
+        console.print(f"  dashboard          carecontract serve {terms} --store {store_dir}  (API docs at /docs)")
         console.print(f"[bold]Open the report:[/] {report_path}  (one file, works offline)")
     return {"ingest": result.as_dict(), "quality": report_data, "measures": outcome_rows}
 

@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from carecontract.errors import UserError
 from carecontract.records.store import write_json_atomic
 
 KINDS = ("business_case", "options_appraisal", "consultation", "gate", "variation")
 GENESIS = "0" * 64
 
 
-class DecisionLogError(ValueError):
+class DecisionLogError(UserError, ValueError):
     """A log that cannot be used as asked (unknown kind, missing attachment, ...)."""
 
 

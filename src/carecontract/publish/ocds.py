@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from carecontract.errors import UserError
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
@@ -48,7 +49,7 @@ ORGANISATION_ACCOUNTS = (
 )
 
 
-class PublishError(ValueError):
+class PublishError(UserError, ValueError):
     """Something that must stop a publication (a tampered decision log), said in one line."""
 
 

@@ -21,9 +21,16 @@ from pathlib import Path
 
 import duckdb
 
-from carecontract.records import nhs_number, schema, validation
+from carecontract.records import nhs_number, reading, schema, validation
 from carecontract.records.pseudonymise import PseudonymKey, load_key, pseudonym_sql
-from carecontract.records.reading import Source, SourceSummary, create_raw_view, load_source, unreadable_source
+from carecontract.records.reading import (
+    Source,
+    SourceSummary,
+    UnreadableFile,
+    create_raw_view,
+    load_source,
+    unreadable_source,
+)
 from carecontract.records.store import EVENT_COLUMNS, Batch, Store
 
 Progress = Callable[[str, float], None]
@@ -49,7 +56,7 @@ class IngestResult:
             "reasons": self.reasons,
             "batch_id": self.batch_id,
             "store": self.store,
-            "sources": [s.__dict__ for s in self.sources],
+            "sources": [{**s.__dict__, "notes": s.notes()} for s in self.sources],
         }
 
 
@@ -63,6 +70,7 @@ def _typed_select() -> str:
         "batch_id": "$batch_id",
         "source_file": "source_file",
         "source_row": "source_row",
+        "source_line": "source_line",
     }
     parts = []
     for column, sql_type in EVENT_COLUMNS.items():
@@ -75,7 +83,8 @@ def _normalised_from(table: str) -> str:
     """The rows of ``table`` (source relation columns) with every column normalised (``n_*``)."""
     normalised = ", ".join(validation.normalise_sql(c) for c in schema.ALL_COLUMNS)
     return (
-        f"SELECT rid, source_index, source_file, raw_line, nhs_number AS nhs_raw, source_row, {normalised} FROM {table}"
+        f"SELECT rid, source_index, source_file, raw_line, read_reason, nhs_number AS nhs_raw, source_row, "
+        f"source_line, {normalised} FROM {table}"
     )
 
 
@@ -85,7 +94,7 @@ def _quarantine_select() -> str:
         ", ".join(raw)
         # the raw NHS number is kept only where that field itself failed validation
         + ", CASE WHEN patient_id IS NULL THEN nhs_number END AS nhs_number, patient_id, reasons, raw_line, "
-        "$batch_id AS batch_id, source_file, source_row"
+        "raw_line_length, raw_line_sha256, $batch_id AS batch_id, source_file, source_row, source_line"
     )
 
 
@@ -152,7 +161,7 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
     )
     # one pass: judge every row with a single boolean and keep it typed, ready to write
     row_ok = (
-        f"raw_line IS NULL AND NOT {validation.any_broken_sql(skip=('invalid_nhs_number', 'missing_nhs_number'))} "
+        f"read_reason IS NULL AND NOT {validation.any_broken_sql(skip=('invalid_nhs_number', 'missing_nhs_number'))} "
         "AND patient_id IS NOT NULL"
     )
     con.execute(
@@ -188,9 +197,10 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
     pathway = ", ".join(f"'{e}'" for e in schema.PATHWAY_EVENTS)
     con.execute(
         "CREATE TEMP TABLE rejected_cross AS SELECT rid, CASE WHEN rid IN (SELECT rid FROM duplicates) "
-        "THEN ['duplicate_record_id'] ELSE list_filter(["
-        f"  CASE WHEN i.n_event_type IN ({pathway}) AND i.d < t.first_referral THEN 'before_first_referral' END, "
-        "  CASE WHEN i.d > t.death THEN 'after_death' END], lambda x: x IS NOT NULL) END AS reasons "
+        f"THEN ['{validation.DUPLICATE_RECORD_ID}'] ELSE list_filter(["
+        f"  CASE WHEN i.n_event_type IN ({pathway}) AND i.d < t.first_referral "
+        f"    THEN '{validation.BEFORE_FIRST_REFERRAL}' END, "
+        f"  CASE WHEN i.d > t.death THEN '{validation.AFTER_DEATH}' END], lambda x: x IS NOT NULL) END AS reasons "
         "FROM ids i LEFT JOIN timeline t USING (patient_id) "
         "WHERE rid IN (SELECT rid FROM duplicates) "
         f"   OR (i.n_event_type IN ({pathway}) AND i.d < t.first_referral) OR i.d > t.death"
@@ -202,7 +212,7 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
         "WHERE rid IN (SELECT rid FROM checked WHERE NOT row_ok UNION ALL SELECT rid FROM rejected_cross)"
     )
     con.execute(
-        "CREATE TEMP TABLE rejected AS SELECT rid, CASE WHEN raw_line IS NOT NULL THEN ['malformed_row'] "
+        "CREATE TEMP TABLE rejected AS SELECT rid, CASE WHEN read_reason IS NOT NULL THEN [read_reason] "
         f"ELSE {validation.reasons_sql()} END AS reasons FROM ({_normalised_from('suspects')}) "
         "WHERE rid IN (SELECT rid FROM checked WHERE NOT row_ok) "
         "UNION ALL SELECT rid, reasons FROM rejected_cross",
@@ -214,11 +224,11 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
     batch_param = {"batch_id": writer.batch_id}
     events_path = writer.path(writer.events_file)
     quarantine_path = writer.path(writer.quarantine_file)
-    con.execute(
+    written = con.execute(
         f"COPY (SELECT {', '.join(EVENT_COLUMNS)} FROM checked "
         "WHERE row_ok AND rid NOT IN (SELECT rid FROM rejected)) "
         f"TO '{events_path}' (FORMAT parquet, COMPRESSION zstd)"
-    )
+    ).fetchone()[0]
     report("write", 0.5)
     con.execute(
         f"COPY (SELECT {_quarantine_select()} FROM suspects "
@@ -229,32 +239,82 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
     )
     report("write", 1.0)
 
+    _account_for_every_row(con, sources, written, [writer.path(writer.events_file), quarantine_path])
     read = sum(s.summary.rows for s in sources)
-    quarantined = con.execute("SELECT count(*) FROM rejected").fetchone()[0]
-    accepted = read - quarantined
+    accepted = sum(s.summary.accepted for s in sources)
+    quarantined = sum(s.summary.quarantined for s in sources)
     reasons = dict(
         con.execute(
             "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM rejected) "
             "GROUP BY reason ORDER BY count(*) DESC, reason"
         ).fetchall()
     )
+    summaries = [s.summary for s in sources]
     batch = Batch(
         id=writer.batch_id,
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        sources=[s.summary.path for s in sources],
+        sources=[s.path for s in summaries],
         read=read,
         accepted=accepted,
-        quarantined=read - accepted,
+        quarantined=quarantined,
         reasons=reasons,
         events_file=writer.events_file,
         quarantine_file=writer.quarantine_file,
         extra={
             "as_of": as_of.isoformat(),
-            "ignored_columns": sorted({c for s in sources for c in s.summary.ignored_columns}),
+            "ignored_columns": sorted({c for s in summaries for c in s.ignored_columns}),
+            "source_ledgers": [_ledger_entry(s) for s in summaries],
         },
     )
     report("commit", 0.0)
     writer.commit(batch, key.fingerprint)
     report("commit", 1.0)
-    summaries = [s.summary for s in sources]
-    return IngestResult(read, accepted, read - accepted, reasons, writer.batch_id, str(store.root), summaries)
+    return IngestResult(read, accepted, quarantined, reasons, writer.batch_id, str(store.root), summaries)
+
+
+class RowsLost(UnreadableFile):
+    """The rows written do not account for every record a file holds: nothing is committed."""
+
+
+def _account_for_every_row(con, sources: list[Source], written: int, files: list[Path]) -> None:
+    """Count, per source, the rows written to events and to the quarantine, and check each record of
+    each source (counted from the file itself: its lines for CSV, its footer for Parquet) is one of them.
+
+    The counts come from the written rows, not from the parser: ``accepted`` is no longer
+    ``read − quarantined``, so a row lost between reading and writing cannot go unnoticed.
+    """
+    rid_shift = reading.RID_SHIFT
+    counts = dict.fromkeys(range(len(sources)), (0, 0))
+    for index, kept, dropped in con.execute(
+        f"SELECT rid >> {rid_shift}, count(*) FILTER (WHERE NOT dropped), count(*) FILTER (WHERE dropped) FROM ("
+        "  SELECT rid, false AS dropped FROM checked WHERE row_ok AND rid NOT IN (SELECT rid FROM rejected)"
+        "  UNION ALL SELECT rid, true FROM rejected) GROUP BY 1"
+    ).fetchall():
+        counts[index] = (kept, dropped)
+    for index, source in enumerate(sources):
+        source.summary.accepted, source.summary.quarantined = counts[index]
+    accepted = sum(s.summary.accepted for s in sources)
+    lost = [s.summary for s in sources if s.summary.accepted + s.summary.quarantined != s.summary.rows]
+    if accepted != written or lost:
+        for path in files:
+            path.unlink(missing_ok=True)
+        s = lost[0] if lost else sources[0].summary
+        raise RowsLost(
+            f"{s.path}: {s.rows:,} records in the file but {s.accepted:,} accepted + {s.quarantined:,} quarantined "
+            f"({written:,} written); nothing committed"
+        )
+
+
+def _ledger_entry(summary: SourceSummary) -> dict[str, object]:
+    """One source's accounting for the manifest: its records, where each went, and its line ledger."""
+    entry: dict[str, object] = {
+        "path": summary.path,
+        "format": summary.format,
+        "records": summary.rows,
+        "accepted": summary.accepted,
+        "quarantined": summary.quarantined,
+        "normalised": summary.normalised,
+    }
+    if summary.lines is not None:
+        entry["lines"] = summary.lines
+    return entry

@@ -10,7 +10,7 @@ by column, provider and commissioner, in one DuckDB pass per table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from carecontract.records import schema, validation
@@ -27,6 +27,7 @@ class QualityReport:
     timeliness: dict[str, Any]
     by_provider: list[dict[str, Any]]
     by_commissioner: list[dict[str, Any]]
+    reading: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class QualityReport:
             "timeliness": self.timeliness,
             "by_provider": self.by_provider,
             "by_commissioner": self.by_commissioner,
+            "reading": self.reading,
         }
 
 
@@ -87,7 +89,43 @@ def quality(store: str | Store) -> QualityReport:
         timeliness,
         by_provider,
         by_commissioner,
+        _reading(store),
     )
+
+
+def _reading(store: Store) -> list[dict[str, Any]]:
+    """How each file was read: its own line count reconciled with its rows, and anything to know.
+
+    Only files that needed more than a plain read are listed with notes (mixed line ends, a stray
+    quote, an over-long record), but every CSV file's physical lines are listed, so an auditor can
+    check that lines = header + blank + record lines and records = accepted + quarantined.
+    """
+    out = []
+    for batch in store.batches():
+        for entry in batch.extra.get("source_ledgers", []):
+            ledger = entry.get("lines") or {}
+            endings = ledger.get("line_endings") or {}
+            notes = []
+            if sum(1 for n in endings.values() if n) > 1:
+                notes.append("mixed line endings")
+            notes += [
+                f"stray quote on line {s['opened_at_line']} (lines {s['first_line']}–{s['last_line']} quarantined)"
+                for s in ledger.get("swallowed_by_quoted_field", [])
+            ]
+            out.append(
+                {
+                    "batch": batch.id,
+                    "file": entry["path"],
+                    "records": entry["records"],
+                    "accepted": entry["accepted"],
+                    "quarantined": entry["quarantined"],
+                    "physical_lines": ledger.get("physical_lines"),
+                    "blank_lines": ledger.get("blank_lines"),
+                    "normalised": entry.get("normalised", False),
+                    "notes": notes,
+                }
+            )
+    return out
 
 
 def _by_column(con, read: int, reasons: dict[str, int]) -> list[dict[str, Any]]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import duckdb
 
+from carecontract.errors import UserError
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CATALOG = "catalog.duckdb"
@@ -57,10 +59,11 @@ EVENT_COLUMNS: dict[str, str] = {
     "batch_id": "VARCHAR",
     "source_file": "VARCHAR",
     "source_row": "BIGINT",
+    "source_line": "BIGINT",  # CSV: the physical line the record starts on (the header is line 1)
 }
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A store that cannot be used as asked (wrong key, unreadable manifest, ...)."""
 
 
@@ -135,8 +138,10 @@ class Store:
             for path in (self.root / folder).iterdir():
                 if f"{folder}/{path.name}" not in committed:
                     path.unlink()
-        for tmp in self.root.glob(f".{MANIFEST}.*"):
-            tmp.unlink()
+        # temporary files of an atomic replace that a crash interrupted (manifest, catalog)
+        for pattern in (f".{MANIFEST}.*", f".{CATALOG}.*"):
+            for tmp in self.root.glob(pattern):
+                tmp.unlink()
 
     def _commit(self, batch: Batch, key_fingerprint: str) -> None:
         manifest = self.manifest()
@@ -237,8 +242,10 @@ def _empty_quarantine_sql() -> str:
     cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in ALL_COLUMNS)
     return (
         f"SELECT {cols}, CAST(NULL AS VARCHAR) AS patient_id, CAST(NULL AS VARCHAR[]) AS reasons, "
-        "CAST(NULL AS VARCHAR) AS raw_line, CAST(NULL AS VARCHAR) AS batch_id, "
-        "CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS source_row WHERE false"
+        "CAST(NULL AS VARCHAR) AS raw_line, CAST(NULL AS BIGINT) AS raw_line_length, "
+        "CAST(NULL AS VARCHAR) AS raw_line_sha256, CAST(NULL AS VARCHAR) AS batch_id, "
+        "CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS source_row, "
+        "CAST(NULL AS BIGINT) AS source_line WHERE false"
     )
 
 
@@ -254,7 +261,11 @@ def define_views(
     persistent: bool = False,
 ) -> None:
     kind = "VIEW" if persistent else "TEMP VIEW"
-    events = f"SELECT * FROM read_parquet({_parquet_list(event_files)})" if event_files else _empty_events_sql()
+    events = (
+        f"SELECT * FROM read_parquet({_parquet_list(event_files)}, union_by_name=true)"
+        if event_files
+        else _empty_events_sql()
+    )
     quarantine = (
         f"SELECT * FROM read_parquet({_parquet_list(quarantine_files)}, union_by_name=true)"
         if quarantine_files

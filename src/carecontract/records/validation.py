@@ -159,22 +159,38 @@ def _merge_same_reason(rules: list[Rule]) -> list[Rule]:
     return list(merged.values())
 
 
+#: Reason names used outside this module, spelled once.
+DUPLICATE_RECORD_ID = "duplicate_record_id"
+BEFORE_FIRST_REFERRAL = "before_first_referral"
+AFTER_DEATH = "after_death"
+MALFORMED_ROW = "malformed_row"
+UNBALANCED_QUOTE = "unbalanced_quote"
+SWALLOWED_BY_QUOTED_FIELD = "swallowed_by_quoted_field"
+RECORD_TOO_LONG = "record_too_long"
+
 #: Reasons that need more than one row, applied after the row rules.
 CROSS_ROW_RULES: tuple[Rule, ...] = (
-    Rule("duplicate_record_id", "record_id", "", "record_id was already read (in this ingest or the store)"),
+    Rule(DUPLICATE_RECORD_ID, "record_id", "", "record_id was already read (in this ingest or the store)"),
+    Rule(BEFORE_FIRST_REFERRAL, "event_date", "", "a pathway event dated before the patient's first referral"),
+    Rule(AFTER_DEATH, "event_date", "", "an event dated after the patient's death"),
+)
+
+#: Reasons found while reading a CSV file, before any field is judged (records.reading, records.lines).
+READ_RULES: tuple[Rule, ...] = (
+    Rule(MALFORMED_ROW, "record_id", "", "the line could not be split into the header's columns"),
     Rule(
-        "before_first_referral",
-        "event_date",
+        UNBALANCED_QUOTE,
+        "record_id",
         "",
-        "a pathway event dated before the patient's first referral",
+        "the line opens (or closes) a quoted field that would swallow the lines after it",
     ),
-    Rule("after_death", "event_date", "", "an event dated after the patient's death"),
-    Rule("malformed_row", "record_id", "", "the line could not be split into the header's columns"),
+    Rule(SWALLOWED_BY_QUOTED_FIELD, "record_id", "", "the line lies inside a quoted field opened by a stray quote"),
+    Rule(RECORD_TOO_LONG, "record_id", "", "the record is longer than 1 MiB (kept: its first 10,000 characters)"),
 )
 
 
 def all_rules() -> list[Rule]:
-    return row_rules() + list(CROSS_ROW_RULES)
+    return row_rules() + list(CROSS_ROW_RULES) + list(READ_RULES)
 
 
 def any_broken_sql(skip: tuple[str, ...] = ()) -> str:

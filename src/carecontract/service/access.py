@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from carecontract.errors import UserError
 from carecontract.terms.loader import Terms
 
 Role = Literal["public", "commissioner", "provider", "auditor"]
 ROLES: tuple[Role, ...] = ("public", "commissioner", "provider", "auditor")
 
 
-class TokenFileError(ValueError):
+class TokenFileError(UserError, ValueError):
     """A tokens file that cannot be used, said in one line."""
 
 

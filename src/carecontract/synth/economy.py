@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from carecontract.errors import UserError
 from carecontract.records import nhs_number, schema
 from carecontract.synth.rates import load_rates
 
@@ -35,6 +36,10 @@ def default_start(years: int, today: date | None = None) -> date:
     today = today or date.today()
     last_april = date(today.year if today >= date(today.year, 4, 1) else today.year - 1, 4, 1)
     return date(last_april.year - years, 4, 1)
+
+
+class SynthError(UserError, ValueError):
+    """An economy that cannot be generated as asked (too few people, no years, too many errors)."""
 
 
 @dataclass
@@ -196,7 +201,7 @@ class _Generator:
         """Concatenate everyone drawn and give each a distinct NHS number."""
         self.people = {k: np.concatenate([p[k] for p in self.person_parts]) for k in self.person_parts[0]}
         if self.person_count > self.n:
-            raise ValueError(
+            raise SynthError(
                 f"the data need {self.person_count:,} distinct people but the population is {self.n:,}; "
                 "use a larger population or fewer years"
             )
@@ -461,7 +466,7 @@ def _nhs_number_of(ids: np.ndarray, rng: np.random.Generator, shift: int | None 
     """
     groups = 10_000_000  # 8-digit stems 90,000,000 .. 99,999,999
     if len(ids) and ids.max() >= groups * 9:
-        raise ValueError("more than 90 million people: out of synthetic NHS numbers")
+        raise SynthError("more than 90 million people: out of synthetic NHS numbers")
     a = 7_654_321  # coprime with 10^7
     b = int(rng.integers(0, groups))  # drawn even when ``shift`` is given, so the random stream is unchanged
     b = b if shift is None else shift
@@ -498,11 +503,11 @@ def generate(
     from carecontract.synth.errors import inject
 
     if population < 1000:
-        raise ValueError("population must be at least 1,000")
+        raise SynthError("population must be at least 1,000")
     if years < 1:
-        raise ValueError("years must be at least 1")
+        raise SynthError("years must be at least 1")
     if not 0.0 <= error_rate <= 0.5:
-        raise ValueError("error_rate must be between 0 and 0.5")
+        raise SynthError("error_rate must be between 0 and 0.5")
     start = start or default_start(years)
     gen = _Generator(rates or load_rates(), population, years, start, seed, id_offset)
     gen.setup_people()

@@ -9,13 +9,13 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from carecontract.synth.economy import Economy, contract_year_bounds
+from carecontract.synth.economy import Economy, SynthError, contract_year_bounds
 
 
 def write_economy(economy: Economy, out: str | Path, fmt: str = "csv") -> list[Path]:
     """Write ``activity-<year>.<fmt>`` per contract year, ``injected_errors.csv`` and ``synth.json``."""
     if fmt not in ("csv", "parquet"):
-        raise ValueError("format must be csv or parquet")
+        raise SynthError("format must be csv or parquet")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     year = economy.year_of_rows()  # rows are in date order, so each year is one contiguous slice

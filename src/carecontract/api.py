@@ -1,0 +1,148 @@
+"""The Python API: the handful of calls a notebook needs, each one step of the pipeline.
+
+Why a module of its own: the library is many small modules, each owning one thing, which is right
+for the code and wrong for a newcomer who wants to ingest a file and look at the measures. These
+functions take plain arguments (paths, ISO dates as strings or dates, a terms file or loaded
+:class:`~carecontract.terms.Terms`) and return DataFrames or dataclasses. They are what
+``import carecontract`` offers (see ``carecontract/__init__.py``), and what the CLI does too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from carecontract.records.ingest import IngestResult
+from carecontract.records.ingest import ingest as ingest
+from carecontract.records.quality import QualityReport
+from carecontract.records.quality import quality as quality
+from carecontract.records.store import Store
+from carecontract.summaries import PayRun
+from carecontract.synth.economy import generate as generate_economy
+from carecontract.terms import Terms, load_terms
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from carecontract.baseline.compute import Baseline
+
+__all__ = [
+    "IngestResult",
+    "PayRun",
+    "QualityReport",
+    "Store",
+    "Terms",
+    "build_baseline",
+    "compute_measures",
+    "generate_economy",
+    "ingest",
+    "load_terms",
+    "pay",
+    "quality",
+    "report",
+    "stress",
+    "synthesise",
+]
+
+DateLike = date | str
+TermsLike = Terms | str | Path
+
+
+def _date(value: DateLike) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _terms(terms: TermsLike) -> Terms:
+    return terms if isinstance(terms, Terms) else load_terms(terms)
+
+
+def synthesise(
+    out: str | Path,
+    population: int = 1_100_000,
+    years: int = 3,
+    seed: int = 0,
+    start: DateLike | None = None,
+    error_rate: float = 0.0,
+    fmt: str = "csv",
+) -> list[Path]:
+    """Write a synthetic economy's activity files into ``out`` (and a list of its injected errors).
+
+    ``start`` is the first day (default: 1 April, ``years`` before the last one that has ended).
+    Returns the activity files, ready for :func:`ingest`.
+    """
+    from carecontract.summaries import check_activity_window
+    from carecontract.synth.writer import write_economy
+
+    first = _date(start) if start is not None else None
+    if first is not None:
+        check_activity_window(first, years)
+    economy = generate_economy(population, years, seed, first, error_rate=error_rate)
+    return write_economy(economy, Path(out), fmt)
+
+
+def compute_measures(
+    store: str | Path | Store,
+    start: DateLike,
+    end: DateLike,
+    by: Sequence[str] = (),
+    only: Sequence[str] | None = None,
+    terms: TermsLike | None = None,
+    engine: str = "duckdb",
+) -> pd.DataFrame:
+    """Outcome measures for cases in [start, end], one row per measure (and breakdown), as a DataFrame.
+
+    Columns include ``rate``, its Wilson 95% interval ``ci_low``/``ci_high``, ``numerator``,
+    ``denominator``, ``target`` (from ``terms``' outcomes, else England's standards) and ``met``.
+    """
+    import pandas as pd
+
+    from carecontract.measures.compute import compute_measures as compute
+
+    targets = {o.measure: o.target for o in _terms(terms).contract.outcomes} if terms is not None else {}
+    rows = compute(store, _date(start), _date(end), list(by), targets, list(only) if only else None, engine=engine)
+    return pd.DataFrame(rows)
+
+
+def pay(
+    terms: TermsLike, store: str | Path | Store, periods: list[int] | None = None, engine: str = "duckdb"
+) -> PayRun:
+    """Close contract years (default: every ended year the store covers) into the balanced ledger.
+
+    Closing is idempotent: an unchanged year is not paid twice. ``PayRun.ledger()`` is a DataFrame.
+    """
+    from carecontract.summaries import close_periods
+
+    return close_periods(_terms(terms), store, periods, engine)
+
+
+def build_baseline(store: str | Path | Store, terms: TermsLike | None = None, engine: str = "duckdb") -> Baseline:
+    """Activity, cost, patient flows (and, with ``terms``, payment flows) for the baseline."""
+    from carecontract.baseline.compute import build_baseline as build
+
+    return build(store, _terms(terms) if terms is not None else None, engine)
+
+
+def stress(
+    terms: TermsLike,
+    runs: int = 10_000,
+    seed: int = 0,
+    store: str | Path | Store | None = None,
+    charts: str | Path | None = None,
+) -> dict[str, Any]:
+    """Monte Carlo stress test of the contract's life: ``deficit_probability``, the gap, year by year."""
+    from carecontract.summaries import stress_summary
+
+    return stress_summary(_terms(terms), runs, seed, store, Path(charts) if charts is not None else None)
+
+
+def report(
+    terms: TermsLike, store: str | Path | Store, out: str | Path = "report.html", public: bool = False, runs: int = 5000
+) -> Path:
+    """Write the self-contained HTML report (``public=True`` for the disclosure-controlled edition)."""
+    from carecontract.publish.report import build_report
+
+    path = Path(out)
+    path.write_text(build_report(_terms(terms), store, public=public, runs=runs))
+    return path

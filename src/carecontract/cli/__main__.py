@@ -1,0 +1,5 @@
+"""``python -m carecontract.cli``: the same as the ``carecontract`` command."""
+
+from carecontract.cli import app
+
+app()

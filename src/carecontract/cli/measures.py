@@ -1,0 +1,93 @@
+"""Commands for outcome measures: a period's measures with targets, and why one pathway counted."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from carecontract.cli.options import (
+    EngineOption,
+    JsonOption,
+    OptionalTermsArgument,
+    SetOption,
+    SparkMasterOption,
+    StoreOption,
+    TermsFlag,
+    load,
+    parse_date,
+    require_store,
+    split,
+    terms_path,
+)
+from carecontract.cli.shell import app
+from carecontract.present import console, print_measures
+
+
+@app.command()
+def measures(
+    store: StoreOption,
+    start: Annotated[str, typer.Option("--from", help="First day of the period (ISO date).")],
+    end: Annotated[str, typer.Option("--to", help="Last day of the period (ISO date).")],
+    terms_file: OptionalTermsArgument = None,
+    by: Annotated[str, typer.Option(help="Breakdown: any of commissioner,provider,tumour_site,imd_quintile.")] = "",
+    overrides: SetOption = None,
+    only: Annotated[str, typer.Option(help="Comma-separated measure ids (default: all).")] = "",
+    public: Annotated[
+        bool, typer.Option("--public", help="Disclosure control: counts < 8 suppressed, others rounded to 5.")
+    ] = False,
+    as_json: JsonOption = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+    terms_flag: TermsFlag = None,
+) -> None:
+    """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits.
+
+    With TERMS, the targets are the contract's outcomes and the terms' provenance is recorded.
+    """
+    from carecontract.measures.compute import compute_measures
+
+    terms_file = terms_path(terms_file, terms_flag, required=False)
+    terms = load(terms_file, overrides) if terms_file else None
+    targets = {o.measure: o.target for o in terms.contract.outcomes} if terms else {}
+    provenance = terms.provenance() if terms else None
+    first, last = parse_date(start, "--from"), parse_date(end, "--to")
+    keys = split(by)
+    require_store(store)
+    rows = compute_measures(
+        store, first, last, keys, targets, split(only) or None, engine=engine, spark_master=spark_master
+    )
+    if public:
+        from carecontract.publish.disclosure import public_measures
+
+        rows = public_measures(rows, keys)
+    if provenance:
+        for row in rows:
+            row["terms"] = provenance
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    caption = f"targets from {provenance['terms']} (fingerprint {provenance['fingerprint']})" if provenance else ""
+    print_measures(rows, keys, caption, f"Outcome measures, {first} to {last}")
+
+
+@app.command()
+def explain(
+    measure: Annotated[str, typer.Argument(help="Measure id, e.g. cwt_62.")],
+    store: StoreOption,
+    pathway: Annotated[str, typer.Option(help="Pathway id: the referral's record_id (or a death/survey record_id).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Why one pathway counted as it did: clock start, stop, pauses and the verdict."""
+    from carecontract.measures.explain import explain as run_explain
+
+    result = run_explain(measure, store, pathway)
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    console.print(f"[bold]{measure}[/] ({result['definition']}) for {pathway}:")
+    console.print(f"  {result['explanation']}")
+    for event in result.get("events", []):
+        extra = ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("record_id", "event_date", "event_type"))
+        console.print(f"    {event['event_date']}  {event['event_type']:<20} {extra}")

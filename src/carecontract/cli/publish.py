@@ -1,0 +1,160 @@
+"""Commands that show the contract to others: the HTML report, OCDS publication, the web service, the decision log."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from carecontract.cli.options import (
+    BadOption,
+    LogOption,
+    SetOption,
+    StoreOption,
+    TermsArgument,
+    load,
+    require_store,
+    terms_path,
+)
+from carecontract.cli.shell import app, deprecated_alias, usage_error
+from carecontract.present import console, err, progress_bar
+
+DecisionLogOption = Annotated[Path, typer.Option("--log", help="Decision log to include.")]
+
+
+@app.command()
+def report(
+    terms_file: TermsArgument,
+    store: StoreOption,
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    public: Annotated[bool, typer.Option("--public", help="Disclosure control for publication.")] = False,
+    runs: Annotated[int, typer.Option(help="Stress-test runs.")] = 5000,
+    log: DecisionLogOption = Path("decisions.jsonl"),
+    overrides: SetOption = None,
+) -> None:
+    """One self-contained HTML report (works offline): terms, data quality, flows, outcomes, money, viability."""
+    from carecontract.publish.report import build_report
+
+    terms = load(terms_file, overrides)
+    require_store(store)
+    with progress_bar(sys.stderr.isatty()) as progress:
+        progress("report", 0.0)
+        text = build_report(terms, store, public=public, runs=runs, decision_log=log if log.exists() else None)
+        progress("report", 1.0)
+    out.write_text(text)
+    edition = "public" if public else "restricted"
+    console.print(f"Wrote the {edition} report to {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser.")
+
+
+@app.command()
+def publish(
+    terms_file: TermsArgument,
+    store: Annotated[Path, typer.Option(help="Store directory (its closed payment periods are published).")],
+    ocds: Annotated[Path, typer.Option(help="The OCDS release package (JSON) to write.")] = Path("release.json"),
+    log: DecisionLogOption = Path("decisions.jsonl"),
+    ocid_prefix: Annotated[str, typer.Option(help="Your registered OCID prefix (ocds-xxxxxx).")] = "ocds-carect",
+    overrides: SetOption = None,
+) -> None:
+    """Publish the contract as an Open Contracting Data Standard release package, with the decision log."""
+    from carecontract.publish.ocds import release_package
+
+    terms = load(terms_file, overrides)
+    require_store(store)
+    if not re.fullmatch(r"ocds-[a-z0-9]{6}", ocid_prefix):
+        raise BadOption(f"--ocid-prefix {ocid_prefix!r} is not an OCID prefix (ocds- and six letters or digits)")
+    package = release_package(terms, store, str(log) if log.exists() else None, ocid_prefix)
+    ocds.write_text(json.dumps(package, indent=2, ensure_ascii=False))
+    done = package["releases"][-1]["contracts"][0]["implementation"]
+    decisions = package.get("decisionLog", {}).get("records", 0)
+    counts = f"{len(done['transactions'])} transactions, {len(done['milestones'])} gate milestone(s)"
+    console.print(f"Wrote {len(package['releases'])} releases to {ocds}: {counts}, {decisions} decision(s).")
+
+
+@app.command()
+def serve(
+    store: StoreOption,
+    terms_files: Annotated[
+        list[Path] | None, typer.Argument(metavar="TERMS", help="Contract terms YAML, one or more.")
+    ] = None,
+    tokens: Annotated[Path | None, typer.Option(help="API tokens JSON (default: made in the store).")] = None,
+    log: Annotated[Path, typer.Option("--log", help="Decision log, shown to auditors.")] = Path("decisions.jsonl"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    runs: Annotated[int, typer.Option(help="Stress-test runs per contract.")] = 5000,
+    terms_flag: Annotated[
+        list[Path] | None, typer.Option("--terms", hidden=True, help="Deprecated: give TERMS as arguments.")
+    ] = None,
+) -> None:
+    """Serve the API (OpenAPI docs at /docs) and the dashboard, each role seeing what it is entitled to."""
+    import uvicorn
+
+    from carecontract.service import Tokens, create_app
+
+    if terms_flag:
+        if terms_files:
+            raise usage_error("give TERMS as arguments, not also as --terms")
+        for file in terms_flag:
+            terms_path(None, file)  # the deprecation note
+        terms_files = terms_flag
+    if not terms_files:
+        terms_path(None, None)  # "Missing argument 'TERMS'"
+    loaded = [load(f, None) for f in terms_files or []]
+    require_store(store)
+    path = tokens or store / "service-tokens.json"
+    made = not path.exists()
+    known = Tokens.load(path) if tokens else Tokens.load_or_create(path, loaded)
+    service = create_app(store, loaded, known, decision_log=log if log.exists() else None, stress_runs=runs)
+    who = ", ".join(p.describe() for _, p in known.listing())
+    console.print(f"Tokens: {path}{' (made now, mode 600)' if made else ''}: {who}. No token: the public view.")
+    console.print(f"Dashboard http://{host}:{port}/  API docs http://{host}:{port}/docs  (Ctrl+C to stop)")
+    uvicorn.run(service, host=host, port=port, log_level="warning")
+
+
+# -- the decision log ---------------------------------------------------------------------------
+decisions_app = typer.Typer(
+    help="The tamper-evident decision log: add a decision, verify the log.", no_args_is_help=True
+)
+app.add_typer(decisions_app, name="decisions")
+
+
+@decisions_app.command("add")
+def decisions_add(
+    terms_file: TermsArgument,
+    kind: Annotated[str, typer.Option(help="business_case, options_appraisal, consultation, gate or variation.")],
+    text: Annotated[str, typer.Option(help="What was decided, by whom, and why.")],
+    attach: Annotated[Path | None, typer.Option(help="A document to attach (hashed and copied in).")] = None,
+    who: Annotated[str | None, typer.Option(help="Who took the decision.")] = None,
+    overrides: SetOption = None,
+    log: LogOption = Path("decisions.jsonl"),
+) -> None:
+    """Append a hash-chained record of a decision about TERMS to the log (its fingerprint includes any --set)."""
+    from carecontract.publish.decisions import DecisionLog
+
+    terms = load(terms_file, overrides)
+    record = DecisionLog(log).append(kind, text, terms.contract.name, terms.fingerprint, attach, who)
+    console.print(f"Recorded decision {record['seq']} ({kind}) in {log}: hash {record['hash'][:16]}…")
+
+
+app.command("decide", hidden=True)(
+    deprecated_alias(decisions_add, "`carecontract decide` is now `carecontract decisions add`")
+)
+
+
+@decisions_app.command("verify")
+def decisions_verify(log: LogOption = Path("decisions.jsonl")) -> None:
+    """Check that no record was edited, removed or reordered, and every attachment is unchanged."""
+    from carecontract.publish.decisions import DecisionLog
+
+    book = DecisionLog(log)
+    problems = book.verify()
+    if problems:
+        for problem in problems:
+            err.print(f"[bold red]tampered:[/] {log}: {problem}", highlight=False)
+        raise typer.Exit(1)
+    records = book.records()
+    head = records[-1]["hash"][:16] + "…" if records else "empty"
+    console.print(f"[green]✓[/] {log}: {len(records)} record(s) intact; head {head}")

@@ -22,12 +22,18 @@ def test_ingest_json_has_the_promised_keys(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", [VALID_ROW, {**VALID_ROW, "record_id": "x", "nhs_number": "1"}])
     result = runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s"), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {
+    out = json.loads(result.stdout)
+    assert {k: out[k] for k in ("read", "accepted", "quarantined", "reasons")} == {
         "read": 2,
         "accepted": 1,
         "quarantined": 1,
         "reasons": {"invalid_nhs_number": 1},
     }
+    # and each file's own ledger: its physical lines (counted here too) and where every record went
+    (source,) = out["sources"]
+    assert source["lines"]["physical_lines"] == len(src.read_bytes().splitlines()) == 3
+    assert (source["lines"]["header_lines"], source["lines"]["records"]) == (1, 2)
+    assert (source["accepted"], source["quarantined"]) == (1, 1)
 
 
 def test_ingest_table_output(tmp_path: Path) -> None:

@@ -21,8 +21,15 @@ from tests.conftest import CANCER_TERMS
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # without these, chromium on a closed network keeps trying to reach Google's services (Playwright adds
 # --headless and a fresh profile itself)
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CARECONTRACT_REQUIRE_BROWSER"):  # set by .ci/run, which installs chromium

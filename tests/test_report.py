@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from carecontract.publish.decisions import DecisionLog
-from carecontract.publish.report import build_report
+from carecontract.publish.report import build_report, gather_report, render_report
 from carecontract.terms import load_terms
 
 CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
-SECTIONS = ["The contract", "Data quality", "Activity, cost and patient flows", "Outcomes", "Payments", "Viability",
-            "Who did what for whom", "Decision log"]  # fmt: skip
+SECTIONS = [
+    "The contract",
+    "Data quality",
+    "Activity, cost and patient flows",
+    "Outcomes",
+    "Payments",
+    "Viability",
+    "Who did what for whom",
+    "Decision log",
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +64,20 @@ def test_report_from_the_command_line(store: Path, tmp_path: Path) -> None:
     import sys
 
     out = tmp_path / "r.html"
-    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", "report", str(CANCER), "--store", str(store),
-                           "--out", str(out), "--runs", "200", "--public"], capture_output=True, text=True)  # fmt: skip
+    command = ["report", str(CANCER), "--store", str(store), "--out", str(out), "--runs", "200", "--public"]
+    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *command], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "open it in a browser" in proc.stdout and out.stat().st_size > 1_000_000
+
+
+def test_the_templates_escape_what_they_show(store: Path) -> None:
+    data = gather_report(load_terms(CANCER), store, runs=100)
+    record = {
+        "seq": 1,
+        "at": "2026-01-01T00:00:00",
+        "kind": "note",
+        "text": "<script>x()</script> & co",
+        "hash": "0" * 64,
+    }
+    text = render_report(replace(data, decisions=[record]))
+    assert "&lt;script&gt;x()&lt;/script&gt; &amp; co" in text and "<script>x()" not in text

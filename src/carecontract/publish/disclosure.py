@@ -124,3 +124,14 @@ def public_measures(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[st
             public["suppressed"] = not safe
             out.append(public)
     return out
+
+
+def public_quality(report: dict[str, Any]) -> dict[str, Any]:
+    """A data-quality report fit to publish: its row counts suppressed and rounded, each column's
+    completeness and validity (rates of whole columns), and timeliness; no breakdowns or reason
+    counts, which are small numbers for small providers."""
+    return {
+        "rows": {k: public_count(v) for k, v in report["rows"].items()},
+        "columns": [{k: c[k] for k in ("column", "completeness", "validity")} for c in report["columns"]],
+        "timeliness": report["timeliness"],
+    }

@@ -149,9 +149,32 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
     quarantine is written in file order, for the people who correct it).
     """
     params = {"today": as_of}
-    con.execute(f"CREATE TEMP VIEW norm AS {_normalised_from('raw')}")
     report("validate", 0.0)
-    # NHS numbers: normalised, checked and (below) hashed once per distinct raw value, not per row
+    _pseudonymise(con, key)
+    _check_rows(con, params, writer.batch_id)
+    report("validate", 1.0)
+    report("cross-check", 0.0)
+    _cross_check(con)
+    _collect_rejected(con, params)
+    report("cross-check", 1.0)
+    report("write", 0.0)
+    written = _write_batch(con, writer, report)
+    report("write", 1.0)
+    _account_for_every_row(
+        con, sources, written, [writer.path(writer.events_file), writer.path(writer.quarantine_file)]
+    )
+    batch = _batch_record(con, writer, as_of, [s.summary for s in sources])
+    report("commit", 0.0)
+    writer.commit(batch, key.fingerprint)
+    report("commit", 1.0)
+    summaries = [s.summary for s in sources]
+    return IngestResult(
+        batch.read, batch.accepted, batch.quarantined, batch.reasons, writer.batch_id, str(store.root), summaries
+    )
+
+
+def _pseudonymise(con, key: PseudonymKey) -> None:
+    """NHS numbers normalised, checked and hashed once per distinct raw value, not once per row."""
     con.execute(
         f"CREATE TEMP TABLE pseudonyms AS SELECT nhs_raw, {pseudonym_sql('n_nhs_number')} AS patient_id "
         "FROM (SELECT nhs_raw, NULLIF(regexp_replace(trim(nhs_raw), '[ -]', '', 'g'), '') AS n_nhs_number "
@@ -159,19 +182,23 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
         f"WHERE {nhs_number.valid_sql('n_nhs_number')}",
         {"opad": key.outer_pad, "ipad": key.inner_pad},
     )
-    # one pass: judge every row with a single boolean and keep it typed, ready to write
-    row_ok = (
-        f"read_reason IS NULL AND NOT {validation.any_broken_sql(skip=('invalid_nhs_number', 'missing_nhs_number'))} "
-        "AND patient_id IS NOT NULL"
-    )
+
+
+def _check_rows(con, params: dict, batch_id: str) -> None:
+    """One pass: every row normalised, typed and judged by the row rules with a single boolean."""
+    con.execute(f"CREATE TEMP VIEW norm AS {_normalised_from('raw')}")
+    nhs_rules = ("invalid_nhs_number", "missing_nhs_number")  # judged by the pseudonym join instead
+    row_ok = f"read_reason IS NULL AND NOT {validation.any_broken_sql(skip=nhs_rules)} AND patient_id IS NOT NULL"
     con.execute(
         f"CREATE TEMP TABLE checked AS SELECT rid, source_index, {_typed_select()}, {row_ok} AS row_ok "
         "FROM (SELECT n.*, p.patient_id FROM norm n LEFT JOIN pseudonyms p USING (nhs_raw))",
-        {**params, "batch_id": writer.batch_id},
+        {**params, "batch_id": batch_id},
     )
-    report("validate", 1.0)
 
-    report("cross-check", 0.0)
+
+def _cross_check(con) -> None:
+    """The rules that need other rows: duplicates (in this ingest and against the store), pathway events
+    before the patient's first referral, and any event after the patient's death."""
     con.execute(
         "CREATE TEMP VIEW ids AS SELECT rid, patient_id, record_id AS n_record_id, event_type AS n_event_type, "
         "event_date AS d, source_index, source_row FROM checked WHERE row_ok"
@@ -205,8 +232,14 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
         "WHERE rid IN (SELECT rid FROM duplicates) "
         f"   OR (i.n_event_type IN ({pathway}) AND i.d < t.first_referral) OR i.d > t.death"
     )
-    # the rows that failed anything, as read: one more scan of the sources (for Parquet, the only
-    # other read of the files), after which the reasons for the row rules are built for these rows alone
+
+
+def _collect_rejected(con, params: dict) -> None:
+    """The rows that failed anything, as read, and every reason each failed.
+
+    One more scan of the sources (for Parquet, the only other read of the files) keeps the failed rows;
+    only for these are the row rules' reasons listed.
+    """
     con.execute(
         "CREATE TEMP TABLE suspects AS SELECT * FROM raw "
         "WHERE rid IN (SELECT rid FROM checked WHERE NOT row_ok UNION ALL SELECT rid FROM rejected_cross)"
@@ -218,45 +251,43 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
         "UNION ALL SELECT rid, reasons FROM rejected_cross",
         params,
     )
-    report("cross-check", 1.0)
 
-    report("write", 0.0)
-    batch_param = {"batch_id": writer.batch_id}
+
+def _write_batch(con, writer, report) -> int:
+    """Write the accepted events (any order) and the quarantine (file order); return the events written."""
     events_path = writer.path(writer.events_file)
     quarantine_path = writer.path(writer.quarantine_file)
     written = con.execute(
         f"COPY (SELECT {', '.join(EVENT_COLUMNS)} FROM checked "
         "WHERE row_ok AND rid NOT IN (SELECT rid FROM rejected)) "
         f"TO '{events_path}' (FORMAT parquet, COMPRESSION zstd)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     report("write", 0.5)
     con.execute(
         f"COPY (SELECT {_quarantine_select()} FROM suspects "
         "JOIN rejected USING (rid) "
         "LEFT JOIN (SELECT rid, patient_id FROM checked) c USING (rid) ORDER BY source_index, source_row) "
         f"TO '{quarantine_path}' (FORMAT parquet, COMPRESSION zstd)",
-        batch_param,
+        {"batch_id": writer.batch_id},
     )
-    report("write", 1.0)
+    return written
 
-    _account_for_every_row(con, sources, written, [writer.path(writer.events_file), quarantine_path])
-    read = sum(s.summary.rows for s in sources)
-    accepted = sum(s.summary.accepted for s in sources)
-    quarantined = sum(s.summary.quarantined for s in sources)
+
+def _batch_record(con, writer, as_of: date, summaries: list[SourceSummary]) -> Batch:
+    """The manifest's entry for this ingest: counts from the rows written, each source's ledger."""
     reasons = dict(
         con.execute(
             "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM rejected) "
             "GROUP BY reason ORDER BY count(*) DESC, reason"
         ).fetchall()
     )
-    summaries = [s.summary for s in sources]
-    batch = Batch(
+    return Batch(
         id=writer.batch_id,
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
         sources=[s.path for s in summaries],
-        read=read,
-        accepted=accepted,
-        quarantined=quarantined,
+        read=sum(s.rows for s in summaries),
+        accepted=sum(s.accepted for s in summaries),
+        quarantined=sum(s.quarantined for s in summaries),
         reasons=reasons,
         events_file=writer.events_file,
         quarantine_file=writer.quarantine_file,
@@ -266,10 +297,6 @@ def _judge_and_write(con, store, writer, key, as_of, sources: list[Source], repo
             "source_ledgers": [_ledger_entry(s) for s in summaries],
         },
     )
-    report("commit", 0.0)
-    writer.commit(batch, key.fingerprint)
-    report("commit", 1.0)
-    return IngestResult(read, accepted, quarantined, reasons, writer.batch_id, str(store.root), summaries)
 
 
 class RowsLost(UnreadableFile):

@@ -32,7 +32,7 @@ class QualityReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
-            "duplicates": self.reasons.get("duplicate_record_id", 0),
+            "duplicates": self.reasons.get(validation.DUPLICATE_RECORD_ID, 0),
             "columns": self.columns,
             "reasons": self.reasons,
             "timeliness": self.timeliness,
@@ -188,7 +188,7 @@ def _timeliness(con, where: str) -> dict[str, Any]:
 def _by_group(con, key: str) -> list[dict[str, Any]]:
     rows = con.execute(
         f"SELECT coalesce({key}, '(missing)') AS k, count(*), count(*) FILTER (WHERE len(reasons) = 0), "
-        "count(*) FILTER (WHERE list_contains(reasons, 'duplicate_record_id')), "
+        f"count(*) FILTER (WHERE list_contains(reasons, '{validation.DUPLICATE_RECORD_ID}')), "
         "max(event_date) FILTER (WHERE len(reasons) = 0), "
         "date_diff('day', max(event_date) FILTER (WHERE len(reasons) = 0), max(CAST(b.ingested_at AS DATE))) "
         "FROM read_rows r JOIN batches b ON r.batch_id = b.id GROUP BY k ORDER BY count(*) DESC"

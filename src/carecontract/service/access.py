@@ -11,6 +11,10 @@ The service answers each caller with what they are entitled to and no more:
 
 Tokens live in a JSON file (mode 600) mapping each token to a role and an organisation code. If
 the file does not exist, one token per organisation named in the terms is made on first use.
+
+:data:`ACCESS` is the one table of which roles may call each route; routes declare it with
+``Depends(allowed("measures"))``, and what a role sees *within* a route (its own rows, suppressed
+counts) is decided by that route from the :class:`Principal` it gets back.
 """
 
 from __future__ import annotations
@@ -19,15 +23,34 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from carecontract.errors import UserError
 from carecontract.terms.loader import Terms
 
 Role = Literal["public", "commissioner", "provider", "auditor"]
 ROLES: tuple[Role, ...] = ("public", "commissioner", "provider", "auditor")
+EVERYONE: frozenset[Role] = frozenset(ROLES)
+PATIENT_LEVEL = ("events", "quarantine")
+# which roles may call each route; the role-matrix test holds every /api route to this table
+ACCESS: dict[str, set[Role]] = {
+    "whoami": set(EVERYONE),
+    "contracts": set(EVERYONE),
+    "measures": set(EVERYONE),
+    "payments": set(EVERYONE),
+    "accountability": set(EVERYONE),
+    "viability": set(EVERYONE),
+    "quality": set(EVERYONE),
+    "decisions": {"auditor"},
+    "events": {"provider"},  # patient-level: only the provider's own rows
+    "quarantine": {"provider"},  # patient-level: only the provider's own rows
+}
 
 
 class TokenFileError(UserError, ValueError):
@@ -62,8 +85,9 @@ class Tokens:
     @classmethod
     def load_or_create(cls, path: Path, terms: list[Terms]) -> Tokens:
         if not path.exists():
-            made: dict[str, dict[str, str | None]] = {secrets.token_urlsafe(24): {"role": "auditor",
-                                                                                "organisation": None}}  # fmt: skip
+            made: dict[str, dict[str, str | None]] = {
+                secrets.token_urlsafe(24): {"role": "auditor", "organisation": None}
+            }
             for role, codes in organisations(terms).items():
                 for code in sorted(codes):
                     made[secrets.token_urlsafe(24)] = {"role": role, "organisation": code}
@@ -83,8 +107,10 @@ class Tokens:
         for token, entry in raw.items():
             role = entry.get("role") if isinstance(entry, dict) else None
             if role not in ROLES or role == "public":
-                raise TokenFileError(f"{path}: token {token[:4]}… has role {role!r} (valid: commissioner, provider, "
-                                     "auditor; the public needs no token)")  # fmt: skip
+                raise TokenFileError(
+                    f"{path}: token {token[:4]}… has role {role!r} (valid: commissioner, provider, auditor; "
+                    "the public needs no token)"
+                )
             organisation = entry.get("organisation")
             if role in ("commissioner", "provider") and not organisation:
                 raise TokenFileError(f"{path}: a {role} token needs an organisation code")
@@ -101,3 +127,37 @@ class Tokens:
 
     def listing(self) -> list[tuple[str, Principal]]:
         return sorted(self._by_token.items(), key=lambda kv: (kv[1].role, kv[1].organisation or ""))
+
+
+bearer = HTTPBearer(auto_error=False, description="An API token; without one you are the public.")
+
+
+def get_tokens(request: Request) -> Tokens:
+    """The app's tokens, set by ``create_app`` on ``app.state``."""
+    return request.app.state.tokens
+
+
+def principal(
+    tokens: Annotated[Tokens, Depends(get_tokens)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """Who is asking: the public without a token, the token's principal with one, 401 for a forged one."""
+    if credentials is None:
+        return PUBLIC
+    found = tokens.principal(credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "unknown API token", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def allowed(name: str) -> Callable[..., Principal]:
+    """A dependency giving the caller's principal if :data:`ACCESS` lets their role call ``name``, else 403."""
+    roles = ACCESS[name]
+
+    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role not in roles:
+            why = " (patient-level rows go only to the provider that recorded them)" if name in PATIENT_LEVEL else ""
+            raise HTTPException(403, f"the {who.role} role may not see {name}{why}")
+        return who
+
+    return check

@@ -1,0 +1,125 @@
+"""What the routes read: the store, the contracts served, and the figures, computed once per store state.
+
+``create_app`` builds one :class:`ServiceContext` and puts it on ``app.state``; every route gets it
+through the :func:`get_context` dependency (``ctx: Context``). The routes decide who sees what;
+the context only computes, and its figure methods (:meth:`ServiceContext.measures`,
+:meth:`~ServiceContext.ledger`, ...) are the one place the service calls the library, so a
+per-request run context (store snapshot, terms, period, engine) slots in here and nowhere else.
+Results are cached by the store's committed state: a dashboard refresh does not recompute
+measures, and new data is never served stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+
+from carecontract.baseline.accountability import accountability
+from carecontract.measures.compute import compute_measures
+from carecontract.payments.book import PaymentBook, slug
+from carecontract.publish.decisions import DecisionLog
+from carecontract.records.quality import quality
+from carecontract.records.store import Store
+from carecontract.terms.loader import Terms
+from carecontract.viability.simulate import stress
+
+
+class _Cache:
+    """Results keyed by the store's committed state, so new data is never served stale."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self._lock, self._values = store, threading.Lock(), {}
+
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        full = (self.store.fingerprint(), *key)
+        with self._lock:
+            if full in self._values:
+                return self._values[full]
+        value = make()
+        with self._lock:
+            self._values[full] = value
+        return value
+
+
+class ServiceContext:
+    """The service's store, its contracts by slug, and cached figures for them."""
+
+    def __init__(
+        self, store: Store, terms: list[Terms], decision_log: str | Path | None = None, stress_runs: int = 5000
+    ) -> None:
+        self.store = store
+        self.contracts = {slug(t.contract.name): t for t in terms}
+        self.decision_log = None if decision_log is None else Path(decision_log)
+        self.stress_runs = stress_runs
+        self._cache = _Cache(store)
+
+    # -- what the request names
+
+    def contract(self, name: str) -> Terms:
+        """The terms served under ``name``; 404 if none."""
+        if name not in self.contracts:
+            raise HTTPException(404, f"no contract {name!r} (known: {', '.join(self.contracts)})")
+        return self.contracts[name]
+
+    def period(self, start: date | None, end: date | None) -> tuple[date, date]:
+        """The asked-for period, each missing end taken from the accepted events; 409 if there are none."""
+        first, last = self.store.event_range()
+        if first is None:
+            raise HTTPException(409, "the store has no accepted events yet")
+        return start or first, end or last
+
+    # -- figures (cached by store state); raise the library's own errors
+
+    def measures(self, name: str, by: list[str], first: date, last: date) -> list[dict[str, Any]]:
+        targets = {o.measure: o.target for o in self.contract(name).contract.outcomes}
+        return self._cache.get(
+            ("measures", name, tuple(by), first, last),
+            lambda: compute_measures(self.store, first, last, by=by, targets=targets),
+        )
+
+    def ledger(self, name: str) -> list[dict[str, Any]]:
+        """Every posting of the contract's closed periods."""
+        terms = self.contract(name)
+        return self._cache.get(("ledger", name), lambda: PaymentBook(self.store, terms).ledger_rows())
+
+    def accountability(self, name: str, first: date, last: date) -> list[dict[str, Any]]:
+        terms = self.contract(name)
+        return self._cache.get(
+            ("accountability", name, first, last), lambda: accountability(self.store, terms, first, last)
+        )
+
+    def stress(self, name: str) -> dict[str, Any]:
+        contract = self.contract(name).contract
+        return self._cache.get(("stress", name), lambda: stress(contract, self.stress_runs, 0))
+
+    def quality(self) -> dict[str, Any]:
+        return self._cache.get(("quality",), lambda: quality(self.store).as_dict())
+
+    def decisions(self) -> DecisionLog | None:
+        """The decision log, or None if the service has none (or it has no file yet)."""
+        return DecisionLog(self.decision_log) if self.decision_log and self.decision_log.exists() else None
+
+    def patient_rows(self, view: str, provider: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows of the ``events`` or ``quarantine`` view that ``provider`` recorded."""
+        if view not in ("events", "quarantine"):
+            raise ValueError(f"no patient-level view {view!r}")
+        con = self.store.connect()
+        try:
+            cursor = con.execute(f"SELECT * FROM {view} WHERE provider_code = ? LIMIT ?", [provider, limit])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            con.close()
+
+
+def get_context(request: Request) -> ServiceContext:
+    """The app's context, set by ``create_app`` on ``app.state``."""
+    return request.app.state.context
+
+
+Context = Annotated[ServiceContext, Depends(get_context)]

@@ -35,7 +35,7 @@ from bench_foundation import duckdb_floor, machine
 from bench_measures import MEASURES, floor, with_pandas
 from carecontract.engine import spark_session
 from carecontract.measures.compute import compute_measures
-from carecontract.payments.rules import pay_contract
+from carecontract.payments.pay import pay_contract
 from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.records.store import Store

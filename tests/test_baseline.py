@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from carecontract.baseline.accountability import accountability
-from carecontract.baseline.compute import build_baseline, contract_year, patient_flows
+from carecontract.baseline.compute import build_baseline, patient_flows
 from carecontract.baseline.export import export
 from carecontract.measures.compute import events_table
 from carecontract.payments.book import PaymentBook
@@ -21,6 +21,7 @@ from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.records.store import Store
 from carecontract.terms import load_terms
+from carecontract.terms.years import contract_year
 from tests.conftest import VALID_ROW, write_csv
 
 CANCER = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
@@ -34,13 +35,33 @@ def test_contract_year_boundaries(day: str, year: int) -> None:
 def test_patient_flows_follow_each_pathway(tmp_path: Path) -> None:
     rows = [
         {**VALID_ROW, "record_id": "r", "event_date": "2024-01-01", "provider_code": "RJE"},
-        {**VALID_ROW, "record_id": "a", "event_type": "first_seen", "event_date": "2024-01-05", "provider_code": "RJE",
-         "referral_route": ""},
-        {**VALID_ROW, "record_id": "b", "event_type": "treatment", "modality": "surgery", "event_date": "2024-02-01",
-         "provider_code": "RL4", "referral_route": ""},
-        {**VALID_ROW, "record_id": "c", "event_type": "treatment", "modality": "radiotherapy",
-         "event_date": "2024-03-01", "provider_code": "RJE", "referral_route": ""},
-    ]  # fmt: skip
+        {
+            **VALID_ROW,
+            "record_id": "a",
+            "event_type": "first_seen",
+            "event_date": "2024-01-05",
+            "provider_code": "RJE",
+            "referral_route": "",
+        },
+        {
+            **VALID_ROW,
+            "record_id": "b",
+            "event_type": "treatment",
+            "modality": "surgery",
+            "event_date": "2024-02-01",
+            "provider_code": "RL4",
+            "referral_route": "",
+        },
+        {
+            **VALID_ROW,
+            "record_id": "c",
+            "event_type": "treatment",
+            "modality": "radiotherapy",
+            "event_date": "2024-03-01",
+            "provider_code": "RJE",
+            "referral_route": "",
+        },
+    ]
     ingest([write_csv(tmp_path / "in.csv", rows)], tmp_path / "s", as_of=date(2025, 1, 1))
     flows = patient_flows(events_table(Store(tmp_path / "s"))).to_pyarrow().to_pylist()
     assert flows == [

@@ -75,5 +75,33 @@ def test_gate_from_the_command_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *args, "--json"], capture_output=True, text=True)
     result = json.loads(proc.stdout)
     assert result["stage"] == "stage1" and result["fingerprint"]
-    assert {c["name"] for c in result["criteria"]} == {"data_completeness", "data_validity", "patient_experience",
-                                                      "equity_gap"}  # fmt: skip
+    assert {c["name"] for c in result["criteria"]} == {
+        "data_completeness",
+        "data_validity",
+        "patient_experience",
+        "equity_gap",
+    }
+
+
+def test_a_run_is_evidence_and_measures_the_store_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from carecontract import run as run_module
+    from carecontract.run import Run
+    from carecontract.terms.gate import Evidence, judge_gate
+
+    contract = _contract(tmp_path, {"data_validity": 0.9, "measures": {"patient_experience": 8.5}})
+    store = _store(tmp_path, [9, 9, 8])
+    expected = evaluate_gate(contract, store, *PERIOD)
+    calls: list[str] = []
+    for name in ("compute_measures", "quality"):
+        real = getattr(run_module, name)
+        monkeypatch.setattr(
+            run_module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)
+        )
+    run = Run(store)
+    assert isinstance(run, Evidence)
+    assert evaluate_gate(contract, run, *PERIOD) == evaluate_gate(contract, run, *PERIOD) == expected
+    assert sorted(calls) == ["compute_measures", "quality"]  # each once, however often the gate is asked
+    # the judgement alone is pure: values in, verdict out
+    report = {"columns": [], "rows": {"read": 10, "accepted": 10}}
+    verdict = judge_gate(contract, *PERIOD, {"patient_experience": 8.0}, report)
+    assert [c["passed"] for c in verdict["criteria"]] == [True, False] and verdict["passed"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -39,8 +40,15 @@ class Builder:
     def event(self, patient: int, kind: str, day: int, provider: str = "RJE", **extra: object) -> str:
         record_id = f"p{patient}-{kind}-{day}-{len(self.rows)}"
         when = (D0 + timedelta(days=day)).isoformat()
-        row = {"record_id": record_id, "nhs_number": nhs(patient), "event_date": when, "event_type": kind,
-               "provider_code": provider, "commissioner_code": "05D", "imd_quintile": "3"}  # fmt: skip
+        row = {
+            "record_id": record_id,
+            "nhs_number": nhs(patient),
+            "event_date": when,
+            "event_type": kind,
+            "provider_code": provider,
+            "commissioner_code": "05D",
+            "imd_quintile": "3",
+        }
         row.update({k: str(v) for k, v in extra.items()})
         self.rows.append(row)
         return record_id
@@ -205,7 +213,11 @@ def test_explain_says_why(tmp_path: Path) -> None:
     store = b.store(tmp_path)
     why = explain("cwt_62", store, pid)
     assert (why["clock_start"], why["clock_stop"], why["pauses_days"], why["clock_days"]) == (
-        D0, D0 + timedelta(days=70), 7, 63)  # fmt: skip
+        D0,
+        D0 + timedelta(days=70),
+        7,
+        63,
+    )
     assert why["counted_value"] is False and "not met" in why["explanation"]
     assert "outside" in explain("fds_28", store, pid)["explanation"]  # no diagnosis or ruling-out yet
     with pytest.raises(MeasureError, match="no pathway"):
@@ -261,8 +273,9 @@ def economy_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_synthetic_measures_land_near_the_calibration(economy_store: Path) -> None:
-    rows = compute_measures(economy_store, date(2022, 4, 1), date(2024, 3, 31), by=["tumour_site"],
-                            only=["early_stage", "survival_1y"])  # fmt: skip
+    rows = compute_measures(
+        economy_store, date(2022, 4, 1), date(2024, 3, 31), by=["tumour_site"], only=["early_stage", "survival_1y"]
+    )
     rate = {(r["measure"], r["tumour_site"]): r["rate"] for r in rows}
     assert rate["early_stage", "lung"] < 0.4 < 0.7 < rate["early_stage", "breast"]
     assert 0.3 < rate["survival_1y", "lung"] < 0.55 < 0.9 < rate["survival_1y", "breast"]
@@ -300,3 +313,53 @@ def test_every_measure_reports_an_overall_row_even_with_nothing_to_count(tmp_pat
     rows = compute_measures(b.store(tmp_path), *YEAR)
     assert [r["measure"] for r in rows] == list(MEASURE_IDS)
     assert all(r["rate"] is None and r["met"] is None for r in rows if r["denominator"] == 0)
+
+
+def test_measure_ids_and_directions_have_one_home() -> None:
+    """Each id and direction is written once, in its definition; the terms read the same table."""
+    from carecontract.measures import definitions
+    from carecontract.terms import model
+
+    defs = definitions.measures()
+    assert tuple(defs) == definitions.MEASURE_IDS
+    assert {m.id: m.higher_is_better for m in defs.values()} == definitions.HIGHER_IS_BETTER
+    assert model.MEASURES is definitions.HIGHER_IS_BETTER  # the same object, not an equal copy
+    package = Path(definitions.__file__).parent.parent
+    for path in package.rglob("*.py"):
+        if path == Path(definitions.__file__):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+            if isinstance(node, (ast.Dict, ast.Tuple, ast.List, ast.Set)) and items:
+                named = {i.value for i in items if isinstance(i, ast.Constant) and i.value in definitions.MEASURE_IDS}
+                assert len(named) < 4, f"{path}:{node.lineno} lists measure ids again: read them from definitions"
+
+
+def test_a_run_computes_each_request_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from carecontract import run as run_module
+    from carecontract.run import Run
+
+    b = Builder()
+    b.referral(1)
+    b.event(1, "diagnosis", 20, icd10="C34.1", stage=1, provider="RL4")
+    store = b.store(tmp_path)
+    calls: list[tuple] = []
+
+    def counted(*args: object, **kwargs: object) -> list[dict]:
+        calls.append(args)
+        return compute_measures(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "compute_measures", counted)
+    run = Run(store)
+    first = run.measures(*YEAR, only=["fds_28", "early_stage"])
+    assert first == compute_measures(store, *YEAR, only=["fds_28", "early_stage"])
+    first[0]["rate"] = -1.0  # each caller gets its own copy
+    assert run.measures(*YEAR, only=["fds_28", "early_stage"])[0]["rate"] != -1.0
+    assert len(calls) == 1 and run.events is run.events
+    by_provider = run.measures(*YEAR, by=["provider"], only=["early_stage"])
+    assert by_provider == compute_measures(store, *YEAR, by=["provider"], only=["early_stage"])
+    assert len(calls) == 2 and run.sources().detail  # providers built once asked for, then reused
+    with pytest.raises(MeasureError, match="unknown measure"):
+        run.measures(*YEAR, only=["fds_29"])
+    other = run.with_terms(None)  # other terms, same data: nothing computed again
+    assert other.measures(*YEAR, by=["provider"], only=["early_stage"]) == by_provider and len(calls) == 2

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from carecontract.payments import book as book_module
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import Ledger, Posting, Transaction, UnbalancedTransaction, split_pence
-from carecontract.payments.rules import achievement, pay_contract, portion, weighted_achievement
+from carecontract.payments.pay import pay_contract
+from carecontract.payments.rules import achievement, at_risk_release, portion, weighted_achievement
 from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.terms import load_terms
@@ -63,18 +64,19 @@ def test_achievement_is_monotone_and_within_bounds(r1: float, r2: float, target:
     up = Outcome(measure="cwt_62", target=target, weight=1.0, threshold=threshold)
     low, high = sorted((r1, r2))
     assert 0.0 <= achievement(up, low) <= achievement(up, high) <= 1.0
-    down = Outcome(measure="emergency_presentation", target=target - gap, weight=1.0,
-                   threshold=target if gap else None)  # fmt: skip
+    down = Outcome(measure="emergency_presentation", target=target - gap, weight=1.0, threshold=target if gap else None)
     assert 0.0 <= achievement(down, high) <= achievement(down, low) <= 1.0
 
 
 @given(st.lists(st.floats(0, 1), min_size=3, max_size=3), st.integers(0, 10**10), st.floats(0, 2))
 def test_released_outcome_payment_is_within_its_cap(rates: list[float], pot: int, cap: float) -> None:
-    outcomes = [Outcome(measure=m, target=0.8, weight=w, threshold=0.5)
-                for m, w in (("fds_28", 0.5), ("cwt_31", 0.3), ("cwt_62", 0.2))]  # fmt: skip
+    outcomes = [
+        Outcome(measure=m, target=0.8, weight=w, threshold=0.5)
+        for m, w in (("fds_28", 0.5), ("cwt_31", 0.3), ("cwt_62", 0.2))
+    ]
     a = weighted_achievement(outcomes, dict(zip(("fds_28", "cwt_31", "cwt_62"), rates, strict=True)))
     assert 0 <= a <= 1 + 1e-12
-    released = min(portion(pot, min(a, 1.0) * cap), portion(pot, cap))
+    released = at_risk_release(pot, a, cap)
     assert 0 <= released <= portion(pot, cap)
 
 
@@ -164,8 +166,16 @@ def test_closing_is_idempotent_and_changes_are_versioned(store: Path, tmp_path: 
     # new data arrives: the period is recomputed as a new version with its diff
     from tests.conftest import VALID_ROW, write_csv
 
-    late = {**VALID_ROW, "record_id": "late-1", "event_type": "treatment", "modality": "surgery",
-            "provider_code": "RJE", "cost_gbp": "9000", "event_date": "2017-06-01", "referral_route": ""}  # fmt: skip
+    late = {
+        **VALID_ROW,
+        "record_id": "late-1",
+        "event_type": "treatment",
+        "modality": "surgery",
+        "provider_code": "RJE",
+        "cost_gbp": "9000",
+        "event_date": "2017-06-01",
+        "referral_route": "",
+    }
     ingest([write_csv(tmp_path / "late.csv", [late])], local, as_of=date(2026, 1, 1), key=PseudonymKey(b"pay"))
     changed = PaymentBook(local, terms).close([2017])
     assert changed[0]["version"] == 2 and changed[0]["status"] in ("changed", "recomputed, same payments")
@@ -247,7 +257,7 @@ def test_pay_from_the_command_line(store: Path, tmp_path: Path) -> None:
 def test_one_pass_yearly_costs_equal_the_per_year_query(paid_store: Path) -> None:
     """The pay run costs every year in one scan; each year must equal the per-year query, to the penny."""
     from carecontract.measures.compute import events_table
-    from carecontract.payments.rules import costs_in_scope, subcontractor_costs, yearly_costs
+    from carecontract.payments.costs import costs_in_scope, subcontractor_costs, yearly_costs
     from carecontract.records.store import Store
     from tests.conftest import CANCER_TERMS
 
@@ -261,3 +271,44 @@ def test_one_pass_yearly_costs_equal_the_per_year_query(paid_store: Path) -> Non
             expected = subcontractor_costs(events, codes, start, end, sites)
             assert costs_in_scope(cube, start.year, codes, sites) == expected
     assert sum(costs_in_scope(cube, 2018, codes, None).values()) > 0
+
+
+def test_pay_year_is_pure_rates_and_costs_in_transactions_out() -> None:
+    from carecontract.payments.rules import pay_year
+
+    contract = load_terms(CANCER).contract
+    stage = contract.stages[-1]
+    rates = {o.measure: 0.8 for o in contract.outcomes}
+    costs = {s.code: (i + 1) * 1_000_000_00 for i, s in enumerate(contract.subcontractors)}
+    transactions, result = pay_year(contract, 2, stage, rates, costs)
+    assert (transactions, result) == pay_year(contract, 2, stage, rates, costs)  # same inputs, same entries
+    ledger = Ledger(list(transactions))
+    assert ledger.balanced and result.kind == "outcomes" and result.rates == rates
+    cap = contract.payments.outcome_payment.cap_share
+    assert result.released_pence == at_risk_release(result.at_risk_pence, result.achievement, cap)
+    assert sum(result.to_subcontractors_pence.values()) == sum(costs.values())  # gain/loss share: paid their costs
+    assert result.paid_by_commissioners_pence == -sum(
+        v for a, v in ledger.balances().items() if a.startswith("commissioner:")
+    )
+
+
+def test_a_run_measures_each_year_once_across_pay_runs(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from carecontract import run as run_module
+    from carecontract.run import Run
+
+    calls: list[object] = []
+    real = run_module.compute_measures
+
+    def counted(*args: object, **kwargs: object) -> list[dict]:
+        calls.append(args[1:3])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    contract = load_terms(CANCER).contract
+    expected = pay_contract(contract, store, [2017, 2018, 2019])
+    monkeypatch.setattr(run_module, "compute_measures", counted)
+    run = Run(store)
+    ledger, results = pay_contract(contract, run, [2017, 2018, 2019])
+    assert ledger.transactions == expected[0].transactions and results == expected[1]
+    assert len(calls) == len(set(calls)) == 3  # two gate years, one outcomes year: each period measured once
+    pay_contract(contract, run, [2017, 2018, 2019])
+    assert len(calls) == 3  # the same run: nothing measured again

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from carecontract.baseline.compute import build_baseline
 from carecontract.cli import app
 from carecontract.measures.compute import BREAKDOWNS, compute_measures, events_table
-from carecontract.payments.rules import pay_contract, subcontractor_costs
+from carecontract.payments.costs import subcontractor_costs
+from carecontract.payments.pay import pay_contract
 from carecontract.records.store import Store
 from carecontract.terms import load_terms
 from tests.conftest import CANCER_TERMS

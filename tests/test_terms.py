@@ -66,8 +66,9 @@ def test_flat_profile_keeps_every_penny(tmp_path: Path) -> None:
 
 # -- dated parameters --------------------------------------------------------------------------
 def test_parameters_resolve_by_date_at_the_boundaries(tmp_path: Path) -> None:
-    path = _variant(tmp_path, lambda d: d["parameters"].update(
-        cost_inflation={2017: 0.02, date(2019, 1, 15): 0.03, 2020: 0.04}))  # fmt: skip
+    path = _variant(
+        tmp_path, lambda d: d["parameters"].update(cost_inflation={2017: 0.02, date(2019, 1, 15): 0.03, 2020: 0.04})
+    )
     c = load_terms(path).contract
     assert c.parameter("cost_inflation", date(2017, 4, 1)) == 0.02  # first day of the entry
     assert c.parameter("cost_inflation", date(2019, 1, 14)) == 0.02  # the day before a change

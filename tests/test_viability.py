@@ -72,8 +72,9 @@ def test_unitingcare_back_test_flags_the_contract() -> None:
 
 def test_funding_demand_growth_shrinks_staffordshires_gap() -> None:
     unfunded = stress(load_terms(CANCER).contract, 20_000, seed=1, with_sensitivity=False)
-    funded = stress(load_terms(CANCER, ["payments.fund_demand_growth=true"]).contract, 20_000, seed=1,
-                    with_sensitivity=False)  # fmt: skip
+    funded = stress(
+        load_terms(CANCER, ["payments.fund_demand_growth=true"]).contract, 20_000, seed=1, with_sensitivity=False
+    )
     assert funded["expected_gap_gbp"] < unfunded["expected_gap_gbp"]
     assert funded["deficit_probability"] <= unfunded["deficit_probability"]
 
@@ -104,8 +105,17 @@ def test_stress_from_the_command_line(tmp_path: Path) -> None:
     args = ["stress", str(UNITINGCARE), "--runs", "2000", "--seed", "1", "--charts", str(tmp_path), "--json"]
     proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True)
     result = json.loads(proc.stdout)
-    assert set(result) >= {"runs", "deficit_probability", "expected_gap_gbp", "gap_p50_gbp", "gap_p90_gbp",
-                           "first_deficit_year_p50", "by_year", "sensitivity", "terms"}  # fmt: skip
+    assert set(result) >= {
+        "runs",
+        "deficit_probability",
+        "expected_gap_gbp",
+        "gap_p50_gbp",
+        "gap_p90_gbp",
+        "first_deficit_year_p50",
+        "by_year",
+        "sensitivity",
+        "terms",
+    }
     assert all(set(s) >= {"parameter", "low", "high"} for s in result["sensitivity"])
     assert {p.name for p in tmp_path.iterdir()} == {"fan.html", "fan.png", "tornado.html", "tornado.png"}
     assert "plotly" in (tmp_path / "fan.html").read_text()[:5_000_000].lower()
@@ -128,8 +138,12 @@ def test_a_scope_roll_out_raises_costs_from_its_year_and_matches_the_projection(
 
 def test_the_terminal_shows_the_fan_and_the_tornado(tmp_path: Path) -> None:
     args = ["stress", str(UNITINGCARE), "--runs", "2000", "--seed", "1", "--charts", str(tmp_path)]
-    proc = subprocess.run([sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True,
-                          env={**__import__("os").environ, "COLUMNS": "120"})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "carecontract.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "120"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "cumulative position, 10–90% of runs" in proc.stdout and "●" in proc.stdout
     assert "expected funding gap, £m" in proc.stdout and "◀" in proc.stdout and "▶" in proc.stdout

@@ -62,8 +62,9 @@ def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.
     return ibis.duckdb.connect()
 
 
-def read_events(files: list[str], engine: Engine = "duckdb", spark_master: str | None = None,
-                name: str = "events") -> Table:  # fmt: skip
+def read_events(
+    files: list[str], engine: Engine = "duckdb", spark_master: str | None = None, name: str = "events"
+) -> Table:
     """The events Parquet files as an Ibis table on the chosen engine."""
     con = backend(engine, spark_master)
     if engine == "spark":

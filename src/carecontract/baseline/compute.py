@@ -20,16 +20,13 @@ import ibis
 from ibis import _
 from ibis.expr.types import Table
 
-from carecontract.measures.compute import events_table
-from carecontract.records.store import Store
+from carecontract.engine import Engine
+from carecontract.payments.book import PaymentBook
+from carecontract.run import Run, StoreLike
+from carecontract.terms.loader import Terms
+from carecontract.terms.years import contract_year
 
 ACTIVITY_KEYS = ("year", "tumour_site", "service", "provider", "commissioner")
-
-
-def contract_year(column: ibis.Value, start_month: int, start_day: int) -> ibis.Value:
-    """The calendar year in which the contract year containing each date starts."""
-    before = (column.month() < start_month) | ((column.month() == start_month) & (column.day() < start_day))
-    return column.year() - before.cast("int32")
 
 
 def activity(events: Table, start: date = date(2000, 4, 1)) -> Table:
@@ -98,7 +95,7 @@ def payment_flows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"year": y, "rule": r, "from": f, "to": to, "pence": p} for (y, r, f, to), p in sorted(totals.items())]
 
 
-def activity_rows(events: Table, terms: Any | None = None) -> list[dict[str, Any]]:
+def activity_rows(events: Table, terms: Terms | None = None) -> list[dict[str, Any]]:
     """Activity and cost rows, by contract year of the terms (April years without them)."""
     start = terms.contract.term.start if terms else date(2000, 4, 1)
     rows = activity(events, start).to_pyarrow().to_pylist()
@@ -107,15 +104,20 @@ def activity_rows(events: Table, terms: Any | None = None) -> list[dict[str, Any
     return rows
 
 
-def build_baseline(store: str | Store, terms: Any | None = None, engine: str = "duckdb",
-                   spark_master: str | None = None) -> Baseline:  # fmt: skip
-    store = store if isinstance(store, Store) else Store(store)
-    events = events_table(store, engine=engine, spark_master=spark_master)
-    act = activity_rows(events, terms)
-    flows = patient_flows(events).to_pyarrow().to_pylist()
-    payments: list[dict[str, Any]] = []
-    if terms is not None:
-        from carecontract.payments.book import PaymentBook
+def build_baseline(
+    store: Run | StoreLike,
+    terms: Terms | None = None,
+    engine: Engine = "duckdb",
+    spark_master: str | None = None,
+) -> Baseline:
+    """Activity, patient flows and (with terms) the payment flows of the closed book.
 
-        payments = payment_flows(PaymentBook(store, terms).ledger_rows())
+    ``store`` is a Run (its engine, and its terms if ``terms`` is not given) or a store path read
+    on ``engine``.
+    """
+    run = Run.of(store, terms, engine=engine, spark_master=spark_master)
+    terms = terms if terms is not None else run.terms
+    act = activity_rows(run.events, terms)
+    flows = patient_flows(run.events).to_pyarrow().to_pylist()
+    payments = payment_flows(PaymentBook(run, terms).ledger_rows()) if terms is not None else []
     return Baseline(act, flows, payments)

@@ -56,8 +56,16 @@ def events_table(store: Store, engine: Engine = "duckdb", spark_master: str | No
 
 
 def _ibis_type(sql_type: str) -> str:
-    return {"VARCHAR": "string", "DATE": "date", "TINYINT": "int8", "INTEGER": "int32", "DOUBLE": "float64",
-            "DECIMAL(14,2)": "decimal(14,2)", "SMALLINT": "int16", "BIGINT": "int64"}[sql_type]  # fmt: skip
+    return {
+        "VARCHAR": "string",
+        "DATE": "date",
+        "TINYINT": "int8",
+        "INTEGER": "int32",
+        "DOUBLE": "float64",
+        "DECIMAL(14,2)": "decimal(14,2)",
+        "SMALLINT": "int16",
+        "BIGINT": "int64",
+    }[sql_type]
 
 
 def sources(events: Table, detail: bool = True) -> Sources:
@@ -70,8 +78,17 @@ def sources(events: Table, detail: bool = True) -> Sources:
         built = pathways(events, detail).cache()
     else:  # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
         built = backend.create_table(f"pathways_{id(events)}", pathways(events, detail), temp=True, overwrite=True)
-    people = events.select("commissioner_code", "imd_quintile", "provider_code", "event_date", "event_type",
-                           "place_of_death", "usual_residence", "score", "record_id")  # fmt: skip
+    people = events.select(
+        "commissioner_code",
+        "imd_quintile",
+        "provider_code",
+        "event_date",
+        "event_type",
+        "place_of_death",
+        "usual_residence",
+        "score",
+        "record_id",
+    )
     return Sources(
         pathways=built,
         deaths=people.filter(_.event_type == "death"),
@@ -124,8 +141,17 @@ def _finish(measure: Measure, row: dict[str, Any], target: float | None) -> dict
     met = None
     if target is not None and rate is not None:
         met = rate >= target if measure.higher_is_better else rate <= target
-    return {"measure": measure.id, "numerator": n, "denominator": d, "rate": rate, "ci_low": low,
-            "ci_high": high, "target": target, "met": met, **row}  # fmt: skip
+    return {
+        "measure": measure.id,
+        "numerator": n,
+        "denominator": d,
+        "rate": rate,
+        "ci_low": low,
+        "ci_high": high,
+        "target": target,
+        "met": met,
+        **row,
+    }
 
 
 def _equity(src: Sources, start: date, end: date, by: tuple[str, ...], target: float | None) -> list[dict]:
@@ -145,8 +171,17 @@ def _equity(src: Sources, start: date, end: date, by: tuple[str, ...], target: f
         rate = (n5 / d5 - n1 / d1) if d5 and d1 else None
         low, high = stats.newcombe(n5, d5, n1, d1)
         met = None if target is None or rate is None else rate <= target
-        row = {"measure": "equity_gap", "numerator": None, "denominator": d1 + d5, "rate": rate, "ci_low": low,
-               "ci_high": high, "target": target, "met": met, "base_measure": EQUITY_BASE}  # fmt: skip
+        row = {
+            "measure": "equity_gap",
+            "numerator": None,
+            "denominator": d1 + d5,
+            "rate": rate,
+            "ci_low": low,
+            "ci_high": high,
+            "target": target,
+            "met": met,
+            "base_measure": EQUITY_BASE,
+        }
         row["least_deprived"] = {"numerator": n5, "denominator": d5}
         row["most_deprived"] = {"numerator": n1, "denominator": d1}
         out.append({**row, **dict(zip(keys, key, strict=True))})
@@ -163,8 +198,35 @@ def _add_funnel(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         lo95, hi95 = stats.funnel_limits(overall, r["denominator"], stats.Z95)
         lo998, hi998 = stats.funnel_limits(overall, r["denominator"], stats.Z998)
-        r["funnel"] = {"overall": overall, "limits_95": [lo95, hi95], "limits_998": [lo998, hi998],
-                       "outlier": r["rate"] is not None and not lo998 <= r["rate"] <= hi998}  # fmt: skip
+        r["funnel"] = {
+            "overall": overall,
+            "limits_95": [lo95, hi95],
+            "limits_998": [lo998, hi998],
+            "outlier": r["rate"] is not None and not lo998 <= r["rate"] <= hi998,
+        }
+
+
+def check_request(
+    start: date, end: date, by: Iterable[str] = (), only: Iterable[str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The breakdowns and measures asked for, as tuples; :class:`MeasureError` for any that do not exist."""
+    by = tuple(by)
+    unknown = [b for b in by if b not in BREAKDOWNS]
+    if unknown:
+        raise MeasureError(f"unknown breakdown {', '.join(unknown)} (valid: {', '.join(BREAKDOWNS)})")
+    wanted = tuple(only) if only else MEASURE_IDS
+    bad = [m for m in wanted if m not in MEASURE_IDS]
+    if bad:
+        raise MeasureError(f"unknown measure {', '.join(bad)} (valid: {', '.join(MEASURE_IDS)})")
+    if start > end:
+        raise MeasureError(f"--from {start} is after --to {end}")
+    return by, wanted
+
+
+def needs_detail(by: Iterable[str]) -> bool:
+    """Whether the pathways must carry providers and tumour sites (an arg_min each: built only when a
+    breakdown needs them)."""
+    return bool({"provider", "tumour_site"} & set(by))
 
 
 def compute_measures(
@@ -185,18 +247,8 @@ def compute_measures(
     DuckDB or Spark.
     """
     store = store if isinstance(store, Store) else Store(store)
-    by = tuple(by)
-    unknown = [b for b in by if b not in BREAKDOWNS]
-    if unknown:
-        raise MeasureError(f"unknown breakdown {', '.join(unknown)} (valid: {', '.join(BREAKDOWNS)})")
-    wanted = tuple(only) if only else MEASURE_IDS
-    bad = [m for m in wanted if m not in MEASURE_IDS]
-    if bad:
-        raise MeasureError(f"unknown measure {', '.join(bad)} (valid: {', '.join(MEASURE_IDS)})")
-    if start > end:
-        raise MeasureError(f"--from {start} is after --to {end}")
-    # providers and tumour sites cost an arg_min each: build them only when a breakdown needs them
-    detail = bool({"provider", "tumour_site"} & set(by))
+    by, wanted = check_request(start, end, by, only)
+    detail = needs_detail(by)
     if src is None or (detail and not src.detail):
         src = sources(events_table(store, engine=engine, spark_master=spark_master), detail=detail)
     defs = measures(src.censor)

@@ -186,10 +186,15 @@ EQUITY = Measure(
     standard=None,
 )
 
-MEASURE_IDS = ("fds_28", "cwt_31", "cwt_62", "early_stage", "survival_1y", "emergency_presentation",
-               "usual_place_of_death", "patient_experience", "equity_gap")  # fmt: skip
-
 
 def measures(censor: date | None = None) -> dict[str, Measure]:
     """Every measure; ``censor`` is the last date the data can see (for one-year survival)."""
     return {**_measures(censor), "equity_gap": EQUITY}
+
+
+#: Whether a higher value is better, by measure id, in the order reported. Derived from the
+#: definitions above (each id and direction is written once, in its :class:`Measure`); the terms'
+#: validation, the gate and the payment rules all read it from here.
+HIGHER_IS_BETTER: dict[str, bool] = {m.id: m.higher_is_better for m in measures().values()}
+#: Every measure id, in the order reported.
+MEASURE_IDS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)

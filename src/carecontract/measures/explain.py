@@ -38,12 +38,19 @@ def explain(measure_id: str, store: str | Store, pathway_id: str) -> dict[str, A
         "provider": measure.provider,
     }
     if measure.clock:
-        columns |= {"clock_start": measure.clock.start, "clock_stop": measure.clock.stop,
-                    "pauses_days": measure.clock.pauses, "clock_days": measure.clock.elapsed}  # fmt: skip
+        columns |= {
+            "clock_start": measure.clock.start,
+            "clock_stop": measure.clock.stop,
+            "pauses_days": measure.clock.pauses,
+            "clock_days": measure.clock.elapsed,
+        }
     rows = table.mutate(**columns).to_pyarrow().to_pylist()
     if not rows:
-        kind = "referral" if measure.source == "pathways" else ("death" if measure.source == "deaths" else
-                                                                 "patient_experience")  # fmt: skip
+        kind = (
+            "referral"
+            if measure.source == "pathways"
+            else ("death" if measure.source == "deaths" else "patient_experience")
+        )
         some = events.filter(_.event_type == kind).order_by("record_id").select("record_id").limit(3)
         examples = ", ".join(r["record_id"] for r in some.to_pyarrow().to_pylist())
         hint = f"; for example: {examples}" if examples else ""

@@ -30,17 +30,19 @@ import pyarrow.parquet as pq
 
 from carecontract.engine import Engine
 from carecontract.payments.ledger import Ledger
-from carecontract.payments.rules import YearResult, pay_contract
-from carecontract.records.store import Store, write_json_atomic
+from carecontract.payments.pay import pay_contract
+from carecontract.payments.rules import YearResult
+from carecontract.records.store import write_json_atomic
+from carecontract.run import Run, StoreLike
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import Contract
 
 RULES_VERSION = "2"  # bump when the payment rules change, so closed periods are recomputed
 
 
-def covered_years(contract: Contract, store: Store) -> list[int]:
+def covered_years(contract: Contract, store: Run | StoreLike) -> list[int]:
     """Contract years (by start year) that have ended and that the store's events overlap."""
-    first, last = store.event_range()
+    first, last = Run.of(store).event_range()
     if first is None:
         return []
     years = []
@@ -56,12 +58,27 @@ def slug(name: str) -> str:
 
 
 class PaymentBook:
-    def __init__(self, store: str | Path | Store, terms: Terms, engine: Engine = "duckdb",
-                 spark_master: str | None = None) -> None:  # fmt: skip
-        self.store = store if isinstance(store, Store) else Store(store)
-        self.terms = terms
+    """The closed periods of one contract's terms (with their what-ifs) over one store.
+
+    ``store`` is a Run (its store, engine and, if ``terms`` is not given, its terms are used) or a
+    store path, read on ``engine``.
+    """
+
+    def __init__(
+        self,
+        store: Run | StoreLike,
+        terms: Terms | None = None,
+        engine: Engine = "duckdb",
+        spark_master: str | None = None,
+    ) -> None:
+        self.run = Run.of(store, terms, engine=engine, spark_master=spark_master)
+        self.store = self.run.store
+        terms = terms if terms is not None else self.run.terms
+        if terms is None:
+            raise ValueError("a payment book needs terms: pass them, or a Run built with them")
+        self.terms: Terms = terms
         # the engine is not part of the inputs' fingerprint: both give the same ledger (parity-tested)
-        self.engine, self.spark_master = engine, spark_master
+        self.engine, self.spark_master = self.run.engine, self.run.spark_master
         # a what-if (--set) is kept in a book of its own, so it can never become the official close
         name = slug(terms.contract.name) + (f"--what-if-{terms.fingerprint}" if terms.overrides else "")
         self.root = self.store.root / "payments" / name
@@ -95,7 +112,7 @@ class PaymentBook:
                 y: {**(self.latest(y) or {}), "period": y, "status": "unchanged"} for y in years if y not in todo
             }
             if todo:
-                ledger, results = pay_contract(self.terms.contract, self.store, todo, self.engine, self.spark_master)
+                ledger, results = pay_contract(self.terms.contract, self.run, todo)
                 manifest = self.manifest()
                 for result in results:
                     entry = self._write_version(manifest, ledger, result)
@@ -108,19 +125,7 @@ class PaymentBook:
         previous = self.latest(year)
         version = (previous or {}).get("version", 0) + 1
         file = f"{year}-v{version}.parquet"
-        rows = [
-            {
-                "txn": t.id,
-                "period": t.period,
-                "rule": t.rule,
-                "narration": t.narration,
-                "account": p.account,
-                "pence": p.pence,
-            }
-            for t, p in ledger.postings
-            if t.period == year
-        ]
-        pq.write_table(pa.Table.from_pylist(rows), self.root / file)
+        pq.write_table(pa.Table.from_pylist(ledger.rows(year)), self.root / file)
         balances = ledger.balances(year)
         diff = None
         if previous:

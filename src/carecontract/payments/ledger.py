@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from typing import Any
 
 
 class UnbalancedTransaction(ValueError):
@@ -63,12 +64,25 @@ class Ledger:
     def postings(self) -> list[tuple[Transaction, Posting]]:
         return [(t, p) for t in self.transactions for p in t.postings]
 
+    def rows(self, period: int | None = None) -> list[dict[str, Any]]:
+        """The postings as ledger rows (``txn``, ``period``, ``rule``, ``narration``, ``account``,
+        ``pence``), as the payment book stores them; only ``period``'s if given."""
+        return [
+            {
+                "txn": t.id,
+                "period": t.period,
+                "rule": t.rule,
+                "narration": t.narration,
+                "account": p.account,
+                "pence": p.pence,
+            }
+            for t, p in self.postings
+            if period is None or t.period == period
+        ]
+
     def balances(self, period: int | None = None) -> dict[str, int]:
-        out: dict[str, int] = defaultdict(int)
-        for txn, posting in self.postings:
-            if period is None or txn.period == period:
-                out[posting.account] += posting.pence
-        return dict(sorted(out.items()))
+        """Net pence per account (over every period, or ``period``'s), sorted by account."""
+        return net_by_account(self.rows(period), by_period=False)
 
     def sum_pence(self) -> int:
         return sum(p.pence for _, p in self.postings)

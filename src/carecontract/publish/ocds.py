@@ -22,9 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from carecontract.errors import UserError
+from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
 from carecontract.records.store import Store
+from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import FeeStage
 
@@ -38,8 +40,13 @@ DOCUMENTS = {
     "gate": ("physicalProgressReport", "contract"),
     "variation": ("contractArrangements", "contract"),
 }
-# ledger account kinds that are organisations; "management:" is the prime's own retained income
-ORGANISATION_ACCOUNTS = ("commissioner", "prime", "subcontractor", "hmrc")
+# ledger account kinds that are organisations; the management account is the prime's own retained income
+ORGANISATION_ACCOUNTS = (
+    accounts.COMMISSIONER,
+    accounts.PRIME,
+    accounts.SUBCONTRACTOR,
+    accounts.kind(accounts.HMRC_VAT),
+)
 
 
 class PublishError(UserError, ValueError):
@@ -56,26 +63,45 @@ def _when(day: Any) -> str:
 
 
 def _party_id(account: str) -> str:
-    kind, code = account.split(":", 1)
-    return "GB-HMRC" if kind == "hmrc" else f"carecontract-{code}"
+    if accounts.kind(account) == accounts.kind(accounts.HMRC_VAT):
+        return "GB-HMRC"
+    return f"carecontract-{accounts.code(account)}"
 
 
 def _parties(terms: Terms) -> list[dict[str, Any]]:
     c = terms.contract
     parties = [
-        {"id": _party_id(f"commissioner:{x.code}"), "name": x.name, "roles": ["buyer", "payer"],
-         "identifier": {"scheme": "GB-NHS", "id": x.code, "legalName": x.name}}
+        {
+            "id": _party_id(accounts.commissioner(x.code)),
+            "name": x.name,
+            "roles": ["buyer", "payer"],
+            "identifier": {"scheme": "GB-NHS", "id": x.code, "legalName": x.name},
+        }
         for x in c.commissioners
-    ]  # fmt: skip
-    parties.append({"id": _party_id(f"prime:{c.prime.code}"), "name": c.prime.name,
-                    "roles": ["supplier", "tenderer", "payer", "payee"],
-                    "identifier": {"scheme": "GB-NHS", "id": c.prime.code, "legalName": c.prime.name}})  # fmt: skip
+    ]
+    parties.append(
+        {
+            "id": _party_id(accounts.prime(c.prime.code)),
+            "name": c.prime.name,
+            "roles": ["supplier", "tenderer", "payer", "payee"],
+            "identifier": {"scheme": "GB-NHS", "id": c.prime.code, "legalName": c.prime.name},
+        }
+    )
     for s in c.subcontractors:
-        parties.append({"id": _party_id(f"subcontractor:{s.code}"), "name": s.name, "roles": ["payee"],
-                        "identifier": {"scheme": "GB-NHS", "id": s.code, "legalName": s.name},
-                        "details": {"subcontractorTo": c.prime.code, "services": list(s.services),
-                                    "tumourSites": s.tumour_sites}})  # fmt: skip
-    parties.append({"id": _party_id("hmrc:vat"), "name": "HM Revenue & Customs", "roles": ["payee"]})
+        parties.append(
+            {
+                "id": _party_id(accounts.subcontractor(s.code)),
+                "name": s.name,
+                "roles": ["payee"],
+                "identifier": {"scheme": "GB-NHS", "id": s.code, "legalName": s.name},
+                "details": {
+                    "subcontractorTo": c.prime.code,
+                    "services": list(s.services),
+                    "tumourSites": s.tumour_sites,
+                },
+            }
+        )
+    parties.append({"id": _party_id(accounts.HMRC_VAT), "name": "HM Revenue & Customs", "roles": ["payee"]})
     return parties
 
 
@@ -93,9 +119,15 @@ def _documents(records: list[dict[str, Any]], section: str) -> list[dict[str, An
         attachment = r.get("attachment")
         description = r["text"] + f" (decision record {r['seq']}, hash {r['hash']}"
         description += f"; attachment {attachment['name']} sha256 {attachment['sha256']})" if attachment else ")"
-        out.append({"id": f"decision-{r['seq']}", "documentType": document_type,
-                    "title": r["kind"].replace("_", " ").capitalize(), "description": description,
-                    "datePublished": r["at"].replace("+00:00", "Z")})  # fmt: skip
+        out.append(
+            {
+                "id": f"decision-{r['seq']}",
+                "documentType": document_type,
+                "title": r["kind"].replace("_", " ").capitalize(),
+                "description": description,
+                "datePublished": r["at"].replace("+00:00", "Z"),
+            }
+        )
     return out
 
 
@@ -112,14 +144,19 @@ def _transactions(book: PaymentBook, parties: list[dict[str, Any]]) -> list[dict
         if len(payers) != 1 or len(payees) != 1:
             raise PublishError(f"ledger transaction {txn} is not a transfer between two accounts")
         payer, payee = payers[0], payees[0]
-        if not all(r["account"].split(":", 1)[0] in ORGANISATION_ACCOUNTS for r in (payer, payee)):
+        if not all(accounts.kind(r["account"]) in ORGANISATION_ACCOUNTS for r in (payer, payee)):
             continue  # the prime moving money into its own retained income
         year = payer["period"]
-        out.append({"id": txn, "source": f"urn:carecontract:ledger:{slug(book.terms.contract.name)}:{payer['rule']}",
-                    "date": _when(starts.get(year) or book.terms.contract.term.start),
-                    "value": _money(payee["pence"] / 100),
-                    "payer": _reference(parties, _party_id(payer["account"])),
-                    "payee": _reference(parties, _party_id(payee["account"]))})  # fmt: skip
+        out.append(
+            {
+                "id": txn,
+                "source": f"urn:carecontract:ledger:{slug(book.terms.contract.name)}:{payer['rule']}",
+                "date": _when(starts.get(year) or book.terms.contract.term.start),
+                "value": _money(payee["pence"] / 100),
+                "payer": _reference(parties, _party_id(payer["account"])),
+                "payee": _reference(parties, _party_id(payee["account"])),
+            }
+        )
     return out
 
 
@@ -157,61 +194,151 @@ def _milestones(book: PaymentBook) -> list[dict[str, Any]]:
     return out
 
 
-def release_package(terms: Terms, store: str | Store, decision_log: str | None = None,
-                    ocid_prefix: str = DEFAULT_OCID_PREFIX, uri: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """An OCDS 1.1 release package for the contract: planning, tender, award, contract and implementation."""
-    store = store if isinstance(store, Store) else Store(store)
-    c = terms.contract
-    log = DecisionLog(decision_log) if decision_log else None
-    records = log.records() if log else []
-    if log and (problems := log.verify()):
+def _verified_records(decision_log: str | None) -> list[dict[str, Any]]:
+    """The decision log's records, refusing a log that fails verification."""
+    if not decision_log:
+        return []
+    log = DecisionLog(decision_log)
+    records = log.records()
+    if problems := log.verify():
         raise PublishError(f"{log.path} fails verification, so it cannot be published: {problems[0]}")
-    book = PaymentBook(store, terms)
-    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    ocid = f"{ocid_prefix}-{slug(c.name)}"
-    parties = _parties(terms)
-    lead = max(c.commissioners, key=lambda x: x.share)
-    buyer = _reference(parties, _party_id(f"commissioner:{lead.code}"))
-    prime = _reference(parties, _party_id(f"prime:{c.prime.code}"))
-    value = _money(c.value.total_gbp)
-    period = {"startDate": _when(c.term.start), "endDate": _when(c.term.end - timedelta(days=1)),
-              "durationInDays": (c.term.end - c.term.start).days}  # fmt: skip
-    planning_docs = _documents(records, "planning")
-    rationale = c.description or c.name
+    return records
+
+
+def _rationale(terms: Terms, planning_docs: list[dict[str, Any]]) -> str:
+    rationale = terms.contract.description or terms.contract.name
     if not planning_docs:
         rationale += " No business case, options appraisal or consultation is on record in the decision log."
-    common = {"ocid": ocid, "date": now, "initiationType": "tender", "parties": parties, "buyer": buyer,
-              "language": "en"}  # fmt: skip
-    tender = {"id": f"{slug(c.name)}-tender", "title": c.name, "description": rationale, "status": "complete",
-              "value": value, "procuringEntity": buyer, "mainProcurementCategory": "services",
-              "contractPeriod": period}  # fmt: skip
-    award = {"id": f"{slug(c.name)}-award", "title": f"{c.name}: prime provider", "status": "active",
-             "date": _when(c.term.start), "value": value, "suppliers": [prime], "contractPeriod": period}  # fmt: skip
-    contract: dict[str, Any] = {
-        "id": f"{slug(c.name)}-contract", "awardID": award["id"], "title": c.name, "status": "active",
-        "period": period, "value": value, "dateSigned": _when(c.term.start),
+    return rationale
+
+
+def _period(terms: Terms) -> dict[str, Any]:
+    term = terms.contract.term
+    return {
+        "startDate": _when(term.start),
+        "endDate": _when(term.end - timedelta(days=1)),
+        "durationInDays": (term.end - term.start).days,
+    }
+
+
+def _tender(terms: Terms, rationale: str, buyer: dict[str, str]) -> dict[str, Any]:
+    c = terms.contract
+    return {
+        "id": f"{slug(c.name)}-tender",
+        "title": c.name,
+        "description": rationale,
+        "status": "complete",
+        "value": _money(c.value.total_gbp),
+        "procuringEntity": buyer,
+        "mainProcurementCategory": "services",
+        "contractPeriod": _period(terms),
+    }
+
+
+def _award(terms: Terms, prime: dict[str, str]) -> dict[str, Any]:
+    c = terms.contract
+    return {
+        "id": f"{slug(c.name)}-award",
+        "title": f"{c.name}: prime provider",
+        "status": "active",
+        "date": _when(c.term.start),
+        "value": _money(c.value.total_gbp),
+        "suppliers": [prime],
+        "contractPeriod": _period(terms),
+    }
+
+
+def _contract(terms: Terms, records: list[dict[str, Any]]) -> dict[str, Any]:
+    c = terms.contract
+    return {
+        "id": f"{slug(c.name)}-contract",
+        "awardID": f"{slug(c.name)}-award",
+        "title": c.name,
+        "status": "active",
+        "period": _period(terms),
+        "value": _money(c.value.total_gbp),
+        "dateSigned": _when(c.term.start),
         "documents": _documents(records, "contract"),
-        "amendments": [{"id": f"decision-{r['seq']}", "date": r["at"].replace("+00:00", "Z"), "rationale": r["text"]}
-                       for r in records if r["kind"] == "variation"],
-    }  # fmt: skip
+        "amendments": [
+            {"id": f"decision-{r['seq']}", "date": r["at"].replace("+00:00", "Z"), "rationale": r["text"]}
+            for r in records
+            if r["kind"] == "variation"
+        ],
+    }
+
+
+def _releases(
+    terms: Terms, book: PaymentBook, records: list[dict[str, Any]], ocid: str, now: str
+) -> list[dict[str, Any]]:
+    """The four releases: planning, tender, award with contract, and implementation."""
+    c = terms.contract
+    parties = _parties(terms)
+    lead = max(c.commissioners, key=lambda x: x.share)
+    buyer = _reference(parties, _party_id(accounts.commissioner(lead.code)))
+    prime = _reference(parties, _party_id(accounts.prime(c.prime.code)))
+    planning_docs = _documents(records, "planning")
+    rationale = _rationale(terms, planning_docs)
+    common = {
+        "ocid": ocid,
+        "date": now,
+        "initiationType": "tender",
+        "parties": parties,
+        "buyer": buyer,
+        "language": "en",
+    }
+    tender, award, contract = _tender(terms, rationale, buyer), _award(terms, prime), _contract(terms, records)
     implementation = {"transactions": _transactions(book, parties), "milestones": _milestones(book)}
-    releases = [
-        {**common, "id": f"{ocid}-planning", "tag": ["planning"],
-         "planning": {"rationale": rationale, "budget": {"description": "Contract value over the term",
-                                                         "amount": value}, "documents": planning_docs}},
+    budget = {"description": "Contract value over the term", "amount": _money(c.value.total_gbp)}
+    return [
+        {
+            **common,
+            "id": f"{ocid}-planning",
+            "tag": ["planning"],
+            "planning": {"rationale": rationale, "budget": budget, "documents": planning_docs},
+        },
         {**common, "id": f"{ocid}-tender", "tag": ["tender"], "tender": tender},
-        {**common, "id": f"{ocid}-award", "tag": ["award", "contract"], "tender": {"id": tender["id"]},
-         "awards": [award], "contracts": [contract]},
-        {**common, "id": f"{ocid}-implementation", "tag": ["implementation"], "tender": {"id": tender["id"]},
-         "awards": [award], "contracts": [{**contract, "implementation": implementation}]},
-    ]  # fmt: skip
+        {
+            **common,
+            "id": f"{ocid}-award",
+            "tag": ["award", "contract"],
+            "tender": {"id": tender["id"]},
+            "awards": [award],
+            "contracts": [contract],
+        },
+        {
+            **common,
+            "id": f"{ocid}-implementation",
+            "tag": ["implementation"],
+            "tender": {"id": tender["id"]},
+            "awards": [award],
+            "contracts": [{**contract, "implementation": implementation}],
+        },
+    ]
+
+
+def release_package(
+    terms: Terms,
+    store: Run | str | Store,
+    decision_log: str | None = None,
+    ocid_prefix: str = DEFAULT_OCID_PREFIX,
+    uri: str | None = None,
+) -> dict[str, Any]:
+    """An OCDS 1.1 release package for the contract: planning, tender, award, contract and implementation.
+
+    ``store`` is a Run or a store: only its closed payment book is read.
+    """
+    c = terms.contract
+    records = _verified_records(decision_log)
+    book = PaymentBook(store, terms)
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    lead = max(c.commissioners, key=lambda x: x.share)
     package: dict[str, Any] = {
         "uri": uri or f"urn:carecontract:{slug(c.name)}:{terms.fingerprint}",
         "version": OCDS_VERSION,
         "publishedDate": now,
         "publisher": {"name": f"{lead.name}, for the commissioners of {c.name}"},
         "license": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/",
-        "releases": releases,
+        "releases": _releases(terms, book, records, f"{ocid_prefix}-{slug(c.name)}", now),
     }
     if records:
         # anchors the log outside its file: a reader can check the log they are given ends here

@@ -4,18 +4,55 @@ The Staffordshire Stage 1 existed to fix the data and meet a limited set of outc
 the Stage 1 aims starts Stage 2". Here each aim in the terms' gate is measured from the store
 and compared with its threshold, so the decision to move to payment by outcomes rests on
 figures anyone can reproduce.
+
+The judgement (:func:`judge_gate`) is a pure function of the measured values; :func:`evaluate_gate`
+gathers them from :class:`Evidence` — a :class:`carecontract.run.Run`, which computes each figure
+once per run — or, for callers without one, straight from a store.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from carecontract.errors import UserError
 from carecontract.measures.compute import Sources, compute_measures
+from carecontract.measures.definitions import HIGHER_IS_BETTER
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
-from carecontract.terms.model import MEASURES, Contract, FeeStage
+from carecontract.terms.model import Contract, FeeStage
+
+
+class GateError(UserError, ValueError):
+    """A gate that cannot be evaluated (the contract has no fee stage)."""
+
+
+@runtime_checkable
+class Evidence(Protocol):
+    """What a gate is judged on: measures over a period and the store's data quality (a Run is one)."""
+
+    def measures(self, start: date, end: date, by: Any = (), *, only: Any = None) -> list[dict[str, Any]]: ...
+
+    def quality_report(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class _StoreEvidence:
+    """Evidence read straight from a store, for a caller without a Run."""
+
+    store: Store
+    src: Sources | None = None
+    report: dict[str, Any] | None = None
+
+    def measures(self, start: date, end: date, by: Any = (), *, only: Any = None) -> list[dict[str, Any]]:
+        return compute_measures(self.store, start, end, by, only=only, src=self.src)
+
+    def quality_report(self) -> dict[str, Any]:
+        if self.report is None:
+            self.report = quality(self.store).as_dict()
+        return self.report
 
 
 @dataclass
@@ -32,45 +69,52 @@ class Criterion:
         return self.value >= self.threshold if self.higher_is_better else self.value <= self.threshold
 
 
-def evaluate_gate(
+def fee_stage_of(contract: Contract) -> FeeStage:
+    stage = contract.fee_stage
+    if stage is None:
+        raise GateError(f"{contract.name} has no fee stage, so no gate to evaluate")
+    return stage
+
+
+def data_quality(report: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(completeness, validity) from a quality report, as the gate counts them."""
+    # columns required only for event types absent from the data have no completeness to count
+    required = [
+        c["completeness_where_required"]
+        for c in report["columns"]
+        if c["required"] and c["completeness_where_required"] is not None
+    ]
+    completeness = sum(required) / len(required) if required else None
+    rows = report["rows"]
+    validity = rows["accepted"] / rows["read"] if rows["read"] else None
+    return completeness, validity
+
+
+def judge_gate(
     contract: Contract,
-    store: str | Store,
     start: date,
     end: date,
-    *,
-    src: Sources | None = None,
+    rates: dict[str, float | None],
     quality_report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Each criterion of the first fee stage's gate, measured over [start, end], and the verdict.
+    """The verdict on the first fee stage's gate from measured values (pure: no data is read).
 
-    ``src`` and ``quality_report`` let a caller evaluating several years build them once.
+    ``rates`` holds each gate measure's rate over [start, end] (missing or None: nothing measured,
+    so not met); ``quality_report`` is needed only if the gate sets data completeness or validity.
     """
-    stage = next((s for s in contract.stages if isinstance(s, FeeStage)), None)
-    if stage is None:
-        raise ValueError(f"{contract.name} has no fee stage, so no gate to evaluate")
+    stage = fee_stage_of(contract)
     gate = stage.gate
-    store = store if isinstance(store, Store) else Store(store)
     criteria: list[Criterion] = []
     if gate.data_completeness is not None or gate.data_validity is not None:
-        report = quality_report or quality(store).as_dict()
-        # columns required only for event types absent from the data have no completeness to count
-        required = [
-            c["completeness_where_required"]
-            for c in report["columns"]
-            if c["required"] and c["completeness_where_required"] is not None
-        ]
-        completeness = sum(required) / len(required) if required else None
-        rows = report["rows"]
-        validity = rows["accepted"] / rows["read"] if rows["read"] else None
+        if quality_report is None:
+            raise ValueError("this gate judges data quality: give the store's quality report")
+        completeness, validity = data_quality(quality_report)
         if gate.data_completeness is not None:
             criteria.append(Criterion("data_completeness", gate.data_completeness, completeness, True))
         if gate.data_validity is not None:
             criteria.append(Criterion("data_validity", gate.data_validity, validity, True))
-    if gate.measures:
-        results = {r["measure"]: r for r in compute_measures(store, start, end, only=list(gate.measures), src=src)}
-        for measure, threshold in gate.measures.items():
-            value = results.get(measure, {}).get("rate")  # None: nothing to measure, so not met
-            criteria.append(Criterion(measure, threshold, value, MEASURES[measure]))
+    for measure, threshold in gate.measures.items():
+        criteria.append(Criterion(measure, threshold, rates.get(measure), HIGHER_IS_BETTER[measure]))
     return {
         "stage": stage.name,
         "period": {"from": start.isoformat(), "to": end.isoformat()},
@@ -86,3 +130,32 @@ def evaluate_gate(
             for c in criteria
         ],
     }
+
+
+def evaluate_gate(
+    contract: Contract,
+    evidence: Evidence | str | os.PathLike[str] | Store,
+    start: date,
+    end: date,
+    *,
+    src: Sources | None = None,
+    quality_report: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Each criterion of the first fee stage's gate, measured over [start, end], and the verdict.
+
+    ``evidence`` is a Run (or anything with its ``measures`` and ``quality_report``), or a store.
+    For a store, ``src`` and ``quality_report`` let a caller evaluating several years build them
+    once; a Run keeps them itself.
+    """
+    gate = fee_stage_of(contract).gate
+    if not isinstance(evidence, Evidence):
+        store = evidence if isinstance(evidence, Store) else Store(evidence)
+        evidence = _StoreEvidence(store, src, quality_report)
+    report = None
+    if gate.data_completeness is not None or gate.data_validity is not None:
+        report = evidence.quality_report()
+    rates: dict[str, float | None] = {}
+    if gate.measures:
+        rows = evidence.measures(start, end, only=list(gate.measures))
+        rates = {r["measure"]: r["rate"] for r in rows}
+    return judge_gate(contract, start, end, rates, report)

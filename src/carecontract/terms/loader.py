@@ -51,8 +51,12 @@ class Terms:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def provenance(self) -> dict[str, Any]:
-        return {"terms": self.source, "name": self.contract.name, "fingerprint": self.fingerprint,
-                "overrides": list(self.overrides)}  # fmt: skip
+        return {
+            "terms": self.source,
+            "name": self.contract.name,
+            "fingerprint": self.fingerprint,
+            "overrides": list(self.overrides),
+        }
 
 
 class _Loader(yaml.SafeLoader):
@@ -111,8 +115,14 @@ def _field_name(path: tuple[str, ...]) -> str:
     return out or "(top level)"
 
 
-_ALL_FIELDS = sorted({name for m in vars(model).values() if isinstance(m, type) and issubclass(m, BaseModel)
-                      for name in getattr(m, "model_fields", {})})  # fmt: skip
+_ALL_FIELDS = sorted(
+    {
+        name
+        for m in vars(model).values()
+        if isinstance(m, type) and issubclass(m, BaseModel)
+        for name in getattr(m, "model_fields", {})
+    }
+)
 
 
 def _explain(error: dict[str, Any], source: str, lines: dict[tuple[str, ...], int]) -> str:

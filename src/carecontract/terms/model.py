@@ -8,27 +8,20 @@ silently ignored term.
 
 from __future__ import annotations
 
-from datetime import date
+import difflib
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from carecontract.measures.definitions import HIGHER_IS_BETTER
 from carecontract.records.schema import TUMOUR_SITE_NAMES
 from carecontract.terms.parameters import PARAMETERS, Timeline
 
-#: Outcome measures (ids stable, ../shared/design.md) and whether a higher value is better.
-MEASURES: dict[str, bool] = {
-    "fds_28": True,
-    "cwt_31": True,
-    "cwt_62": True,
-    "early_stage": True,
-    "survival_1y": True,
-    "emergency_presentation": False,
-    "usual_place_of_death": True,
-    "patient_experience": True,
-    "equity_gap": False,
-}
+#: Outcome measures (ids stable, ../shared/design.md) and whether a higher value is better: the
+#: measures package's table itself (one home for each fact), not a copy.
+MEASURES: dict[str, bool] = HIGHER_IS_BETTER
 SERVICES = (
     "diagnosis",
     "radiology",
@@ -74,11 +67,21 @@ class Term(Strict):
     years: int = Field(ge=1, le=30)
 
     def year_start(self, index: int) -> date:
+        """The first day of contract year ``index`` (0 is the first year)."""
         return date(self.start.year + index, self.start.month, self.start.day)
+
+    def year_end(self, index: int) -> date:
+        """The last day of contract year ``index`` (the day before the next one starts)."""
+        return self.year_start(index + 1) - timedelta(days=1)
 
     @property
     def end(self) -> date:
+        """The day after the term's last day."""
         return self.year_start(self.years)
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
 
 
 class Gate(Strict):
@@ -171,8 +174,14 @@ class Distribution(Strict):
 
     @model_validator(mode="after")
     def _parameters(self) -> Distribution:
-        need = {"fixed": ("value",), "normal": ("mean", "sd"), "lognormal": ("mean", "sd"), "uniform": ("low", "high"),
-                "triangular": ("low", "high", "mean"), "beta": ("mean", "sd")}[self.dist]  # fmt: skip
+        need = {
+            "fixed": ("value",),
+            "normal": ("mean", "sd"),
+            "lognormal": ("mean", "sd"),
+            "uniform": ("low", "high"),
+            "triangular": ("low", "high", "mean"),
+            "beta": ("mean", "sd"),
+        }[self.dist]
         missing = [n for n in need if getattr(self, n) is None]
         if missing:
             raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")
@@ -327,6 +336,14 @@ class Contract(Strict):
     def contract_years(self) -> list[date]:
         return [self.term.year_start(i) for i in range(self.term.years)]
 
+    @property
+    def fee_stage(self) -> FeeStage | None:
+        """The fee stage (the one with a gate), if the contract starts with one."""
+        return next((s for s in self.stages if isinstance(s, FeeStage)), None)
+
+    def stage_named(self, name: str) -> FeeStage | OutcomesStage:
+        return next(s for s in self.stages if s.name == name)
+
     def value_per_year(self) -> dict[int, Decimal]:
         """Contract value allocated to each contract year (by the year it starts in)."""
         if self.value.by_year is not None:
@@ -395,8 +412,6 @@ def _measure(name: str) -> str:
 
 
 def _suggest(name: str, options: object) -> str:
-    import difflib
-
     choices = sorted(options)  # type: ignore[call-overload]
     close = difflib.get_close_matches(name, choices, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -22,8 +22,16 @@ def fan_figure(title: str, years: list[int], cumulative: np.ndarray):
     millions = cumulative / 1e6
     for low, high in BANDS:
         lo, hi = np.quantile(millions, low, axis=0), np.quantile(millions, high, axis=0)
-        fig.add_trace(go.Scatter(x=years + years[::-1], y=list(hi) + list(lo[::-1]), fill="toself", line={"width": 0},
-                                 name=f"{low:.0%}–{high:.0%} of runs", opacity=0.35))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=years + years[::-1],
+                y=list(hi) + list(lo[::-1]),
+                fill="toself",
+                line={"width": 0},
+                name=f"{low:.0%}–{high:.0%} of runs",
+                opacity=0.35,
+            )
+        )
     fig.add_trace(go.Scatter(x=years, y=np.median(millions, axis=0), name="median", line={"width": 3}))
     fig.add_hline(y=0, line_dash="dash")
     fig.update_layout(title=title, xaxis_title="contract year", yaxis_title="cumulative surplus (+) / deficit (−), £m")
@@ -44,8 +52,14 @@ def fan_png(title: str, years: list[int], cumulative: np.ndarray, path: Path) ->
     millions = cumulative / 1e6
     fig, ax = plt.subplots(figsize=(9, 5))
     for (low, high), alpha in zip(BANDS, (0.2, 0.4), strict=True):
-        ax.fill_between(years, np.quantile(millions, low, axis=0), np.quantile(millions, high, axis=0), alpha=alpha,
-                        color="tab:blue", label=f"{low:.0%}–{high:.0%} of runs")  # fmt: skip
+        ax.fill_between(
+            years,
+            np.quantile(millions, low, axis=0),
+            np.quantile(millions, high, axis=0),
+            alpha=alpha,
+            color="tab:blue",
+            label=f"{low:.0%}–{high:.0%} of runs",
+        )
     ax.plot(years, np.median(millions, axis=0), color="tab:blue", linewidth=2.5, label="median")
     ax.axhline(0, color="black", linestyle="--", linewidth=1)
     ax.set_xticks(years)
@@ -66,10 +80,24 @@ def tornado_figure(title: str, rows: list[dict[str, Any]], base: float):
     rows = rows[::-1]
     names = [r["parameter"] for r in rows]
     fig = go.Figure()
-    fig.add_trace(go.Bar(y=names, x=[(r["low"] - base) / 1e6 for r in rows], base=base / 1e6, orientation="h",
-                         name="risk at its 10th percentile"))  # fmt: skip
-    fig.add_trace(go.Bar(y=names, x=[(r["high"] - base) / 1e6 for r in rows], base=base / 1e6, orientation="h",
-                         name="risk at its 90th percentile"))  # fmt: skip
+    fig.add_trace(
+        go.Bar(
+            y=names,
+            x=[(r["low"] - base) / 1e6 for r in rows],
+            base=base / 1e6,
+            orientation="h",
+            name="risk at its 10th percentile",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            y=names,
+            x=[(r["high"] - base) / 1e6 for r in rows],
+            base=base / 1e6,
+            orientation="h",
+            name="risk at its 90th percentile",
+        )
+    )
     fig.update_layout(title=title, barmode="overlay", xaxis_title="expected funding gap, £m")
     return fig
 
@@ -89,8 +117,14 @@ def tornado_png(title: str, rows: list[dict[str, Any]], base: float, path: Path)
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(rows) + 1.5))
     y = np.arange(len(rows))
     ax.barh(y, [(r["low"] - base) / 1e6 for r in rows], left=base / 1e6, color="tab:green", label="10th percentile")
-    ax.barh(y, [(r["high"] - base) / 1e6 for r in rows], left=base / 1e6, color="tab:red", alpha=0.7,
-            label="90th percentile")  # fmt: skip
+    ax.barh(
+        y,
+        [(r["high"] - base) / 1e6 for r in rows],
+        left=base / 1e6,
+        color="tab:red",
+        alpha=0.7,
+        label="90th percentile",
+    )
     ax.axvline(base / 1e6, color="black", linewidth=1)
     ax.set_yticks(y, [r["parameter"] for r in rows])
     ax.set(title=title, xlabel="expected funding gap, £m")
@@ -113,8 +147,10 @@ def write_charts(name: str, summary: dict[str, Any], out: Path) -> list[Path]:
         fan_png(fan_title, years, cumulative, out / "fan.png"),
     ]
     if summary["sensitivity"]:
-        paths += [tornado_html(tornado_title, summary["sensitivity"], base, out / "tornado.html"),
-                  tornado_png(tornado_title, summary["sensitivity"], base, out / "tornado.png")]  # fmt: skip
+        paths += [
+            tornado_html(tornado_title, summary["sensitivity"], base, out / "tornado.html"),
+            tornado_png(tornado_title, summary["sensitivity"], base, out / "tornado.png"),
+        ]
     return paths
 
 

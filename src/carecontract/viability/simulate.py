@@ -31,11 +31,30 @@ from typing import Any
 
 import numpy as np
 
-from carecontract.terms.model import Contract, Distribution, FeeStage, OutcomesStage
+from carecontract.errors import UserError
+from carecontract.payments.costs import costs_by_year, costs_in_scope
+from carecontract.run import Run, StoreLike
+from carecontract.terms.model import Contract, Distribution, OutcomesStage
 
-RISKS = ("baseline_cost_gbp", "demand_growth", "demand_shock_size", "cost_inflation", "savings_realised",
-         "outcome_achievement", "management_cost_share", "vat_exposed_share")  # fmt: skip
+RISKS = (
+    "baseline_cost_gbp",
+    "demand_growth",
+    "demand_shock_size",
+    "cost_inflation",
+    "savings_realised",
+    "outcome_achievement",
+    "management_cost_share",
+    "vat_exposed_share",
+)
 PER_RUN = ("baseline_cost_gbp", "savings_realised", "management_cost_share", "vat_exposed_share")
+
+
+class StressError(UserError, ValueError):
+    """A stress test that cannot be run as asked (no runs, nothing to calibrate on)."""
+
+
+class CalibrationError(StressError):
+    """A store with nothing to calibrate the stress test on (no recorded costs for the subcontractors)."""
 
 
 @dataclass
@@ -57,14 +76,12 @@ class Inputs:
     scope_factor: np.ndarray | None = None  # (T,) care cost at year t's scope ÷ at year 1's (from a store)
 
 
-def calibrate_from_store(contract: Contract, store: Any) -> tuple[float, list[float] | None]:
+def calibrate_from_store(contract: Contract, store: Run | StoreLike) -> tuple[float, list[float] | None]:
     """The first-year cost (pounds) from the store's recorded in-scope costs in the first contract
     year with data, and, for a contract that rolls out by tumour site, each year's scope costed on
-    that same year's data relative to the first year's scope."""
-    from carecontract.measures.compute import events_table
-    from carecontract.payments.rules import costs_in_scope, yearly_costs
-
-    cube = yearly_costs(events_table(store), contract)  # every year, subcontractor and site in one pass
+    that same year's data relative to the first year's scope. ``store`` is a Run or a store."""
+    run = Run.of(store)
+    cube = costs_by_year(run, contract)  # every year, subcontractor and site in one pass
     codes = [s.code for s in contract.subcontractors]
     years = contract.contract_years()
     for start in years:
@@ -76,7 +93,9 @@ def calibrate_from_store(contract: Contract, store: Any) -> tuple[float, list[fl
             # each year's scope costed on this first year's data
             scopes = [contract.scope_at(d) for d in years]
             return base / 100, [sum(costs_in_scope(cube, start.year, codes, scope).values()) / base for scope in scopes]
-    raise ValueError(f"{store.root}: no recorded costs for {contract.name}'s subcontractors in any contract year")
+    raise CalibrationError(
+        f"{run.store.root}: no recorded costs for {contract.name}'s subcontractors in any contract year"
+    )
 
 
 def _fixed(value: float) -> Distribution:
@@ -91,7 +110,7 @@ def resolve_inputs(
     values = contract.value_per_year()
     # demand funding, if any, is applied to the simulated demand, so only the tariff uplift here
     price = [float(values[d.year] * contract.price_uplift(i, with_demand=False)) for i, d in enumerate(years)]
-    fee = next((s for s in contract.stages if isinstance(s, FeeStage)), None)
+    fee = contract.fee_stage
     outcomes = next((s for s in contract.stages if isinstance(s, OutcomesStage)), None)
     fee_years = fee.max_years if fee else 0
     at_risk = np.array([outcomes.at_risk_share if (outcomes and i >= fee_years) else 0.0 for i in range(len(years))])
@@ -204,16 +223,18 @@ def summarise(inputs: Inputs, result: dict[str, np.ndarray]) -> dict[str, Any]:
     by_year = []
     for i, d in enumerate(inputs.years):
         column = cumulative[:, i]
-        by_year.append({
-            "year": d.year,
-            "income_mean_gbp": float(result["income"][:, i].mean()),
-            "care_cost_mean_gbp": float(result["care"][:, i].mean()),
-            "surplus_mean_gbp": float(result["surplus"][:, i].mean()),
-            "cumulative_p10_gbp": float(np.quantile(column, 0.10)),
-            "cumulative_p50_gbp": float(np.quantile(column, 0.50)),
-            "cumulative_p90_gbp": float(np.quantile(column, 0.90)),
-            "deficit_probability": float((column < 0).mean()),
-        })  # fmt: skip
+        by_year.append(
+            {
+                "year": d.year,
+                "income_mean_gbp": float(result["income"][:, i].mean()),
+                "care_cost_mean_gbp": float(result["care"][:, i].mean()),
+                "surplus_mean_gbp": float(result["surplus"][:, i].mean()),
+                "cumulative_p10_gbp": float(np.quantile(column, 0.10)),
+                "cumulative_p50_gbp": float(np.quantile(column, 0.50)),
+                "cumulative_p90_gbp": float(np.quantile(column, 0.90)),
+                "deficit_probability": float((column < 0).mean()),
+            }
+        )
     return {
         "runs": runs,
         "deficit_probability": float(in_deficit.mean()),
@@ -244,11 +265,17 @@ def sensitivity(inputs: Inputs, runs: int, seed: int) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: -r["swing"])
 
 
-def stress(contract: Contract, runs: int = 10_000, seed: int = 0, baseline_cost: float | None = None,
-           with_sensitivity: bool = True, scope_factor: list[float] | None = None) -> dict[str, Any]:  # fmt: skip
+def stress(
+    contract: Contract,
+    runs: int = 10_000,
+    seed: int = 0,
+    baseline_cost: float | None = None,
+    with_sensitivity: bool = True,
+    scope_factor: list[float] | None = None,
+) -> dict[str, Any]:
     """The whole stress test: summary, year by year, and sensitivity."""
     if runs < 1:
-        raise ValueError("--runs must be at least 1")
+        raise StressError("--runs must be at least 1")
     inputs = resolve_inputs(contract, baseline_cost, scope_factor)
     result = simulate(inputs, draw(inputs, runs, seed))
     summary = summarise(inputs, result)

@@ -33,8 +33,16 @@ from carecontract.synth.writer import write_economy
 from timing import best_of, write_results
 
 HERE = Path(__file__).parent
-MEASURES = ("fds_28", "cwt_31", "cwt_62", "early_stage", "survival_1y", "emergency_presentation",
-            "usual_place_of_death", "patient_experience")  # fmt: skip
+MEASURES = (
+    "fds_28",
+    "cwt_31",
+    "cwt_62",
+    "early_stage",
+    "survival_1y",
+    "emergency_presentation",
+    "usual_place_of_death",
+    "patient_experience",
+)
 
 FLOOR_SQL = """
 WITH ev AS (SELECT * FROM read_parquet($files)),
@@ -93,8 +101,18 @@ def floor(files: list[str], start: date, end: date) -> dict[str, tuple[float, in
 
 
 def with_pandas(files: list[str], start: date, end: date) -> dict[str, tuple[float, int]]:
-    cols = ["record_id", "patient_id", "event_date", "event_type", "referral_route", "stage", "adjustment_days",
-            "place_of_death", "usual_residence", "score"]  # fmt: skip
+    cols = [
+        "record_id",
+        "patient_id",
+        "event_date",
+        "event_type",
+        "referral_route",
+        "stage",
+        "adjustment_days",
+        "place_of_death",
+        "usual_residence",
+        "score",
+    ]
     ev = pd.concat([pd.read_parquet(f, columns=cols) for f in files], ignore_index=True)
     ev["event_date"] = pd.to_datetime(ev["event_date"])
     a, b = pd.Timestamp(start), pd.Timestamp(end)
@@ -134,8 +152,12 @@ def with_pandas(files: list[str], start: date, end: date) -> dict[str, tuple[flo
     out["survival_1y"] = (int((pop & alive).sum()), int(pop.sum()))
     pop = p.diagnosis.between(a, b)
     out["emergency_presentation"] = (int((pop & (p.referral_route == "emergency")).sum()), int(pop.sum()))
-    d = ev[(ev.event_type == "death") & ev.place_of_death.notna() & ev.usual_residence.notna()
-           & ev.event_date.between(a, b)]  # fmt: skip
+    d = ev[
+        (ev.event_type == "death")
+        & ev.place_of_death.notna()
+        & ev.usual_residence.notna()
+        & ev.event_date.between(a, b)
+    ]
     out["usual_place_of_death"] = (int((d.place_of_death == d.usual_residence).sum()), len(d))
     x = ev[(ev.event_type == "patient_experience") & ev.event_date.between(a, b) & ev.score.notna()]
     out["patient_experience"] = (float(x.score.sum()), len(x))
@@ -176,7 +198,11 @@ def main() -> None:
         for name, result in (("floor", r_floor), ("pandas", r_pandas)):
             for m in MEASURES:
                 assert abs(float(result[m][0]) - float(r_ours[m][0])) < 1e-6 and result[m][1] == r_ours[m][1], (
-                    name, m, result[m], r_ours[m])  # fmt: skip
+                    name,
+                    m,
+                    result[m],
+                    r_ours[m],
+                )
         lines = [
             "# Measures benchmark",
             "",

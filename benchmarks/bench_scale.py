@@ -136,8 +136,9 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
         t_sp, m_sp, r_sp = measured(spark_measures, repeat, jvm=True)
         rows.append(("measures", "carecontract on Spark (local[2])", t_sp, m_sp, t_floor))
         checks["Spark"] = r_sp
-        t_pay_sp, m_pay_sp, _ = measured(lambda: pay_contract(terms.contract, store, years_paid, engine="spark"), 1,
-                                         jvm=True)  # fmt: skip
+        t_pay_sp, m_pay_sp, _ = measured(
+            lambda: pay_contract(terms.contract, store, years_paid, engine="spark"), 1, jvm=True
+        )
         rows.append(("payments", f"close {len(years_paid)} contract years on Spark", t_pay_sp, m_pay_sp, t_pay))
         # A local Spark left idle through the next size's ingest (both cores busy for minutes) lost
         # its driver endpoint and missed heartbeats at 100M once; a fresh session per size avoids it.
@@ -146,14 +147,22 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
     for name, result in checks.items():
         for m in MEASURES:
             assert abs(float(result[m][0]) - float(r_floor[m][0])) < 1e-6 and result[m][1] == r_floor[m][1], (
-                name, m, result[m], r_floor[m])  # fmt: skip
+                name,
+                m,
+                result[m],
+                r_floor[m],
+            )
     ingested = "in chunks of ≤ 10M events" if len(chunks) > 1 else "in one go"
-    lines = [f"### {events:,} events ({population:,} people × {years} years; generated and ingested {ingested})", "",
-             "| step | implementation | seconds | events/s | ratio to baseline | peak memory GiB |",
-             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"### {events:,} events ({population:,} people × {years} years; generated and ingested {ingested})",
+        "",
+        "| step | implementation | seconds | events/s | ratio to baseline | peak memory GiB |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for step, name, seconds, peak, base in rows:
-        lines.append(f"| {step} | {name} | {seconds:.2f} | {events / seconds:,.0f} | {seconds / base:.2f}× | "
-                     f"{peak:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {step} | {name} | {seconds:.2f} | {events / seconds:,.0f} | {seconds / base:.2f}× | {peak:.2f} |"
+        )
     shutil.rmtree(work / "data", ignore_errors=True)
     shutil.rmtree(store_dir, ignore_errors=True)
     (work / "floor.parquet").unlink(missing_ok=True)
@@ -171,13 +180,16 @@ def stress_rows(repeat: int) -> list[str]:
     draws = draw(inputs, sample, 0)
     rows = [{k: (v[r].tolist() if v.shape[1] > 1 else float(v[r, 0])) for k, v in draws.items()} for r in range(sample)]
     t_loop = best_of(lambda: [project(inputs, row) for row in rows], 1)[0] * runs / sample
-    return ["### Stress test (independent of data size)", "",
-            "| implementation | runs | seconds | runs/s | ratio to loop | peak memory GiB |",
-            "|---|---:|---:|---:|---:|---:|",
-            f"| vectorised NumPy | {runs:,} | {t_vec:.2f} | {runs / t_vec:,.0f} | {t_vec / t_loop:.3f}× | "
-            f"{m_vec:.2f} |",
-            f"| per-run Python loop (timed on {sample:,}, scaled) | {runs:,} | {t_loop:.2f} | {runs / t_loop:,.0f} | "
-            "1.00× | — |", ""]  # fmt: skip
+    return [
+        "### Stress test (independent of data size)",
+        "",
+        "| implementation | runs | seconds | runs/s | ratio to loop | peak memory GiB |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| vectorised NumPy | {runs:,} | {t_vec:.2f} | {runs / t_vec:,.0f} | {t_vec / t_loop:.3f}× | {m_vec:.2f} |",
+        f"| per-run Python loop (timed on {sample:,}, scaled) | {runs:,} | {t_loop:.2f} | {runs / t_loop:,.0f} | "
+        "1.00× | — |",
+        "",
+    ]
 
 
 def main() -> None:
@@ -190,17 +202,25 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [s for s in args.sizes if not (args.skip_100m and s >= 100)]
     work = Path(tempfile.mkdtemp(prefix="cc-bench-scale-"))
-    lines = ["# Scale benchmark", "", machine(), "",
-             "Ratios are against the baseline measured in the same run: the DuckDB floor for ingest and "
-             "measures, DuckDB for Spark's payments, the per-run loop for the stress test. "
-             "Every engine's measures were checked equal to the floor's.", ""]  # fmt: skip
+    lines = [
+        "# Scale benchmark",
+        "",
+        machine(),
+        "",
+        "Ratios are against the baseline measured in the same run: the DuckDB floor for ingest and "
+        "measures, DuckDB for Spark's payments, the per-run loop for the stress test. "
+        "Every engine's measures were checked equal to the floor's.",
+        "",
+    ]
     try:
         for millions in sizes:
             lines += run_size(millions, args.repeat, work, spark=not args.no_spark)
             write_results(lines, args.out)  # keep what is done if a larger size fails
         lines += stress_rows(args.repeat)
-        lines.append(f"Measured {date.today().isoformat()} by `python benchmarks/bench_scale.py "
-                     f"--sizes {' '.join(f'{s:g}' for s in sizes)}`; {os.cpu_count()} cores.")  # fmt: skip
+        lines.append(
+            f"Measured {date.today().isoformat()} by `python benchmarks/bench_scale.py "
+            f"--sizes {' '.join(f'{s:g}' for s in sizes)}`; {os.cpu_count()} cores."
+        )
         write_results(lines, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)

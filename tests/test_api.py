@@ -85,8 +85,10 @@ def test_the_library_steps_behind_the_commands() -> None:
     """What the CLI once computed inline: cost by year, which years to pay, the activity window."""
     from datetime import date
 
+    from carecontract.baseline.compute import totals_by_year
     from carecontract.errors import UserError
-    from carecontract.summaries import NothingToPay, check_activity_window, payable_years, totals_by_year
+    from carecontract.payments.close import NothingToPay, payable_years
+    from carecontract.synth.window import check_activity_window
 
     rows = [
         {"year": 2025, "events": 2, "cost_gbp": 10.0},

@@ -17,8 +17,13 @@ def _log(tmp: Path, n: int = 3) -> DecisionLog:
     log = DecisionLog(tmp / "decisions.jsonl")
     (tmp / "case.pdf").write_bytes(b"%PDF business case")
     for i in range(n):
-        log.append("business_case" if i == 0 else "variation", f"decision {i}", "Contract", "fp",
-                   attach=tmp / "case.pdf" if i == 0 else None)  # fmt: skip
+        log.append(
+            "business_case" if i == 0 else "variation",
+            f"decision {i}",
+            "Contract",
+            "fp",
+            attach=tmp / "case.pdf" if i == 0 else None,
+        )
     return log
 
 
@@ -79,8 +84,9 @@ def test_decide_and_verify_from_the_command_line(tmp_path: Path) -> None:
     terms = Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True,
-                              cwd=tmp_path)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True, cwd=tmp_path
+        )
 
     ok = cli("decide", str(terms), "--kind", "options_appraisal", "--text", "Three options compared")
     assert ok.returncode == 0 and "Recorded decision 1" in ok.stdout

@@ -61,15 +61,51 @@ def test_rounding_is_to_the_nearest_five() -> None:
 
 def test_public_measures_hide_small_counts_and_their_complements() -> None:
     rows = [
-        {"measure": "cwt_62", "provider": "A", "numerator": 95, "denominator": 100, "rate": 0.95, "ci_low": 0.9,
-         "ci_high": 0.98, "target": 0.85, "met": True},  # only 5 missed the standard: rate would reveal them
-        {"measure": "cwt_62", "provider": "B", "numerator": 60, "denominator": 90, "rate": 0.6666, "ci_low": 0.5,
-         "ci_high": 0.7, "target": 0.85, "met": False},
-        {"measure": "cwt_62", "provider": "C", "numerator": 3, "denominator": 4, "rate": 0.75, "ci_low": 0.3,
-         "ci_high": 0.95, "target": 0.85, "met": False},
-        {"measure": "cwt_62", "provider": "D", "numerator": 20, "denominator": 30, "rate": 0.6666, "ci_low": 0.5,
-         "ci_high": 0.8, "target": 0.85, "met": False},  # the smallest other cell: suppressed to protect C
-    ]  # fmt: skip
+        {
+            "measure": "cwt_62",
+            "provider": "A",
+            "numerator": 95,
+            "denominator": 100,
+            "rate": 0.95,
+            "ci_low": 0.9,
+            "ci_high": 0.98,
+            "target": 0.85,
+            "met": True,
+        },  # only 5 missed the standard: rate would reveal them
+        {
+            "measure": "cwt_62",
+            "provider": "B",
+            "numerator": 60,
+            "denominator": 90,
+            "rate": 0.6666,
+            "ci_low": 0.5,
+            "ci_high": 0.7,
+            "target": 0.85,
+            "met": False,
+        },
+        {
+            "measure": "cwt_62",
+            "provider": "C",
+            "numerator": 3,
+            "denominator": 4,
+            "rate": 0.75,
+            "ci_low": 0.3,
+            "ci_high": 0.95,
+            "target": 0.85,
+            "met": False,
+        },
+        {
+            "measure": "cwt_62",
+            "provider": "D",
+            "numerator": 20,
+            "denominator": 30,
+            "rate": 0.6666,
+            "ci_low": 0.5,
+            "ci_high": 0.8,
+            "target": 0.85,
+            "met": False,
+        },  # the smallest other cell: suppressed to protect C
+    ]
     public = {r["provider"]: r for r in public_measures(rows, ["provider"])}
     assert public["A"]["rate"] is None and public["A"]["suppressed"]
     assert public["B"]["rate"] == 0.667 and public["B"]["numerator"] == 60 and public["B"]["denominator"] == 90

@@ -166,15 +166,19 @@ def test_a_nul_byte_anywhere_refuses_the_file_and_writes_nothing(tmp_path: Path)
 
 def test_an_over_long_record_is_quarantined_with_its_hash(tmp_path: Path) -> None:
     rows = exporter_text(5).splitlines(keepends=True)
-    rows[3] = rows[3].replace(",A,", "," + "x" * (3 * lines.MAX_RECORD_BYTES) + ",", 1).replace(
-        ",60,", "," + "y" * (2 * lines.MAX_RECORD_BYTES) + ",", 1
+    rows[3] = (
+        rows[3]
+        .replace(",A,", "," + "x" * (3 * lines.MAX_RECORD_BYTES) + ",", 1)
+        .replace(",60,", "," + "y" * (2 * lines.MAX_RECORD_BYTES) + ",", 1)
     )
     path = write(tmp_path / "x.csv", "".join(rows))
     whole = rows[3].rstrip("\n").encode()
     result = ingest([path], tmp_path / "store", as_of=AS_OF)
     assert (result.read, result.accepted, result.reasons) == (5, 4, {"record_too_long": 1})
-    kept = Store(tmp_path / "store").connect().execute(
-        "SELECT source_line, length(raw_line), raw_line_length, raw_line_sha256, record_id FROM quarantine"
+    kept = (
+        Store(tmp_path / "store")
+        .connect()
+        .execute("SELECT source_line, length(raw_line), raw_line_length, raw_line_sha256, record_id FROM quarantine")
     )
     assert kept.fetchall() == [(4, lines.RAW_LINE_KEEP, len(whole), hashlib.sha256(whole).hexdigest(), None)]
 

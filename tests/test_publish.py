@@ -36,12 +36,17 @@ def log(tmp_path: Path) -> DecisionLog:
     return log
 
 
-def test_the_release_package_is_valid_against_the_official_schema(store: Path, log: DecisionLog,
-                                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_the_release_package_is_valid_against_the_official_schema(
+    store: Path, log: DecisionLog, tmp_path: Path
+) -> None:
     package = release_package(load_terms(CANCER), store, decision_log=str(log.path))
     assert validation_errors(package, tmp_path) == []
-    assert [r["tag"] for r in package["releases"]] == [["planning"], ["tender"], ["award", "contract"],
-                                                        ["implementation"]]  # fmt: skip
+    assert [r["tag"] for r in package["releases"]] == [
+        ["planning"],
+        ["tender"],
+        ["award", "contract"],
+        ["implementation"],
+    ]
 
 
 BREAKAGES = {
@@ -70,8 +75,7 @@ def test_transactions_are_the_ledger_transfers_between_organisations(store: Path
     commissioners = {f"carecontract-{x.code}" for x in terms.contract.commissioners}
     from_commissioners = sum(t["value"]["amount"] for t in transactions if t["payer"]["id"] in commissioners)
     assert from_commissioners == pytest.approx(paid_in / 100, abs=0.01)
-    to_subcontractors = {t["payee"]["name"] for t in transactions if t["source"].endswith(
-        ":subcontract_payment")}  # fmt: skip
+    to_subcontractors = {t["payee"]["name"] for t in transactions if t["source"].endswith(":subcontract_payment")}
     assert to_subcontractors == {s.name for s in terms.contract.subcontractors}
     assert not any("management" in t["payee"]["id"] for t in transactions)  # internal moves are not payments
     party_ids = {p["id"] for p in package["releases"][-1]["parties"]}
@@ -112,20 +116,21 @@ def test_nothing_patient_level_is_published(store: Path, log: DecisionLog) -> No
     text = json.dumps(release_package(load_terms(CANCER), store, decision_log=str(log.path)))
     hashes = set(re.findall(r"\b[0-9a-f]{64}\b", text))
     # the only 64-hex strings are the decision log's own hashes, never a patient pseudonym
-    allowed = {r["hash"] for r in log.records()} | {r["attachment"]["sha256"] for r in log.records()
-                                                    if r["attachment"]}  # fmt: skip
+    allowed = {r["hash"] for r in log.records()} | {r["attachment"]["sha256"] for r in log.records() if r["attachment"]}
     assert hashes <= allowed
     assert not re.search(r"\b9\d{9}\b", text)
 
 
 def test_publish_cli(store: Path, log: DecisionLog, tmp_path: Path) -> None:
     out = tmp_path / "release.json"
-    result = CliRunner().invoke(app, ["publish", str(CANCER), "--store", str(store), "--ocds", str(out),
-                                      "--log", str(log.path)])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["publish", str(CANCER), "--store", str(store), "--ocds", str(out), "--log", str(log.path)]
+    )
     assert result.exit_code == 0, result.output
     assert "4 releases" in result.output and validation_errors(json.loads(out.read_text()), tmp_path) == []
     log.path.write_text(log.path.read_text().replace("12 weeks", "2 weeks"))
-    result = CliRunner().invoke(app, ["publish", str(CANCER), "--store", str(store), "--ocds", str(tmp_path / "x"),
-                                      "--log", str(log.path)])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["publish", str(CANCER), "--store", str(store), "--ocds", str(tmp_path / "x"), "--log", str(log.path)]
+    )
     assert result.exit_code == 2 and "fails verification" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()

@@ -14,12 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from carecontract.payments.close import PayRun
 from carecontract.records.ingest import IngestResult
 from carecontract.records.ingest import ingest as ingest
 from carecontract.records.quality import QualityReport
 from carecontract.records.quality import quality as quality
 from carecontract.records.store import Store
-from carecontract.summaries import PayRun
 from carecontract.synth.economy import generate as generate_economy
 from carecontract.terms import Terms, load_terms
 
@@ -72,7 +72,7 @@ def synthesise(
     ``start`` is the first day (default: 1 April, ``years`` before the last one that has ended).
     Returns the activity files, ready for :func:`ingest`.
     """
-    from carecontract.summaries import check_activity_window
+    from carecontract.synth.window import check_activity_window
     from carecontract.synth.writer import write_economy
 
     first = _date(start) if start is not None else None
@@ -112,7 +112,7 @@ def pay(
 
     Closing is idempotent: an unchanged year is not paid twice. ``PayRun.ledger()`` is a DataFrame.
     """
-    from carecontract.summaries import close_periods
+    from carecontract.payments.close import close_periods
 
     return close_periods(_terms(terms), store, periods, engine)
 
@@ -132,7 +132,7 @@ def stress(
     charts: str | Path | None = None,
 ) -> dict[str, Any]:
     """Monte Carlo stress test of the contract's life: ``deficit_probability``, the gap, year by year."""
-    from carecontract.summaries import stress_summary
+    from carecontract.viability.summary import stress_summary
 
     return stress_summary(_terms(terms), runs, seed, store, Path(charts) if charts is not None else None)
 

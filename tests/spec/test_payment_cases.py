@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from carecontract.payments.rules import pay_contract
+from carecontract.payments.pay import pay_contract
 from carecontract.terms import load_terms
 from tests.spec.cases import SPEC, Case, load_cases, store_for
 

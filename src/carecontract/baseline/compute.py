@@ -121,3 +121,12 @@ def build_baseline(
     flows = patient_flows(run.events).to_pyarrow().to_pylist()
     payments = payment_flows(PaymentBook(run, terms).ledger_rows()) if terms is not None else []
     return Baseline(act, flows, payments)
+
+
+def totals_by_year(activity: list[dict[str, Any]]) -> dict[int, tuple[int, float]]:
+    """Events and cost (£) per contract year from the baseline's activity rows, by year."""
+    out: dict[int, tuple[int, float]] = {}
+    for row in activity:
+        events, cost = out.get(row["year"], (0, 0.0))
+        out[row["year"]] = (events + row["events"], cost + row["cost_gbp"])
+    return dict(sorted(out.items()))

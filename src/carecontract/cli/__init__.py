@@ -1,7 +1,7 @@
 """The ``carecontract`` command: a thin shell over the library, one module per area.
 
 Each command parses its arguments, calls one library function and renders the result; the
-computing lives in the library (see :mod:`carecontract.summaries`) and the formatting in
+computing lives in the library (e.g. :mod:`carecontract.payments.close`) and the formatting in
 :mod:`carecontract.present`. User mistakes (a missing file, a bad argument, a store built with
 another key) end with one red line and exit 2, never a traceback (see :mod:`.shell`); ``--json``
 prints machine-readable results only.

@@ -41,7 +41,7 @@ def pay(
     spark_master: SparkMasterOption = None,
 ) -> None:
     """Apply the contract's payment rules and close each period into a balanced double-entry ledger."""
-    from carecontract.summaries import close_periods
+    from carecontract.payments.close import close_periods
 
     terms = load(terms_file, overrides)
     require_store(store)
@@ -91,9 +91,8 @@ def baseline(
 
     With TERMS, years are the contract's and the ledger's payment flows are included.
     """
-    from carecontract.baseline.compute import build_baseline
+    from carecontract.baseline.compute import build_baseline, totals_by_year
     from carecontract.baseline.export import export
-    from carecontract.summaries import totals_by_year
 
     terms_file = terms_path(terms_file, terms_flag, required=False)
     terms = load(terms_file, overrides) if terms_file else None

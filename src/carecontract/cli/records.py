@@ -39,9 +39,9 @@ def synth(
     as_json: JsonOption = False,
 ) -> None:
     """Generate a synthetic health economy's activity records, calibrated to public figures."""
-    from carecontract.summaries import check_activity_window
     from carecontract.synth.economy import generate
     from carecontract.synth.rates import load_rates
+    from carecontract.synth.window import check_activity_window
     from carecontract.synth.writer import write_economy
 
     first = parse_date(start, "--start") if start else None

@@ -23,7 +23,7 @@ FileArgument = Annotated[Path, typer.Argument(help="Terms YAML file.")]
 @terms_app.command("check")
 def terms_check(file: FileArgument, overrides: SetOption = None, as_json: JsonOption = False) -> None:
     """Validate a terms file and summarise it: parties, stages, value per year, scope by year."""
-    from carecontract.summaries import terms_summary
+    from carecontract.terms.summary import terms_summary
 
     terms = load(file, overrides)
     if as_json:
@@ -96,7 +96,7 @@ def terms_gate(
     as_json: JsonOption = False,
 ) -> None:
     """Is the gate from the fee stage to the outcomes stage passed? Each aim measured from the store."""
-    from carecontract.summaries import gate_result
+    from carecontract.terms.summary import gate_result
 
     terms = load(file, overrides)
     first, last = parse_date(start, "--from"), parse_date(end, "--to")

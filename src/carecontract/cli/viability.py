@@ -34,8 +34,8 @@ def stress(
 
     TERMS needs a risks: section.
     """
-    from carecontract.summaries import stress_summary
     from carecontract.viability.charts import terminal_fan, terminal_tornado
+    from carecontract.viability.summary import stress_summary
 
     terms = load(terms_file, overrides)
     if store:

@@ -65,8 +65,15 @@ class DecisionLog:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
-    def append(self, kind: str, text: str, contract: str, terms_fingerprint: str,
-               attach: str | Path | None = None, who: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def append(
+        self,
+        kind: str,
+        text: str,
+        contract: str,
+        terms_fingerprint: str,
+        attach: str | Path | None = None,
+        who: str | None = None,
+    ) -> dict[str, Any]:
         if kind not in KINDS:
             raise DecisionLogError(f"unknown kind {kind!r} (valid: {', '.join(KINDS)})")
         if not text.strip():
@@ -84,8 +91,7 @@ class DecisionLog:
             self.attachments.mkdir(parents=True, exist_ok=True)
             stored = self.attachments / f"{digest[:16]}-{source.name}"
             shutil.copyfile(source, stored)
-            attachment = {"name": source.name, "sha256": digest, "bytes": source.stat().st_size,
-                          "stored": stored.name}  # fmt: skip
+            attachment = {"name": source.name, "sha256": digest, "bytes": source.stat().st_size, "stored": stored.name}
         record = {
             "seq": len(records) + 1,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -147,6 +153,11 @@ class DecisionLog:
         if head is None:
             problems.append(Problem(count, "the head file is missing"))
         elif head.get("count") != count or head.get("head") != prev:
-            problems.append(Problem(count, f"the log ends at record {count} but its head says {head.get('count')} "
-                                           "(records cut off the end, or added by hand)"))  # fmt: skip
+            problems.append(
+                Problem(
+                    count,
+                    f"the log ends at record {count} but its head says {head.get('count')} "
+                    "(records cut off the end, or added by hand)",
+                )
+            )
         return problems

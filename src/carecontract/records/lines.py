@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from carecontract.records import validation
+
 #: A record (all its physical lines) longer than this is quarantined as ``record_too_long`` without
 #: being parsed: real activity records are a few hundred bytes, and DuckDB drops lines over ~32 MB.
 MAX_RECORD_BYTES = 1 << 20
@@ -99,7 +101,7 @@ class LineLedger:
             "records": self.records,
             "continuation_lines": self.continuation_lines,
             "line_endings": self.line_endings,
-            "swallowed_by_quoted_field": self.swallowed,
+            "stray_quotes": self.swallowed,
         }
 
 
@@ -227,16 +229,16 @@ def scan(path: Path, header_fields: int) -> LineLedger:
             continue
         # a stray quote: its line (and the line that closes it) alone, every line between on its own
         swallowed.append({"opened_at_line": open_at + 1, "first_line": open_at + 2, "last_line": close_at + 1})
-        excluded[open_at + 1] = "unbalanced_quote"
+        excluded[open_at + 1] = validation.UNBALANCED_QUOTE
         multi.append((open_at, open_at))
         last_between = close_at - 1 if closed else close_at
         if closed and close_at != open_at:
-            excluded[close_at + 1] = "unbalanced_quote"
+            excluded[close_at + 1] = validation.UNBALANCED_QUOTE
             multi.append((close_at, close_at))
         for line in range(open_at + 1, last_between + 1):
             if not blank[line]:
                 multi.append((line, line))
-                excluded[line + 1] = "swallowed_by_quoted_field"
+                excluded[line + 1] = validation.SWALLOWED_BY_QUOTED_FIELD
     singles = np.flatnonzero(single)
     if multi:
         firsts = np.concatenate([singles, np.array([m[0] for m in multi], np.int64)])
@@ -251,7 +253,7 @@ def scan(path: Path, header_fields: int) -> LineLedger:
     too_long = np.flatnonzero(byte_end - byte_start > MAX_RECORD_BYTES)
     for i in too_long:
         line = int(record_first[i]) + 1
-        excluded.setdefault(line, "record_too_long")
+        excluded.setdefault(line, validation.RECORD_TOO_LONG)
     # blank lines inside a swallowed range count as blank; inside a real multi-line record they are record lines
     spanning = np.flatnonzero(record_last > record_first)
     blank_before = np.concatenate([[0], np.cumsum(blank)])

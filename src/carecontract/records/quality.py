@@ -110,7 +110,7 @@ def _reading(store: Store) -> list[dict[str, Any]]:
                 notes.append("mixed line endings")
             notes += [
                 f"stray quote on line {s['opened_at_line']} (lines {s['first_line']}–{s['last_line']} quarantined)"
-                for s in ledger.get("swallowed_by_quoted_field", [])
+                for s in ledger.get("stray_quotes", [])
             ]
             out.append(
                 {

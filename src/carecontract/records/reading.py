@@ -55,7 +55,7 @@ class SourceSummary:
         out = []
         if self.mixed_line_endings:
             out.append(f"mixed line endings {self.lines['line_endings']}: read through a normalised copy")
-        for s in (self.lines or {}).get("swallowed_by_quoted_field") or []:  # type: ignore[union-attr]
+        for s in (self.lines or {}).get("stray_quotes") or []:  # type: ignore[union-attr]
             out.append(
                 f"line {s['opened_at_line']:,} opens a quoted field that would swallow lines "
                 f"{s['first_line']:,}–{s['last_line']:,}; each is quarantined on its own line"

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carecontract.records import schema
+from carecontract.records import schema, validation
 from carecontract.synth.table import EPOCH, Drawn, build_table
 
 #: kind -> (expected ingest reason, relative frequency)
@@ -32,9 +32,9 @@ ERROR_KINDS: dict[str, tuple[str, float]] = {
     "cost_pound_sign": ("invalid_cost_gbp", 1),
     "icd10_not_cancer": ("diagnosis_not_cancer", 1),
     "stage_roman": ("invalid_stage", 1),
-    "treatment_before_referral": ("before_first_referral", 1),
-    "event_after_death": ("after_death", 1),
-    "duplicate_row": ("duplicate_record_id", 2),
+    "treatment_before_referral": (validation.BEFORE_FIRST_REFERRAL, 1),
+    "event_after_death": (validation.AFTER_DEATH, 1),
+    "duplicate_row": (validation.DUPLICATE_RECORD_ID, 2),
 }
 
 _TYPOS = {

@@ -26,13 +26,12 @@ from markupsafe import Markup
 from carecontract.baseline.accountability import accountability
 from carecontract.baseline.compute import build_baseline
 from carecontract.measures import stats
-from carecontract.measures.compute import compute_measures
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.disclosure import protect_line, public_count, public_measures, public_quality
-from carecontract.records.quality import quality
 from carecontract.records.store import Store
+from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.viability.charts import fan_figure, tornado_figure
 from carecontract.viability.simulate import stress
@@ -65,26 +64,30 @@ class ReportData:
 
 def gather_report(
     terms: Terms,
-    store: str | Path | Store,
+    store: str | Path | Store | Run,
     public: bool = False,
     runs: int = 5000,
     seed: int = 0,
     period: tuple[date, date] | None = None,
     decision_log: str | Path | None = None,
 ) -> ReportData:
-    """Read the report's figures from the store (and the stress test and decision log)."""
-    store = store if isinstance(store, Store) else Store(store)
+    """Read the report's figures from the store (and the stress test and decision log).
+
+    Everything is read through one :class:`~carecontract.run.Run`, so the quality report, the
+    measures, the baseline and the payments come from the same snapshot and each is computed once.
+    """
+    run = Run.of(store).with_terms(terms)
     c = terms.contract
-    first, last = store.event_range()
+    first, last = run.event_range()
     start, end = period or (first or c.term.start, last or c.term.end)
     values = c.value_per_year()
     years = [{"year": d.year, "value_gbp": float(values[d.year]), "scope": c.scope_at(d)} for d in c.contract_years()]
 
-    q = quality(store).as_dict()
+    q = run.quality_report()
     if public:
         q = public_quality(q)
 
-    base = build_baseline(store, terms)
+    base = build_baseline(run, terms)
     cost_by_year: dict[int, float] = {}
     for a in base.activity:
         cost_by_year[a["year"]] = cost_by_year.get(a["year"], 0.0) + a["cost_gbp"]
@@ -94,12 +97,12 @@ def gather_report(
         flows = [{**f, "pathways": kept[f["from_provider"], f["to_provider"]]} for f in flows]
 
     targets = {o.measure: o.target for o in c.outcomes}
-    overall = compute_measures(store, start, end, targets=targets)
-    by_provider = compute_measures(store, start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES))
+    overall = run.measures(start, end, targets=targets)
+    by_provider = run.measures(start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES))
     if public:
         overall, by_provider = public_measures(overall, []), public_measures(by_provider, ["provider"])
 
-    acc = accountability(store, terms, start, end, activity=base.activity)
+    acc = accountability(run, terms, start, end, activity=base.activity)
     if public:
         acc = [{**a, "events": public_count(a["events"])} for a in acc]
 
@@ -117,7 +120,7 @@ def gather_report(
         flows=[f for f in flows if f["pathways"]],
         outcomes=overall,
         outcomes_by_provider=by_provider,
-        payments=net_by_account(PaymentBook(store, terms).ledger_rows()),
+        payments=net_by_account(PaymentBook(run, terms).ledger_rows()),
         runs=runs,
         viability=stress(c, runs, seed),
         accountability=acc,

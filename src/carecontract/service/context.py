@@ -20,11 +20,10 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 
 from carecontract.baseline.accountability import accountability
-from carecontract.measures.compute import compute_measures
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
-from carecontract.records.quality import quality
 from carecontract.records.store import Store
+from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.viability.simulate import stress
 
@@ -57,6 +56,17 @@ class ServiceContext:
         self.decision_log = None if decision_log is None else Path(decision_log)
         self.stress_runs = stress_runs
         self._cache = _Cache(store)
+        self._runs: tuple[str, Run] | None = None
+        self._runs_lock = threading.Lock()
+
+    def run(self) -> Run:
+        """The Run over the store's committed state now: one per state, so every request between two
+        ingests reads the same snapshot and shares what it computed (events, pathways, measures)."""
+        state = self.store.fingerprint()
+        with self._runs_lock:
+            if self._runs is None or self._runs[0] != state:
+                self._runs = (state, Run(self.store))
+            return self._runs[1]
 
     # -- what the request names
 
@@ -68,7 +78,7 @@ class ServiceContext:
 
     def period(self, start: date | None, end: date | None) -> tuple[date, date]:
         """The asked-for period, each missing end taken from the accepted events; 409 if there are none."""
-        first, last = self.store.event_range()
+        first, last = self.run().event_range()
         if first is None:
             raise HTTPException(409, "the store has no accepted events yet")
         return start or first, end or last
@@ -79,18 +89,19 @@ class ServiceContext:
         targets = {o.measure: o.target for o in self.contract(name).contract.outcomes}
         return self._cache.get(
             ("measures", name, tuple(by), first, last),
-            lambda: compute_measures(self.store, first, last, by=by, targets=targets),
+            lambda: self.run().measures(first, last, by=by, targets=targets),
         )
 
     def ledger(self, name: str) -> list[dict[str, Any]]:
         """Every posting of the contract's closed periods."""
         terms = self.contract(name)
-        return self._cache.get(("ledger", name), lambda: PaymentBook(self.store, terms).ledger_rows())
+        return self._cache.get(("ledger", name), lambda: PaymentBook(self.run().with_terms(terms), terms).ledger_rows())
 
     def accountability(self, name: str, first: date, last: date) -> list[dict[str, Any]]:
         terms = self.contract(name)
         return self._cache.get(
-            ("accountability", name, first, last), lambda: accountability(self.store, terms, first, last)
+            ("accountability", name, first, last),
+            lambda: accountability(self.run().with_terms(terms), terms, first, last),
         )
 
     def stress(self, name: str) -> dict[str, Any]:
@@ -98,7 +109,7 @@ class ServiceContext:
         return self._cache.get(("stress", name), lambda: stress(contract, self.stress_runs, 0))
 
     def quality(self) -> dict[str, Any]:
-        return self._cache.get(("quality",), lambda: quality(self.store).as_dict())
+        return self._cache.get(("quality",), lambda: self.run().quality_report())
 
     def decisions(self) -> DecisionLog | None:
         """The decision log, or None if the service has none (or it has no file yet)."""

@@ -125,9 +125,9 @@ def test_baseline_and_accountability_from_the_command_line(paid_store: Path, tmp
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True)
 
-    base = json.loads(cli("baseline", "--store", str(paid_store), "--terms", str(CANCER), "--json").stdout)
+    base = json.loads(cli("baseline", str(CANCER), "--store", str(paid_store), "--json").stdout)
     assert set(base) == {"activity", "patient_flows", "payment_flows"}
-    rows = json.loads(cli("accountability", "--store", str(paid_store), "--terms", str(CANCER), "--json").stdout)
+    rows = json.loads(cli("accountability", str(CANCER), "--store", str(paid_store), "--json").stdout)
     assert len(rows) == 4 * 4
     table = cli("baseline", "--store", str(paid_store), "--excel", str(tmp_path / "b.xlsx"))
     assert table.returncode == 0 and "Patient flows" in table.stdout and (tmp_path / "b.xlsx").exists()

@@ -81,6 +81,7 @@ def duckdb_floor(files: list[Path], out: Path, fmt: str, store_shaped: bool = Fa
             "batch_id": "'floor'",
             "source_file": "filename",
             "source_row": "1" if fmt == "csv" else "file_row_number + 1",
+            "source_line": "2" if fmt == "csv" else "NULL",
         }
         select = ", ".join(f"TRY_CAST({special.get(c, c)} AS {t}) AS {c}" for c, t in EVENT_COLUMNS.items())
     con.execute(

@@ -66,3 +66,11 @@ def test_reasons_are_spelled_once() -> None:
         if re.search(rf"""["']{reason}["']""", p.read_text())
     ]
     assert not copies, copies
+
+
+def test_the_package_and_the_api_export_the_same_names() -> None:
+    """``carecontract/__init__`` lists them so importing the package stays light; ``api`` must agree."""
+    import carecontract
+    import carecontract.api
+
+    assert list(carecontract.api.__all__) == list(carecontract.__all__)

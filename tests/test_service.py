@@ -154,3 +154,28 @@ def test_tokens_are_made_once_per_organisation(tmp_path: Path) -> None:
     path.write_text(json.dumps({"x": {"role": "public"}}))
     with pytest.raises(TokenFileError, match="needs no token"):
         Tokens.load(path)
+
+
+def test_concurrent_requests_share_one_run_without_colliding(paid_store: Path) -> None:
+    """The dashboard asks for several figures at once; they share one Run's DuckDB connection,
+    which serves one query at a time, so a second caller must wait, not fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from carecontract.records.store import Store
+    from carecontract.service.context import ServiceContext
+
+    ctx = ServiceContext(Store(paid_store), [load_terms(CANCER_TERMS)])
+    first, last = ctx.period(None, None)
+    asks = [
+        lambda: ctx.measures(NAME, [], first, last),
+        lambda: ctx.measures(NAME, ["provider"], first, last),
+        lambda: ctx.measures(NAME, ["commissioner"], first, last),
+        lambda: ctx.measures(NAME, ["tumour_site"], first, last),
+        lambda: ctx.accountability(NAME, first, last),
+        lambda: ctx.ledger(NAME),
+        lambda: ctx.quality(),
+    ]
+    with ThreadPoolExecutor(len(asks)) as pool:
+        results = [f.result() for f in [pool.submit(a) for a in asks]]
+    assert all(results)
+    assert results[0] == ctx.measures(NAME, [], first, last)

@@ -33,13 +33,20 @@ class _Cache:
 
     def __init__(self, store: Store) -> None:
         self.store, self._lock, self._values = store, threading.Lock(), {}
+        # figures are computed one at a time: they share the Run's one DuckDB connection, which
+        # serves one query at a time (DuckDB refuses a second caller rather than waiting)
+        self._computing = threading.Lock()
 
     def get(self, key: tuple, make: Callable[[], Any]) -> Any:
         full = (self.store.fingerprint(), *key)
         with self._lock:
             if full in self._values:
                 return self._values[full]
-        value = make()
+        with self._computing:
+            with self._lock:
+                if full in self._values:  # computed by the request we waited for
+                    return self._values[full]
+            value = make()
         with self._lock:
             self._values[full] = value
         return value

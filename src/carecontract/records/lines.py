@@ -43,7 +43,7 @@ MAX_RECORD_BYTES = 1 << 20
 #: How much of a line the quarantine keeps in ``raw_line`` (its full length and SHA-256 are kept too).
 RAW_LINE_KEEP = 10_000
 
-NEWLINE, CARRIAGE_RETURN, QUOTE, COMMA, NUL = 10, 13, 34, 44, 0
+NEWLINE, CARRIAGE_RETURN, QUOTE, COMMA = 10, 13, 34, 44
 
 
 @dataclass

@@ -341,6 +341,7 @@ def _ledger_entry(summary: SourceSummary) -> dict[str, object]:
         "accepted": summary.accepted,
         "quarantined": summary.quarantined,
         "normalised": summary.normalised,
+        "notes": summary.notes(),
     }
     if summary.lines is not None:
         entry["lines"] = summary.lines

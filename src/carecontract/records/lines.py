@@ -76,7 +76,7 @@ class LineLedger:
 
     @property
     def mixed_line_endings(self) -> bool:
-        return sum(1 for n in self.line_endings.values() if n) > 1
+        return mixed(self.line_endings)
 
     @property
     def needs_copy(self) -> bool:
@@ -103,6 +103,11 @@ class LineLedger:
             "line_endings": self.line_endings,
             "stray_quotes": self.swallowed,
         }
+
+
+def mixed(line_endings: dict[str, int]) -> bool:
+    """Whether a file ends its lines in more than one way (counts by kind: ``lf``, ``crlf``, ``cr``)."""
+    return sum(1 for n in line_endings.values() if n) > 1
 
 
 class NulByte(Exception):
@@ -214,17 +219,16 @@ def scan(path: Path, header_fields: int) -> LineLedger:
     multi: list[tuple[int, int]] = []
     for open_at, close_at, closed in spans:
         single[open_at : close_at + 1] = False
-        too_long = int(stops[close_at] - starts[open_at]) > MAX_RECORD_BYTES
-        looks_like_record = (
-            closed
-            and not too_long
-            and _swallows_records(
+        stray = (
+            not closed
+            or int(stops[close_at] - starts[open_at]) > MAX_RECORD_BYTES
+            or _swallows_records(
                 bytes(data[starts[open_at] : stops[close_at]]),
                 bytes(data[starts[open_at + 1] : stops[open_at + 1]]),
                 header_fields,
             )
         )
-        if not (looks_like_record or too_long or not closed):
+        if not stray:
             multi.append((open_at, close_at))  # a real quoted field across lines: one record
             continue
         # a stray quote: its line (and the line that closes it) alone, every line between on its own
@@ -232,22 +236,19 @@ def scan(path: Path, header_fields: int) -> LineLedger:
         excluded[open_at + 1] = validation.UNBALANCED_QUOTE
         multi.append((open_at, open_at))
         last_between = close_at - 1 if closed else close_at
-        if closed and close_at != open_at:
+        if closed:
             excluded[close_at + 1] = validation.UNBALANCED_QUOTE
             multi.append((close_at, close_at))
         for line in range(open_at + 1, last_between + 1):
             if not blank[line]:
                 multi.append((line, line))
                 excluded[line + 1] = validation.SWALLOWED_BY_QUOTED_FIELD
-    singles = np.flatnonzero(single)
+    record_first = record_last = np.flatnonzero(single)
     if multi:
-        firsts = np.concatenate([singles, np.array([m[0] for m in multi], np.int64)])
-        lasts = np.concatenate([singles, np.array([m[1] for m in multi], np.int64)])
-        order = np.argsort(firsts, kind="stable")
-        firsts, lasts = firsts[order], lasts[order]
-    else:
-        firsts = lasts = singles
-    record_first, record_last = firsts, lasts
+        record_first = np.concatenate([record_first, np.array([m[0] for m in multi], np.int64)])
+        record_last = np.concatenate([record_last, np.array([m[1] for m in multi], np.int64)])
+        order = np.argsort(record_first, kind="stable")
+        record_first, record_last = record_first[order], record_last[order]
     byte_start = starts[record_first]
     byte_end = stops[record_last]
     too_long = np.flatnonzero(byte_end - byte_start > MAX_RECORD_BYTES)

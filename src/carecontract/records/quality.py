@@ -96,22 +96,14 @@ def quality(store: str | Store) -> QualityReport:
 def _reading(store: Store) -> list[dict[str, Any]]:
     """How each file was read: its own line count reconciled with its rows, and anything to know.
 
-    Only files that needed more than a plain read are listed with notes (mixed line ends, a stray
-    quote, an over-long record), but every CSV file's physical lines are listed, so an auditor can
+    Files that needed more than a plain read carry the notes ingest gave (mixed line ends, stray
+    quotes), and every CSV file's physical lines are listed, so an auditor can
     check that lines = header + blank + record lines and records = accepted + quarantined.
     """
     out = []
     for batch in store.batches():
         for entry in batch.extra.get("source_ledgers", []):
             ledger = entry.get("lines") or {}
-            endings = ledger.get("line_endings") or {}
-            notes = []
-            if sum(1 for n in endings.values() if n) > 1:
-                notes.append("mixed line endings")
-            notes += [
-                f"stray quote on line {s['opened_at_line']} (lines {s['first_line']}–{s['last_line']} quarantined)"
-                for s in ledger.get("stray_quotes", [])
-            ]
             out.append(
                 {
                     "batch": batch.id,
@@ -122,7 +114,7 @@ def _reading(store: Store) -> list[dict[str, Any]]:
                     "physical_lines": ledger.get("physical_lines"),
                     "blank_lines": ledger.get("blank_lines"),
                     "normalised": entry.get("normalised", False),
-                    "notes": notes,
+                    "notes": entry.get("notes", []),  # said once, at ingest (SourceSummary.notes)
                 }
             )
     return out

@@ -47,8 +47,7 @@ class SourceSummary:
 
     @property
     def mixed_line_endings(self) -> bool:
-        endings = (self.lines or {}).get("line_endings") or {}
-        return sum(1 for n in endings.values() if n) > 1  # type: ignore[union-attr]
+        return lines.mixed((self.lines or {}).get("line_endings") or {})  # type: ignore[arg-type]
 
     def notes(self) -> list[str]:
         """What a user should know about how this file was read (one short sentence each)."""
@@ -212,22 +211,16 @@ def _csv_source(con: duckdb.DuckDBPyConnection, path: Path, source_index: int) -
     _reconcile(con, path, table, ledger, parsed, [c.strip().lower() for c in columns].index("record_id"))
     linemap = _line_map(con, source_index, ledger, parsed)
     _add_unparsed_rows(con, path, table, columns, ledger, rejected)
-    if linemap is None:
-        relation = (
-            f"SELECT {', '.join(ALL_COLUMNS)}, raw_line, read_reason, raw_line_length, raw_line_sha256, "
-            f"{source_index} AS source_index, {_sql_str(str(path))} AS source_file, "
-            "coalesce(source_row, rowid + 1) AS source_row, coalesce(source_line, rowid + 2) AS source_line, "
-            f"{_rid_sql(source_index, 'rowid')} FROM {table}"
-        )
+    if linemap is None:  # the n-th parsed row is the n-th record, on line n + 1
+        position, line, rows = "t.rowid + 1", "t.rowid + 2", f"{table} t"
     else:
-        relation = (
-            f"SELECT {', '.join('t.' + c for c in ALL_COLUMNS)}, t.raw_line, "
-            "t.read_reason, "
-            f"t.raw_line_length, t.raw_line_sha256, {source_index} AS source_index, "
-            f"{_sql_str(str(path))} AS source_file, coalesce(t.source_row, m.record + 1) AS source_row, "
-            f"coalesce(t.source_line, m.line) AS source_line, {_rid_sql(source_index, 't.rowid')} "
-            f"FROM {table} t LEFT JOIN {linemap} m ON t.rowid = m.rowid"
-        )
+        position, line, rows = "m.record + 1", "m.line", f"{table} t LEFT JOIN {linemap} m ON t.rowid = m.rowid"
+    relation = (
+        f"SELECT {', '.join('t.' + c for c in ALL_COLUMNS)}, t.raw_line, t.read_reason, "
+        f"t.raw_line_length, t.raw_line_sha256, {source_index} AS source_index, "
+        f"{_sql_str(str(path))} AS source_file, coalesce(t.source_row, {position}) AS source_row, "
+        f"coalesce(t.source_line, {line}) AS source_line, {_rid_sql(source_index, 't.rowid')} FROM {rows}"
+    )
     malformed = len(rejected) + len(ledger.excluded)
     summary = SourceSummary(
         str(path),
@@ -336,10 +329,17 @@ def _line_map(con, source_index: int, ledger: lines.LineLedger, parsed: np.ndarr
             "line": pa.array(starts.astype(np.int64)),
         }
     )
-    con.register(f"{name}_arrow", arrow)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-    con.unregister(f"{name}_arrow")
+    _from_arrow(con, arrow, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM arrow_rows")
     return name
+
+
+def _from_arrow(con: duckdb.DuckDBPyConnection, arrow: pa.Table, sql: str) -> None:
+    """Run ``sql`` with ``arrow`` visible to it as ``arrow_rows`` (rows built in Python: few, or one column)."""
+    con.register("arrow_rows", arrow)
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister("arrow_rows")
 
 
 def _add_unparsed_rows(
@@ -363,9 +363,7 @@ def _add_unparsed_rows(
         return
     names = [*rows[0]]
     arrow = pa.table({n: pa.array([r[n] for r in rows]) for n in names})
-    con.register("unparsed_arrow", arrow)
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM unparsed_arrow")
-    con.unregister("unparsed_arrow")
+    _from_arrow(con, arrow, f"INSERT INTO {table} BY NAME SELECT * FROM arrow_rows")
 
 
 def _unparsed_row(text: bytes, columns: list[str], position: int, line: int, reason: str) -> dict[str, object]:

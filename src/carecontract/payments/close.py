@@ -34,7 +34,7 @@ class NothingToPay(UserError):
     """The store covers no ended contract year, or a year asked for is not one of the contract's."""
 
 
-def payable_years(contract: Contract, store: Store, requested: list[int] | None = None) -> list[int]:
+def payable_years(contract: Contract, store: Run | Store, requested: list[int] | None = None) -> list[int]:
     """The contract years to close: those asked for, checked, else every ended year the store covers.
 
     Raises :class:`NothingToPay` with what to do when there are none.
@@ -47,13 +47,14 @@ def payable_years(contract: Contract, store: Store, requested: list[int] | None 
                 f"{contract.name} has no contract year starting in {unknown} (years: {starts[0]}–{starts[-1]})"
             )
         return list(requested)
-    years = covered_years(contract, store)
+    run = Run.of(store)
+    years = covered_years(contract, run)
     if not years:
-        first, last = store.event_range()
+        first, last = run.event_range()
         if first is None:
-            raise NothingToPay(f"{store.root}: the store has no accepted events to pay on")
+            raise NothingToPay(f"{run.store.root}: the store has no accepted events to pay on")
         raise NothingToPay(
-            f"{store.root}: its events ({first} to {last}) cover no ended year of {contract.name} "
+            f"{run.store.root}: its events ({first} to {last}) cover no ended year of {contract.name} "
             f"({contract.term.start} to {contract.term.end}); synthesise data for those years with --start"
         )
     return years
@@ -104,10 +105,10 @@ def close_periods(
     progress: Progress = _no_progress,
 ) -> PayRun:
     """Close the contract years asked for (default: every ended year with data) and read back their ledger."""
-    store = store if isinstance(store, Store) else Store(store)
-    years = payable_years(terms.contract, store, periods)
+    run = Run(store, terms, engine=engine, spark_master=spark_master)
+    years = payable_years(terms.contract, run, periods)  # the store's event range, read once for both
     progress("closing periods", 0.0)
-    book = PaymentBook(Run(store, terms, engine=engine, spark_master=spark_master), terms)
+    book = PaymentBook(run, terms)
     closed = book.close(years)
     progress("closing periods", 1.0)
     rows = book.ledger_rows(years)

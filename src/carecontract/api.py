@@ -94,15 +94,27 @@ def compute_measures(
     """Outcome measures for cases in [start, end], one row per measure (and breakdown), as a DataFrame.
 
     Columns include ``rate``, its Wilson 95% interval ``ci_low``/``ci_high``, ``numerator``,
-    ``denominator``, ``target`` (from ``terms``' outcomes, else England's standards) and ``met``.
+    ``denominator``, ``target`` (from ``terms``' outcomes, else England's standards), ``met`` and
+    ``target_source`` (which of the two the target is). A period with no events in the store raises
+    :class:`~carecontract.present.EmptyPeriod` naming the dates the store holds; a period only partly
+    inside them warns.
     """
+    import warnings
+
     import pandas as pd
 
     from carecontract.measures.compute import compute_measures as compute
+    from carecontract.present import check_period
+    from carecontract.terms.targets import contract_targets, label_rows
 
-    targets = {o.measure: o.target for o in _terms(terms).contract.outcomes} if terms is not None else {}
-    rows = compute(store, _date(start), _date(end), list(by), targets, list(only) if only else None, engine=engine)
-    return pd.DataFrame(rows)
+    first, last = _date(start), _date(end)
+    note = check_period(store, first, last)
+    if note:
+        warnings.warn(note, stacklevel=2)
+    contract = _terms(terms).contract if terms is not None else None
+    only = list(only) if only else None
+    rows = compute(store, first, last, list(by), contract_targets(contract), only, engine=engine)
+    return pd.DataFrame(label_rows(rows, contract))
 
 
 def pay(

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from carecontract.errors import UserError
 
 #: Standard output (results) and standard error (progress, errors) for every command.
 console = Console()
@@ -64,17 +67,73 @@ def parameter_value(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
 
 
+def gate_aims(gate: Any) -> str:
+    """A fee stage's gate (``terms.model.Gate``) in words: each aim with its direction and threshold."""
+    from carecontract.measures.definitions import HIGHER_IS_BETTER
+
+    aims = [
+        f"data {name} at least {percent(value)}"
+        for name, value in (("completeness", gate.data_completeness), ("validity", gate.data_validity))
+        if value is not None
+    ]
+    for measure, threshold in gate.measures.items():
+        direction = "at least" if HIGHER_IS_BETTER[measure] else "at most"
+        aims.append(f"{measure} {direction} {rate(measure, threshold)}")
+    return "; ".join(aims) or "no aims set"
+
+
 def yes_no(value: bool | None) -> str:
     """Rich markup for a verdict: green yes, red no, a dash when there is none."""
     return {True: "[green]yes[/]", False: "[red]no[/]", None: DASH}[value]
 
 
 def table(title: str | None, columns: list[str], left: tuple[str, ...] = (), caption: str | None = None) -> Table:
-    """An edgeless table whose ``left`` columns are left-aligned and the rest right-aligned."""
+    """An edgeless table whose ``left`` columns are left-aligned text and the rest right-aligned figures.
+
+    Why the overflow rules: in a narrow terminal (80 columns) Rich shrinks columns and cuts what
+    does not fit with "…". A figure cut in half is a wrong figure, so figures never wrap or shrink
+    (``no_wrap``); names fold onto a second line instead, which loses nothing.
+    """
     out = Table(title=title or None, show_edge=False, caption=caption or None)
     for name in columns:
-        out.add_column(name, justify="left" if name in left else "right")
+        if name in left:
+            out.add_column(name, justify="left", overflow="fold")
+        else:
+            out.add_column(name, justify="right", no_wrap=True, overflow="fold")
     return out
+
+
+# -- periods ------------------------------------------------------------------------------------
+class EmptyPeriod(UserError):
+    """A period in which the store holds no events: every measure would be 0 / 0."""
+
+
+def period_coverage(start: date, end: date, first: date | None, last: date | None) -> str | None:
+    """How [start, end] meets the store's events [first, last]: None if inside them, else a note.
+
+    Raises :class:`EmptyPeriod` when the two do not meet (or the store holds no events), naming
+    the dates the store does hold, so the reader can ask again for a period that has data.
+    """
+    if first is None or last is None:
+        raise EmptyPeriod(f"no events from {start} to {end}: the store holds no events yet")
+    if end < start:
+        raise EmptyPeriod(f"the period {start} to {end} ends before it starts")
+    if end < first or start > last:
+        raise EmptyPeriod(
+            f"no events from {start} to {end}: the store holds events from {first} to {last}; "
+            "ask for a period within those dates"
+        )
+    if start < first or end > last:
+        return f"the store holds events from {first} to {last}, so only part of {start} to {end} has data"
+    return None
+
+
+def check_period(store: Any, start: date, end: date) -> str | None:
+    """:func:`period_coverage` of a period against a store (a path, ``Store`` or ``Run``)."""
+    from carecontract.run import Run
+
+    first, last = Run.of(store).event_range()
+    return period_coverage(start, end, first, last)
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -180,25 +239,60 @@ def _counts(row: dict[str, Any]) -> str:
     return f"n={d:,}"
 
 
+#: The mark beside a rate outside its funnel plot's 99.8% limits, and its legend.
+OUTLIER_MARK = "!"
+OUTLIER_LEGEND = f"{OUTLIER_MARK} outside the funnel plot's 99.8% control limits (an outlier)."
+
+
+#: Shorter names for the longest measure ids, used (with a legend) when the terminal is narrow.
+SHORT_NAMES = {
+    "emergency_presentation": "emerg_pres",
+    "usual_place_of_death": "usual_pod",
+    "patient_experience": "experience",
+}
+#: Below this many columns the measure table uses :data:`SHORT_NAMES`.
+WIDE_ENOUGH = 100
+
+
+def interval(measure: str, low: float | None, high: float | None) -> str:
+    """A 95% interval as "77.6–82.3%" (the unit once, so it fits a narrow terminal) or "7.77–8.67"."""
+    if low is None or high is None:
+        return DASH
+    if measure in SCORE_MEASURES:
+        return f"{low:.2f}–{high:.2f}"
+    return f"{low * 100:.1f}–{high:.1%}"
+
+
 def print_measures(
     rows: list[dict[str, Any]], keys: list[str], caption: str = "", title: str = "", console: Console = console
 ) -> None:
-    """Measure rows (``compute_measures``): rate, interval, counts, target and verdict per row."""
-    out = table(
-        title, ["measure", *keys, "rate", "95% interval", "n / N", "target", "met"], ("measure", *keys), caption
-    )
+    """Measure rows (``compute_measures``): rate, interval, counts, target and verdict per row.
+
+    ``caption`` (which targets were used, and from where) is printed below the table as running
+    text, so it wraps like a sentence rather than being centred under the columns.
+    """
+    out = table(title, ["measure", *keys, "rate", "95% interval", "n / N", "target", "met"], ("measure", *keys))
+    outliers = False
+    short = SHORT_NAMES if console.width < WIDE_ENOUGH else {}
+    shortened: dict[str, str] = {}
     for r in rows:
         measure = r["measure"]
-        outlier = " [yellow]outlier[/]" if r.get("funnel", {}).get("outlier") else ""
-        interval = DASH if r["ci_low"] is None else f"{rate(measure, r['ci_low'])}–{rate(measure, r['ci_high'])}"
-        cells = [str(r.get(k)) for k in keys]
+        outlier = bool(r.get("funnel", {}).get("outlier"))
+        outliers = outliers or outlier
+        if measure in short:
+            shortened[short[measure]] = measure
         out.add_row(
-            measure,
-            *cells,
-            rate(measure, r["rate"]) + outlier,
-            interval,
+            short.get(measure, measure),
+            *[str(r.get(k)) for k in keys],
+            rate(measure, r["rate"]) + (f" [yellow]{OUTLIER_MARK}[/]" if outlier else ""),
+            interval(measure, r["ci_low"], r["ci_high"]),
             _counts(r),
             rate(measure, r["target"]),
             yes_no(r["met"]),
         )
     console.print(out)
+    legend = [OUTLIER_LEGEND] if outliers else []
+    if shortened:
+        legend.append("Short names: " + ", ".join(f"{k} = {v}" for k, v in shortened.items()) + ".")
+    for line in legend + ([caption] if caption else []):
+        console.print(line, highlight=False, markup=False)

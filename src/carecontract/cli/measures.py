@@ -15,6 +15,7 @@ from carecontract.cli.options import (
     SparkMasterOption,
     StoreOption,
     TermsFlag,
+    check_period,
     load,
     parse_date,
     require_store,
@@ -31,7 +32,13 @@ def measures(
     start: Annotated[str, typer.Option("--from", help="First day of the period (ISO date).")],
     end: Annotated[str, typer.Option("--to", help="Last day of the period (ISO date).")],
     terms_file: OptionalTermsArgument = None,
-    by: Annotated[str, typer.Option(help="Breakdown: any of commissioner,provider,tumour_site,imd_quintile.")] = "",
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Breakdown: any of commissioner,provider,tumour_site,imd_quintile "
+            "(comma-separated, or --by given again for each)."
+        ),
+    ] = None,
     overrides: SetOption = None,
     only: Annotated[str, typer.Option(help="Comma-separated measure ids (default: all).")] = "",
     public: Annotated[
@@ -47,17 +54,27 @@ def measures(
     With TERMS, the targets are the contract's outcomes and the terms' provenance is recorded.
     """
     from carecontract.measures.compute import compute_measures
+    from carecontract.terms.targets import contract_targets, label_rows, targets_rule
 
     terms_file = terms_path(terms_file, terms_flag, required=False)
     terms = load(terms_file, overrides) if terms_file else None
-    targets = {o.measure: o.target for o in terms.contract.outcomes} if terms else {}
+    contract = terms.contract if terms else None
     provenance = terms.provenance() if terms else None
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
-    keys = split(by)
+    keys = list(dict.fromkeys(key for value in by or [] for key in split(value)))
     require_store(store)
+    check_period(store, first, last)
     rows = compute_measures(
-        store, first, last, keys, targets, split(only) or None, engine=engine, spark_master=spark_master
+        store,
+        first,
+        last,
+        keys,
+        contract_targets(contract),
+        split(only) or None,
+        engine=engine,
+        spark_master=spark_master,
     )
+    rows = label_rows(rows, contract)
     if public:
         from carecontract.publish.disclosure import public_measures
 
@@ -68,7 +85,9 @@ def measures(
     if as_json:
         print(json.dumps(rows, default=str))
         return
-    caption = f"targets from {provenance['terms']} (fingerprint {provenance['fingerprint']})" if provenance else ""
+    caption = targets_rule(contract, terms_file.name if terms_file else None)
+    if provenance:
+        caption += f" Terms {provenance['terms']}, fingerprint {provenance['fingerprint']}."
     print_measures(rows, keys, caption, f"Outcome measures, {first} to {last}")
 
 

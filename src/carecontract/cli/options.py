@@ -8,6 +8,7 @@ hidden from the help and with a one-line note, so old scripts keep running.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -105,6 +106,28 @@ def require_store(store: Path) -> None:
 
     if not Store(store).exists():
         raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+
+
+def check_period(store: Path, first: date, last: date) -> None:
+    """Refuse a period with no events in the store (naming the dates it holds); note a partial one."""
+    from carecontract.present import check_period as coverage
+    from carecontract.present import err
+
+    note = coverage(store, first, last)
+    if note:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+
+
+def output_file(path: Path, option: str) -> Path:
+    """A file to write, checked before any work is done: its folder exists and can be written in."""
+    folder = path.parent
+    if path.is_dir():
+        raise BadOption(f"{option} {path}: that is a folder; give a file name in it")
+    if not folder.is_dir():
+        raise BadOption(f"{option} {path}: the folder {folder} does not exist (create it, or write elsewhere)")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise BadOption(f"{option} {path}: no permission to write there")
+    return path
 
 
 def split(text: str) -> list[str]:

@@ -19,6 +19,7 @@ from carecontract.cli.options import (
     StoreOption,
     TermsArgument,
     TermsFlag,
+    check_period,
     load,
     parse_date,
     require_store,
@@ -132,7 +133,8 @@ def accountability(
     terms = load(terms_path(terms_file, terms_flag), overrides)
     require_store(store)
     first = parse_date(start, "--from") if start else terms.contract.term.start
-    last = parse_date(end, "--to") if end else terms.contract.term.end
+    last = parse_date(end, "--to") if end else terms.contract.term.last_day
+    check_period(store, first, last)
     rows = run_accountability(store, terms, first, last)
     if as_json:
         print(json.dumps(rows, default=str))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from carecontract.cli.options import (
     BadOption,
@@ -17,6 +18,7 @@ from carecontract.cli.options import (
     StoreOption,
     TermsArgument,
     load,
+    output_file,
     require_store,
     terms_path,
 )
@@ -41,6 +43,7 @@ def report(
 
     terms = load(terms_file, overrides)
     require_store(store)
+    output_file(out, "--out")
     with progress_bar(sys.stderr.isatty()) as progress:
         progress("report", 0.0)
         text = build_report(terms, store, public=public, runs=runs, decision_log=log if log.exists() else None)
@@ -64,6 +67,7 @@ def publish(
 
     terms = load(terms_file, overrides)
     require_store(store)
+    output_file(ocds, "--ocds")
     if not re.fullmatch(r"ocds-[a-z0-9]{6}", ocid_prefix):
         raise BadOption(f"--ocid-prefix {ocid_prefix!r} is not an OCID prefix (ocds- and six letters or digits)")
     package = release_package(terms, store, str(log) if log.exists() else None, ocid_prefix)
@@ -104,6 +108,7 @@ def serve(
         terms_path(None, None)  # "Missing argument 'TERMS'"
     loaded = [load(f, None) for f in terms_files or []]
     require_store(store)
+    _check_port(host, port)
     path = tokens or store / "service-tokens.json"
     made = not path.exists()
     known = Tokens.load(path) if tokens else Tokens.load_or_create(path, loaded)
@@ -112,6 +117,28 @@ def serve(
     console.print(f"Tokens: {path}{' (made now, mode 600)' if made else ''}: {who}. No token: the public view.")
     console.print(f"Dashboard http://{host}:{port}/  API docs http://{host}:{port}/docs  (Ctrl+C to stop)")
     uvicorn.run(service, host=host, port=port, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another program listens on now, before anything is printed or started."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise BadOption(f"--host {host}: not an address this machine can listen on ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as uvicorn binds: a closed socket's wait is no bar
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise BadOption(
+                f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); "
+                "another server (a second `carecontract serve`?) may be using it: choose another with --port"
+            ) from None
 
 
 # -- the decision log ---------------------------------------------------------------------------
@@ -127,7 +154,9 @@ def decisions_add(
     kind: Annotated[str, typer.Option(help="business_case, options_appraisal, consultation, gate or variation.")],
     text: Annotated[str, typer.Option(help="What was decided, by whom, and why.")],
     attach: Annotated[Path | None, typer.Option(help="A document to attach (hashed and copied in).")] = None,
-    who: Annotated[str | None, typer.Option(help="Who took the decision.")] = None,
+    who: Annotated[
+        str | None, typer.Option(help="Who took the decision (default: the operating-system user, said so).")
+    ] = None,
     overrides: SetOption = None,
     log: LogOption = Path("decisions.jsonl"),
 ) -> None:
@@ -135,8 +164,23 @@ def decisions_add(
     from carecontract.publish.decisions import DecisionLog
 
     terms = load(terms_file, overrides)
+    if not who:
+        who = _os_user()
+        err.print(
+            f"[yellow]note:[/] no --who given: recorded as taken by {escape(repr(who))}, the operating-system user"
+        )
     record = DecisionLog(log).append(kind, text, terms.contract.name, terms.fingerprint, attach, who)
-    console.print(f"Recorded decision {record['seq']} ({kind}) in {log}: hash {record['hash'][:16]}…")
+    console.print(f"Recorded decision {record['seq']} ({kind}) in {log} by {who}: hash {record['hash'][:16]}…")
+
+
+def _os_user() -> str:
+    """Who is running the command, as the operating system names them (a log never says null)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no password entry (some containers)
+        return "unknown operating-system user"
 
 
 app.command("decide", hidden=True)(

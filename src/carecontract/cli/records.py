@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from carecontract.cli.options import JsonOption, StoreOption, parse_date, require_store
+from carecontract.cli.options import BadOption, JsonOption, StoreOption, parse_date, require_store
 from carecontract.cli.shell import app
 from carecontract.present import console, print_ingest, print_quality, progress_bar
 
@@ -70,6 +70,18 @@ def synth(
         console.print(f"  {f}")
 
 
+def _not_json(file: Path) -> None:
+    """A JSON file named for ingest (synth's ``synth.json`` beside its CSVs) is refused by name, with the fix."""
+    try:
+        with open(file, "rb") as handle:
+            start = handle.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return  # ingest itself says why the file cannot be read
+    if start[:1] in (b"{", b"["):
+        hint = f" (the activity files are {file.parent / 'activity-*.csv'})" if file.name == "synth.json" else ""
+        raise BadOption(f"{file}: a JSON file, not activity records; ingest reads CSV or Parquet files{hint}")
+
+
 @app.command()
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="Activity files (CSV or Parquet).")],
@@ -79,6 +91,8 @@ def ingest(
     """Validate activity files, quarantine bad rows with reasons, pseudonymise and store the rest."""
     from carecontract.records.ingest import ingest as run_ingest
 
+    for file in files:
+        _not_json(file)
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
         result = run_ingest(files, store, progress=report)
     if as_json:

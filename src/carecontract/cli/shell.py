@@ -37,8 +37,53 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+#: How each value's type reads in ``--help``: in words a user knows, not as Python annotations.
+TYPE_LABELS = {"path": "PATH", "str": "TEXT", "int": "INTEGER", "float": "NUMBER"}
+
+
+def plain_type(param: Any) -> None:
+    """Show ``param``'s type in help as PATH, TEXT, INTEGER or NUMBER, and a flag's not at all.
+
+    Typer prints Python annotations (``--public <bool>``, ``TERMS <list[Path]>``); a flag takes
+    no value, and a list is the same value given again, so neither needs its annotation shown.
+    """
+    shown = param.display_type_rich
+
+    def label(ctx: Any) -> str | None:
+        if getattr(param, "is_flag", False):
+            return None
+        text = str(shown(ctx=ctx) or "").removesuffix("...").strip("<>")
+        repeatable = text.startswith("list[")
+        text = text.removeprefix("list[").removesuffix("]")
+        text = TYPE_LABELS.get(text.lower(), text.upper())
+        return f"{text} (repeatable)" if repeatable and getattr(param, "multiple", False) else text
+
+    param.display_type_rich = label
+
+
+def _plain_types(command: Any) -> None:
+    """:func:`plain_type` for every parameter of ``command`` and its subcommands, ``--help`` included."""
+    for param in command.params:
+        plain_type(param)
+    made = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = made(ctx)
+        if option is not None:
+            plain_type(option)
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_types(sub)
+
+
 class Shell(TyperGroup):
     """The top-level group: runs the chosen command and turns user errors into one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_types(self)
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         try:
@@ -56,6 +101,10 @@ class Shell(TyperGroup):
             fail(escape(str(exc)))
         except PATH_ERRORS as exc:
             fail(escape(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)))
+        except OSError as exc:  # a named file the system would not read or write (a key file that is a folder ...)
+            if not exc.filename:
+                raise  # no file named: not the user's to fix, so the traceback stays
+            fail(escape(f"{exc.filename}: {exc.strerror}"))
 
 
 def _usage(exc: Exception, ctx: typer.Context) -> None:

@@ -8,9 +8,17 @@ from typing import Annotated
 
 import typer
 
-from carecontract.cli.options import JsonOption, SetOption, StoreOption, load, parse_date, require_store
+from carecontract.cli.options import (
+    JsonOption,
+    SetOption,
+    StoreOption,
+    check_period,
+    load,
+    parse_date,
+    require_store,
+)
 from carecontract.cli.shell import app
-from carecontract.present import console, contract_year, parameter_value, table, yes_no
+from carecontract.present import console, contract_year, gate_aims, parameter_value, table, yes_no
 
 terms_app = typer.Typer(
     help="Contract terms as code: check a terms file, show parameters in force.", no_args_is_help=True
@@ -39,14 +47,14 @@ def terms_check(file: FileArgument, overrides: SetOption = None, as_json: JsonOp
         console.print("  subcontractors: " + ", ".join(f"{x.name} ({x.code})" for x in c.subcontractors))
     for s in c.stages:
         if s.kind == "fee":
-            gate = s.gate.model_dump(exclude_defaults=True)
             console.print(
-                f"  stage {s.name}: fee £{s.fee_gbp_per_year:,.0f}/year, up to {s.max_years} years; gate {gate}"
+                f"  stage {s.name}: fee £{s.fee_gbp_per_year:,.0f}/year, up to {s.max_years} years; "
+                f"gate to the next stage: {gate_aims(s.gate)}"
             )
         else:
             console.print(f"  stage {s.name}: outcomes, {s.at_risk_share:.0%} of the budget at risk")
     years = table(
-        f"{c.term.start} for {c.term.years} years: £{c.value.total_gbp:,.0f}",
+        f"{c.term.start} to {c.term.last_day} ({c.term.years} years): £{c.value.total_gbp:,.0f}",
         ["contract year", "value £", "tumour sites in scope"],
         left=("contract year", "tumour sites in scope"),
     )
@@ -101,6 +109,7 @@ def terms_gate(
     terms = load(file, overrides)
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     require_store(store)
+    check_period(store, first, last)
     result = gate_result(terms, store, first, last)
     if as_json:
         print(json.dumps(result))

@@ -125,7 +125,9 @@ _ALL_FIELDS = sorted(
 )
 
 
-def _explain(error: dict[str, Any], source: str, lines: dict[tuple[str, ...], int]) -> str:
+def _explain(
+    error: dict[str, Any], source: str, lines: dict[tuple[str, ...], int], overridden: dict[tuple[str, ...], str]
+) -> str:
     path: tuple[str, ...] = ()
     named: tuple[str, ...] = ()  # the field as the user would name it, even where the file lacks it
     previous = None
@@ -147,11 +149,26 @@ def _explain(error: dict[str, Any], source: str, lines: dict[tuple[str, ...], in
         shown = error["input"]
         if not isinstance(shown, dict | list):
             message += f" (got {shown!r})"
-    return f"{source}:{lines.get(path, 1)}: {_field_name(named if len(named) > len(path) else path)}: {message}"
+    name = _field_name(named if len(named) > len(path) else path)
+    blamed = _override_of(tuple(str(p) for p in named), overridden)
+    if blamed is not None:  # the value came from the command line, not from the file's line
+        return f"--set {blamed}: {name}: {message}"
+    if overridden and not named:  # a check across fields, which a what-if may have broken
+        return f"{source}:{lines.get(path, 1)}: {name}: {message} (with --set {', --set '.join(overridden.values())})"
+    return f"{source}:{lines.get(path, 1)}: {name}: {message}"
+
+
+def _override_of(location: tuple[str, ...], overridden: dict[tuple[str, ...], str]) -> str | None:
+    """The ``--set`` that put the value at ``location`` there (its own path or one above it), if any."""
+    for path, override in overridden.items():
+        if location[: len(path)] == path:
+            return override
+    return None
 
 
 # -- overrides ---------------------------------------------------------------------------------
-def _apply_override(data: dict[str, Any], override: str, source: str) -> None:
+def _apply_override(data: dict[str, Any], override: str, source: str) -> tuple[str, ...]:
+    """Apply one ``name=value`` to the parsed YAML; return the path it set (to blame it for errors)."""
     name, sep, raw = override.partition("=")
     name = name.strip()
     if not sep or not name:
@@ -166,7 +183,7 @@ def _apply_override(data: dict[str, Any], override: str, source: str) -> None:
         start = data.get("term", {}).get("start")
         first = start.year if isinstance(start, date) else 1900
         data.setdefault("parameters", {})[name] = {first: value}  # constant over the whole term
-        return
+        return ("parameters", name)
     target: Any = data
     parts = name.split(".")
     for part in parts[:-1]:
@@ -179,6 +196,7 @@ def _apply_override(data: dict[str, Any], override: str, source: str) -> None:
     if isinstance(target, dict) and last not in target and isinstance(last, str) and last.isdigit():
         last = int(last)
     target[last] = value
+    return tuple(parts)
 
 
 # -- public API --------------------------------------------------------------------------------
@@ -193,14 +211,24 @@ def load_terms(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     except (OSError, UnicodeDecodeError) as exc:
         raise TermsError([f"{source}: cannot read ({exc})"]) from None
     data, lines = _parse(text, source)
-    for override in overrides:
-        _apply_override(data, override, source)
+    overridden = {_apply_override(data, override, source): override for override in overrides}
     try:
         contract = Contract.model_validate(data)
     except ValidationError as exc:
-        problems = [_explain(e, source, lines) for e in exc.errors()]
-        raise TermsError(sorted(problems, key=lambda p: int(p[len(source) + 1 :].split(":", 1)[0]))) from None
+        problems = [_explain(e, source, lines, overridden) for e in exc.errors()]
+        raise TermsError(sorted(problems, key=_problem_order(source))) from None
     return Terms(contract, source, tuple(overrides))
+
+
+def _problem_order(source: str) -> Any:
+    """Problems in the command line's (``--set``) first, then by line of the file."""
+
+    def key(problem: str) -> tuple[int, int]:
+        if problem.startswith("--set "):
+            return (0, 0)
+        return (1, int(problem[len(source) + 1 :].split(":", 1)[0]))
+
+    return key
 
 
 def _plain(value: Any) -> Any:

@@ -240,8 +240,13 @@ class Risks(Strict):
     )
 
 
+#: The largest contract value accepted, £1 trillion: a bound on typing slips (1e30), far above any
+#: NHS contract, which keeps pence exact in Decimal's 28 digits.
+MAX_VALUE_GBP = Decimal(10**12)
+
+
 class Value(Strict):
-    total_gbp: Decimal = Field(gt=0)
+    total_gbp: Decimal = Field(gt=0, le=MAX_VALUE_GBP)
     profile: Literal["flat"] | None = None
     by_year: dict[int, Decimal] | None = None
 

@@ -23,6 +23,8 @@ from carecontract.records.quality import quality
 from carecontract.records.store import Store
 from carecontract.synth.economy import contract_year_bounds, generate
 from carecontract.synth.writer import write_economy
+from carecontract.terms import load_terms
+from carecontract.terms.targets import contract_targets, label_rows, targets_rule
 
 
 def run_demo(
@@ -55,10 +57,12 @@ def run_demo(
     years_covered = contract_year_bounds(economy.start, economy.years)
     period = (years_covered[0][0], years_covered[-1][1])
     console.rule(f"Outcome measures, {period[0]} to {period[1]}")
-    outcome_rows = compute_measures(store_dir, *period)
+    terms_file = CONTRACTS / "staffordshire-cancer.yaml"
+    contract = load_terms(terms_file).contract if terms_file.exists() else None  # the report's targets too
+    outcome_rows = label_rows(compute_measures(store_dir, *period, targets=contract_targets(contract)), contract)
     hint = (
-        "England's standards as targets; by provider: carecontract measures "
-        f"--store {store_dir} --from {period[0]} --to {period[1]} --by provider"
+        f"{targets_rule(contract, terms_file.name if contract else None)} By provider: carecontract measures "
+        f"{terms_file if contract else ''} --store {store_dir} --from {period[0]} --to {period[1]} --by provider"
     )
     print_measures(outcome_rows, [], hint, console=console)
     report_path = _pay_and_report(store_dir, out, console)
@@ -83,7 +87,6 @@ def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None
     from carecontract.payments.book import PaymentBook, covered_years
     from carecontract.publish.ocds import release_package
     from carecontract.publish.report import build_report
-    from carecontract.terms import load_terms
 
     terms_file = CONTRACTS / "staffordshire-cancer.yaml"
     if not terms_file.exists():

@@ -57,7 +57,9 @@ def pounds_as_millions(pounds: float, places: int = 2) -> str:
 
 def contract_year(start_year: int) -> str:
     """A contract year by the calendar year it starts in, as finance teams write it: 2024/25."""
-    return f"{start_year}/{(start_year + 1) % 100:02d}"
+    from carecontract.terms.years import year_label
+
+    return year_label(start_year)
 
 
 def parameter_value(value: float | None) -> str:

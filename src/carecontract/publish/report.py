@@ -26,6 +26,8 @@ from markupsafe import Markup
 from carecontract.baseline.accountability import accountability
 from carecontract.baseline.compute import build_baseline
 from carecontract.measures import stats
+from carecontract.measures.definitions import measures
+from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish.decisions import DecisionLog
@@ -33,10 +35,16 @@ from carecontract.publish.disclosure import protect_line, public_count, public_m
 from carecontract.records.store import Store
 from carecontract.run import Run
 from carecontract.terms.loader import Terms
+from carecontract.terms.model import Contract
+from carecontract.terms.names import named, organisation
+from carecontract.terms.targets import contract_targets, label_rows, targets_rule
+from carecontract.terms.years import year_label
 from carecontract.viability.charts import fan_figure, tornado_figure
 from carecontract.viability.simulate import stress
 
 FUNNEL_MEASURES = ("cwt_62", "fds_28")  # the measures drawn as a funnel plot by provider
+#: Measures that are a mean score, shown on their own scale rather than as a percentage.
+SCORE_MEASURES = frozenset(m.id for m in measures().values() if m.kind == "mean")
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ def gather_report(
     run = Run.of(store).with_terms(terms)
     c = terms.contract
     first, last = run.event_range()
-    start, end = period or (first or c.term.start, last or c.term.end)
+    start, end = period or (first or c.term.start, last or c.term.last_day)
     values = c.value_per_year()
     years = [{"year": d.year, "value_gbp": float(values[d.year]), "scope": c.scope_at(d)} for d in c.contract_years()]
 
@@ -96,9 +104,9 @@ def gather_report(
         kept = protect_line({(f["from_provider"], f["to_provider"]): f["pathways"] for f in flows})["cells"]
         flows = [{**f, "pathways": kept[f["from_provider"], f["to_provider"]]} for f in flows]
 
-    targets = {o.measure: o.target for o in c.outcomes}
-    overall = run.measures(start, end, targets=targets)
-    by_provider = run.measures(start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES))
+    targets = contract_targets(c)  # the one rule (terms.targets): the contract's, else England's standard
+    overall = label_rows(run.measures(start, end, targets=targets), c)
+    by_provider = label_rows(run.measures(start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES)), c)
     if public:
         overall, by_provider = public_measures(overall, []), public_measures(by_provider, ["provider"])
 
@@ -144,7 +152,7 @@ class _Figures:
         return Markup(fragment)
 
 
-def _sankey(flows: list[dict[str, Any]]) -> go.Figure:
+def _sankey(flows: list[dict[str, Any]], contract: Contract) -> go.Figure:
     # providers twice, "from" on the left and "to" on the right: flows back and forth read as bands, not loops
     sources = sorted({f["from_provider"] for f in flows})
     targets = sorted({f["to_provider"] for f in flows})
@@ -153,18 +161,29 @@ def _sankey(flows: list[dict[str, Any]]) -> go.Figure:
         "target": [len(sources) + targets.index(f["to_provider"]) for f in flows],
         "value": [f["pathways"] for f in flows],
     }
-    sankey = go.Sankey(node={"label": [f"{p} →" for p in sources] + [f"→ {p}" for p in targets]}, link=link)
-    return go.Figure(sankey, layout={"title": "Pathways moving between providers"})
+    labels = [f"{named(p, contract)} →" for p in sources] + [f"→ {named(p, contract)}" for p in targets]
+    sankey = go.Sankey(node={"label": labels}, link=link)
+    return go.Figure(sankey, layout={"title": "Pathways moving between providers (width: pathways)"})
 
 
-def _funnel(measure: str, points: list[dict[str, Any]]) -> go.Figure:
-    """Providers' rates against their case numbers, inside the 95% and 99.8% limits around the overall rate."""
+#: The funnel plot's control limits: (z, line style, legend label), inner first.
+FUNNEL_LIMITS = ((stats.Z95, "dash", "95% limits"), (stats.Z998, "dot", "99.8% limits"))
+
+
+def _funnel(measure: str, points: list[dict[str, Any]], contract: Contract) -> go.Figure:
+    """Providers' rates against their case numbers, inside the 95% and 99.8% limits around the overall rate.
+
+    Every line is named in the legend; rates are percentages, as in the tables; the target (if
+    any) is drawn across, labelled with where it came from.
+    """
+    score = measure in SCORE_MEASURES
     fig = go.Figure(
         go.Scatter(
             x=[r["denominator"] for r in points],
             y=[r["rate"] for r in points],
             mode="markers+text",
             text=[r["provider"] for r in points],
+            hovertext=[named(r["provider"], contract) for r in points],
             textposition="top center",
             name="providers",
         )
@@ -173,27 +192,75 @@ def _funnel(measure: str, points: list[dict[str, Any]]) -> go.Figure:
     if total_n and all(r.get("numerator") is not None for r in points):
         p = sum(r["numerator"] for r in points) / total_n
         xs = list(range(max(10, min(r["denominator"] for r in points) // 2), total_n + 1, max(1, total_n // 200)))
-        for z, dash in ((stats.Z95, "dash"), (stats.Z998, "dot")):
+        fig.add_trace(
+            go.Scatter(
+                x=[xs[0], xs[-1]], y=[p, p], mode="lines", name="overall rate", line={"width": 1, "color": "#333"}
+            )
+        )
+        for z, dash, label in FUNNEL_LIMITS:
             limits = [stats.funnel_limits(p, n, z) for n in xs]
             for side in (0, 1):
-                y = [lim[side] for lim in limits]
-                fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", line={"dash": dash}, showlegend=False))
-    fig.update_layout(title=f"{measure}: funnel plot by provider", xaxis_title="cases", yaxis_title="rate")
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=[lim[side] for lim in limits],
+                        mode="lines",
+                        line={"dash": dash, "color": "#888"},
+                        name=label,
+                        legendgroup=label,
+                        showlegend=side == 0,
+                    )
+                )
+    target = next((r.get("target") for r in points if r.get("target") is not None), None)
+    if target is not None:
+        source = next((r.get("target_source") for r in points if r.get("target_source")), None)
+        label = f"target {_level(target, measure)}" + (f" ({source})" if source else "")
+        fig.add_hline(y=target, line={"color": "#b00", "width": 1}, annotation_text=label)
+    fig.update_layout(
+        title=f"{measure}: funnel plot by provider",
+        xaxis_title="cases (denominator)",
+        yaxis_title="mean score" if score else "rate, %",
+        yaxis={"tickformat": ".2f" if score else ".0%"},
+        legend_title_text="",
+    )
     return fig
 
 
-def _payments(net: dict[tuple[int, str], int]) -> go.Figure:
+def account_label(account: str, contract: Contract) -> str:
+    """A ledger account as a reader knows it: the party's name and its role, not ``management:PRIME1``."""
+    kind, code = accounts.kind(account), accounts.code(account)
+    if account == accounts.HMRC_VAT:
+        return "HMRC (irrecoverable VAT)"
+    role = {
+        accounts.COMMISSIONER: ("commissioner", "{} (pays)"),
+        accounts.PRIME: ("provider", "{} (prime, passes on)"),
+        accounts.MANAGEMENT: ("provider", "{}: management share kept by the prime"),
+        accounts.SUBCONTRACTOR: ("provider", "{} (subcontractor, for care)"),
+    }.get(kind)
+    if role is None:
+        return account
+    return role[1].format(organisation(code, contract, role[0]))
+
+
+def _payments(net: dict[tuple[int, str], int], contract: Contract) -> go.Figure:
     """Where the money ends up: each account's net receipts (the prime passes money on, so nets to zero)."""
     periods = sorted({period for period, _ in net})
     receiving = sorted({account for (_, account), pence in net.items() if pence > 0})
     bars = [
-        go.Bar(name=a, x=[str(y) for y in periods], y=[net.get((y, a), 0) / 1e8 for y in periods]) for a in receiving
+        go.Bar(
+            name=account_label(a, contract),
+            x=[year_label(y) for y in periods],
+            y=[net.get((y, a), 0) / 1e8 for y in periods],
+        )
+        for a in receiving
     ]
     fig = go.Figure(bars)
     fig.update_layout(
         barmode="relative",
-        title="Where the money went, by party and contract year, £m (net)",
-        xaxis={"type": "category"},
+        title="Where the money went, by party and contract year (net receipts)",
+        xaxis={"type": "category", "title": {"text": "contract year"}},
+        yaxis={"title": {"text": "£ million"}},
+        legend={"orientation": "h", "y": -0.25},
     )
     return fig
 
@@ -201,19 +268,24 @@ def _payments(net: dict[tuple[int, str], int]) -> go.Figure:
 def _charts(data: ReportData) -> dict[str, Markup]:
     """Each chart's HTML by id, made in the order the report shows them (the first carries Plotly's library)."""
     figure = _Figures()
+    contract = data.terms.contract
     charts = dict.fromkeys(["flows", *[f"funnel-{m}" for m in FUNNEL_MEASURES], "payments", "tornado"], Markup(""))
     years = sorted(data.cost_by_year)
-    cost = go.Bar(x=[str(y) for y in years], y=[data.cost_by_year[y] / 1e6 for y in years])
-    layout = {"title": "Recorded cost by contract year, £m", "xaxis": {"type": "category"}}
+    cost = go.Bar(x=[year_label(y) for y in years], y=[data.cost_by_year[y] / 1e6 for y in years])
+    layout = {
+        "title": "Recorded cost by contract year",
+        "xaxis": {"type": "category", "title": {"text": "contract year"}},
+        "yaxis": {"title": {"text": "£ million"}},
+    }
     charts["cost"] = figure(go.Figure(cost, layout=layout), "cost")
     if data.flows:
-        charts["flows"] = figure(_sankey(data.flows), "flows")
+        charts["flows"] = figure(_sankey(data.flows, contract), "flows")
     for measure in FUNNEL_MEASURES:
         points = [r for r in data.outcomes_by_provider if r["measure"] == measure and r["rate"] is not None]
         if points:
-            charts[f"funnel-{measure}"] = figure(_funnel(measure, points), f"funnel-{measure}")
+            charts[f"funnel-{measure}"] = figure(_funnel(measure, points, contract), f"funnel-{measure}")
     if data.payments:
-        charts["payments"] = figure(_payments(data.payments), "payments")
+        charts["payments"] = figure(_payments(data.payments, contract), "payments")
     result = data.viability
     years_run = [y["year"] for y in result["by_year"]]
     fan = fan_figure("Cumulative surplus (+) / deficit (−), £m", years_run, result["_cumulative"])
@@ -251,7 +323,7 @@ def _level(value: float | None, measure: str) -> str:
     """A measure's rate or target: a mean score to two places, a proportion as a percentage."""
     if value is None:
         return "—"
-    return f"{value:.2f}" if measure == "patient_experience" else f"{value:.1%}"
+    return f"{value:.2f}" if measure in SCORE_MEASURES else f"{value:.1%}"
 
 
 def _environment() -> jinja2.Environment:
@@ -262,7 +334,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(cell=_cell, shown=_shown, level=_level, fmt=format)
+    env.filters.update(cell=_cell, shown=_shown, level=_level, fmt=format, year_label=year_label)
     env.tests["numeric"] = _numeric
     return env
 
@@ -272,7 +344,14 @@ _TEMPLATES = _environment()
 
 def render_report(data: ReportData) -> str:
     """The report's HTML from its data."""
-    return _TEMPLATES.get_template("report.html").render(data=data, charts=_charts(data), funnels=FUNNEL_MEASURES)
+    contract = data.terms.contract
+    return _TEMPLATES.get_template("report.html").render(
+        data=data,
+        charts=_charts(data),
+        funnels=FUNNEL_MEASURES,
+        targets_rule=targets_rule(contract, Path(data.terms.source).name),
+        named=lambda code, role="provider": named(code, contract, role),
+    )
 
 
 def build_report(

@@ -16,3 +16,8 @@ def contract_year(column: ibis.Value, start_month: int, start_day: int) -> ibis.
     """The calendar year in which the contract year containing each date starts."""
     before = (column.month() < start_month) | ((column.month() == start_month) & (column.day() < start_day))
     return column.year() - before.cast("int32")
+
+
+def year_label(start_year: int) -> str:
+    """A contract year by the calendar year it starts in, as finance teams write it: 2024/25."""
+    return f"{start_year}/{(start_year + 1) % 100:02d}"

@@ -103,9 +103,35 @@ def test_exports_are_readable(paid_store: Path, tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "out" / "activity.parquet").num_rows == len(base.activity)
     assert (tmp_path / "out" / "patient_flows.csv").read_text().startswith('"from_provider"')
     book = load_workbook(tmp_path / "baseline.xlsx")
-    assert book.sheetnames == ["activity", "patient_flows", "payment_flows"]
-    assert book["activity"].max_row == len(base.activity) + 1
+    assert book.sheetnames == ["Activity and cost", "Patient flows", "Payment flows"]
+    assert book["Activity and cost"].max_row == len(base.activity) + 1
     assert len(written) == 7
+
+
+def test_the_workbook_is_for_finance_teams(paid_store: Path, tmp_path: Path) -> None:
+    """Pounds (not pence) with a pound format, counts with separators, frozen bold headers, 2024/25 years."""
+    from openpyxl import load_workbook
+
+    base = build_baseline(paid_store, load_terms(CANCER))
+    assert base.payment_flows, "the paid store has closed periods"
+    export(base, None, tmp_path / "b.xlsx")
+    book = load_workbook(tmp_path / "b.xlsx")
+    for sheet in book:
+        assert sheet.freeze_panes == "A2" and all(cell.font.bold for cell in sheet[1])
+    pay = book["Payment flows"]
+    headings = [c.value for c in pay[1]]
+    amount = headings.index("Amount £") + 1
+    pounds = [row[amount - 1] for row in pay.iter_rows(min_row=2, values_only=True)]
+    # every amount is the ledger's pence as pounds, exactly; summed independently of the export
+    assert sum(round(p * 100) for p in pounds) == sum(f["pence"] for f in base.payment_flows)
+    assert all(pay.cell(row=r, column=amount).number_format.startswith('"£"') for r in range(2, pay.max_row + 1))
+    activity = book["Activity and cost"]
+    years = {row[0] for row in activity.iter_rows(min_row=2, values_only=True)}
+    assert years == {f"{y}/{(y + 1) % 100:02d}" for y in {a["year"] for a in base.activity}}
+    events = [c.value for c in activity[1]].index("Events") + 1
+    assert activity.cell(row=2, column=events).number_format == "#,##0"
+    cost = sum(row[-1] for row in activity.iter_rows(min_row=2, values_only=True))
+    assert cost == pytest.approx(sum(a["cost_gbp"] for a in base.activity))
 
 
 def test_accountability_reconciles_with_the_ledger(paid_store: Path) -> None:

@@ -1,14 +1,25 @@
-"""Export a baseline for finance teams: CSV and Parquet files, and one Excel workbook."""
+"""Export a baseline for finance teams: CSV and Parquet files, and one Excel workbook.
+
+The CSV and Parquet files are for programs: the baseline's own columns, money in the ledger's
+integer pence. The workbook is for people in a finance team: money in pounds with a pound
+number format, counts with thousands separators, contract years as 2024/25, a bold frozen
+header with filters, and one sheet per table named for what it holds.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from carecontract.baseline.compute import Baseline
+from carecontract.terms.years import year_label
 
 SHEETS = ("activity", "patient_flows", "payment_flows")
 
@@ -30,24 +41,91 @@ def export(baseline: Baseline, out: str | Path | None, excel: str | Path | None 
     return written
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of a workbook sheet: the row's key, its heading, and how Excel shows the value."""
+
+    key: str
+    heading: str
+    number_format: str = "General"
+    width: int = 14
+    convert: Callable[[Any], Any] | None = None  # the value as the sheet holds it (default: as it is)
+
+
+COUNT = "#,##0"
+POUNDS = '"£"#,##0.00'
+
+
+def _pounds_from_pence(pence: int) -> Decimal:
+    return Decimal(pence) / 100  # exact: the ledger's pence as pounds and pence, no float on the way
+
+
+#: Each sheet of the workbook: its name (what it holds, as finance teams say it), the baseline's
+#: table it shows, and its columns. Money is in pounds with a pound format; counts have separators.
+WORKBOOK: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
+    (
+        "Activity and cost",
+        "activity",
+        (
+            Column("year", "Contract year", width=13, convert=year_label),
+            Column("tumour_site", "Tumour site", width=22),
+            Column("service", "Service", width=24),
+            Column("provider", "Provider", width=10),
+            Column("commissioner", "Commissioner", width=13),
+            Column("events", "Events", COUNT, 10),
+            Column("patients", "Patients", COUNT, 10),
+            Column("cost_gbp", "Cost £", POUNDS, 16),
+        ),
+    ),
+    (
+        "Patient flows",
+        "patient_flows",
+        (
+            Column("from_provider", "From provider", width=14),
+            Column("to_provider", "To provider", width=14),
+            Column("moves", "Moves", COUNT, 10),
+            Column("pathways", "Pathways", COUNT, 10),
+        ),
+    ),
+    (
+        "Payment flows",
+        "payment_flows",
+        (
+            Column("year", "Contract year", width=13, convert=year_label),
+            Column("rule", "Payment rule", width=24),
+            Column("from", "From (ledger account)", width=26),
+            Column("to", "To (ledger account)", width=26),
+            Column("pence", "Amount £", POUNDS, 18, _pounds_from_pence),
+        ),
+    ),
+)
+
+
 def _workbook(baseline: Baseline, path: Path) -> Path:
+    """One sheet per table, named for what it holds: pounds, number formats, a frozen header, filters."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     book.remove(book.active)
-    for name in SHEETS:
-        rows = getattr(baseline, name)
-        sheet = book.create_sheet(name)
-        if not rows:
-            sheet.append(["(no rows)"])
-            continue
-        header = list(rows[0])
-        sheet.append(header)
+    for title, table, columns in WORKBOOK:
+        sheet = book.create_sheet(title)
+        sheet.append([c.heading for c in columns])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
+        rows = getattr(baseline, table)
         for row in rows:
-            sheet.append([row[k] for k in header])
+            sheet.append([c.convert(row[c.key]) if c.convert else row[c.key] for c in columns])
+        for index, column in enumerate(columns, 1):
+            letter = get_column_letter(index)
+            sheet.column_dimensions[letter].width = column.width
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.number_format = column.number_format
         sheet.freeze_panes = "A2"
+        if rows:
+            sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+        else:
+            sheet.append(["(no rows yet)"])
     book.save(path)
     return path

@@ -21,6 +21,7 @@ from carecontract.cli.options import (
     TermsFlag,
     check_period,
     load,
+    output_file,
     parse_date,
     require_store,
     terms_path,
@@ -81,7 +82,9 @@ def baseline(
     out: Annotated[
         Path | None, typer.Option(help="Write activity, patient and payment flows as CSV and Parquet here.")
     ] = None,
-    excel: Annotated[Path | None, typer.Option(help="Also write an Excel workbook (one sheet each).")] = None,
+    excel: Annotated[
+        Path | None, typer.Option(help="Also write an Excel workbook for finance teams (pounds, one sheet per table).")
+    ] = None,
     overrides: SetOption = None,
     as_json: JsonOption = False,
     engine: EngineOption = "duckdb",
@@ -98,6 +101,8 @@ def baseline(
     terms_file = terms_path(terms_file, terms_flag, required=False)
     terms = load(terms_file, overrides) if terms_file else None
     require_store(store)
+    if excel:
+        output_file(excel, "--excel")
     result = build_baseline(store, terms, engine, spark_master)
     written = export(result, out, excel) if (out or excel) else []
     if as_json:

@@ -1,0 +1,271 @@
+"""The first hour of a new user (issue 21): each stumble they met, as a test that it is gone.
+
+The store is the session's small paid economy (30,000 people, events 2017-04-01 to 2020-03-31).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+import carecontract as cc
+from carecontract.cli import app
+from carecontract.present import EmptyPeriod, period_coverage
+from carecontract.terms import load_terms
+from tests.conftest import VALID_ROW, write_csv
+
+runner = CliRunner()
+ROOT = Path(__file__).parent.parent
+CANCER = ROOT / "contracts" / "staffordshire-cancer.yaml"
+UNITINGCARE = ROOT / "contracts" / "unitingcare.yaml"
+
+
+def _cli(*args: str, cwd: Path, columns: int = 200, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CARECONTRACT_KEY": "first-hour", "COLUMNS": str(columns), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "carecontract.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=300,
+    )
+
+
+def _one_line(proc: subprocess.CompletedProcess | object) -> str:
+    stderr = proc.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    return stderr
+
+
+# -- 2. empty periods ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["measures", "--store", "{store}"],
+        ["terms", "gate", str(CANCER), "--store", "{store}"],
+        ["accountability", str(CANCER), "--store", "{store}"],
+    ],
+    ids=["measures", "gate", "accountability"],
+)
+def test_a_period_with_no_events_says_which_dates_the_store_holds(paid_store: Path, command: list[str]) -> None:
+    args = [a.replace("{store}", str(paid_store)) for a in command]
+    result = runner.invoke(app, [*args, "--from", "2010-04-01", "--to", "2011-03-31"])
+    assert result.exit_code == 2, result.output
+    assert "no events from 2010-04-01 to 2011-03-31" in result.stderr
+    assert "the store holds events from 2017-04-01 to 2020-03-31" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_period_partly_outside_the_data_is_noted(paid_store: Path) -> None:
+    period = ["--from", "2019-04-01", "--to", "2021-03-31", "--only", "fds_28"]
+    result = runner.invoke(app, ["measures", "--store", str(paid_store), *period])
+    assert result.exit_code == 0, result.output
+    assert "the store holds events from 2017-04-01 to 2020-03-31" in result.stderr
+
+
+def test_period_coverage_rule() -> None:
+    from datetime import date
+
+    first, last = date(2020, 1, 1), date(2020, 12, 31)
+    assert period_coverage(date(2020, 3, 1), date(2020, 4, 1), first, last) is None
+    assert "only part" in (period_coverage(date(2019, 3, 1), date(2020, 4, 1), first, last) or "")
+    for start, end in ((date(2021, 1, 1), date(2021, 2, 1)), (date(2019, 1, 1), date(2019, 12, 31))):
+        with pytest.raises(EmptyPeriod, match="holds events from 2020-01-01 to 2020-12-31"):
+            period_coverage(start, end, first, last)
+    with pytest.raises(EmptyPeriod, match="no events yet"):
+        period_coverage(start, end, None, None)
+
+
+# -- 1. the Python API says so too --------------------------------------------------------------
+def test_the_python_api_refuses_an_empty_period_and_warns_on_a_partial_one(paid_store: Path) -> None:
+    with pytest.raises(EmptyPeriod, match="holds events from 2017-04-01 to 2020-03-31"):
+        cc.compute_measures(paid_store, "2021-04-01", "2022-03-31")
+    with pytest.warns(UserWarning, match="only part of"):
+        cc.compute_measures(paid_store, "2019-04-01", "2021-03-31", only=["fds_28"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = cc.compute_measures(paid_store, "2018-04-01", "2019-03-31", only=["fds_28"])
+    assert not [w for w in caught if "store holds events" in str(w.message)]
+    assert rows["denominator"].iloc[0] > 0
+
+
+# -- 3. one rule for targets --------------------------------------------------------------------
+def test_targets_agree_between_terminal_api_and_report(paid_store: Path) -> None:
+    from carecontract.publish.report import gather_report
+    from carecontract.terms.targets import FROM_CONTRACT, FROM_STANDARD, targets
+
+    terms = load_terms(CANCER)
+    contract_sets = {o.measure: o.target for o in terms.contract.outcomes}
+    period = ("2018-04-01", "2019-03-31")
+    api = cc.compute_measures(paid_store, *period, terms=terms).set_index("measure")
+    result = runner.invoke(
+        app, ["measures", str(CANCER), "--store", str(paid_store), "--from", period[0], "--to", period[1], "--json"]
+    )
+    cli = {r["measure"]: r for r in json.loads(result.stdout)}
+    from datetime import date
+
+    report = {
+        r["measure"]: r
+        for r in gather_report(terms, paid_store, runs=50, period=(date(2018, 4, 1), date(2019, 3, 31))).outcomes
+    }
+    rule = targets(terms.contract)
+    for measure, row in cli.items():
+        expected = contract_sets.get(measure, rule[measure].value)
+        assert row["target"] == report[measure]["target"] == expected
+        assert api.loc[measure, "target"] == pytest.approx(expected) or expected is None
+        source = FROM_CONTRACT if measure in contract_sets else (FROM_STANDARD if expected is not None else None)
+        assert row["target_source"] == report[measure]["target_source"] == source
+    # without terms: England's standards where they exist, and the table says so
+    plain = runner.invoke(app, ["measures", "--store", str(paid_store), "--from", period[0], "--to", period[1]])
+    assert "England's standards for fds_28, cwt_31, cwt_62" in " ".join(plain.stdout.split())
+    with_terms = runner.invoke(
+        app, ["measures", str(CANCER), "--store", str(paid_store), "--from", period[0], "--to", period[1]]
+    )
+    assert "the contract's (staffordshire-cancer.yaml) for" in with_terms.stdout.replace("\n", " ")
+
+
+# -- 7. messages --------------------------------------------------------------------------------
+def test_a_bad_set_value_blames_the_command_line_not_the_file() -> None:
+    result = runner.invoke(app, ["terms", "show", str(UNITINGCARE), "--at", "2016-04-01", "--set", "demand_growth=abc"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --set demand_growth=abc:"), result.stderr
+    assert "unitingcare.yaml:" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["terms", "check"], ["stress", "--runs", "10"], ["pay", "--store", "s"]])
+def test_a_huge_contract_value_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    args = [*command[:1], *([command[1]] if command[0] == "terms" else []), str(CANCER)]
+    args += [a for a in command[1:] if command[0] != "terms"]
+    result = runner.invoke(app, [*args, "--set", "value.total_gbp=1e30"])
+    assert result.exit_code == 2, result.output
+    assert "--set value.total_gbp=1e30" in result.stderr and "less than or equal to" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ingesting_synths_json_says_what_to_ingest_instead(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "synth.json").write_text(json.dumps({"seed": 1}))
+    result = runner.invoke(app, ["ingest", str(tmp_path / "data" / "synth.json"), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 2
+    assert "a JSON file, not activity records" in result.stderr and "activity-*.csv" in result.stderr
+    assert "found: {" not in result.stderr and not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_terms_check_states_the_gate_in_words() -> None:
+    result = runner.invoke(app, ["terms", "check", str(CANCER)])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "data completeness at least 95.0%" in text and "equity_gap at most 10.0%" in text
+    assert "{'" not in text and "2017-04-01 to 2027-03-31" in text
+
+
+def test_a_decision_without_who_records_the_os_user_and_says_so(tmp_path: Path) -> None:
+    import getpass
+
+    log = tmp_path / "d.jsonl"
+    result = runner.invoke(
+        app, ["decisions", "add", str(CANCER), "--kind", "business_case", "--text", "x", "--log", str(log)]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert record["who"] == getpass.getuser()
+    assert "no --who given" in result.stderr and getpass.getuser() in result.stderr
+
+
+def test_report_to_a_missing_folder_is_one_line_before_any_work(tmp_path: Path, paid_store: Path) -> None:
+    out = tmp_path / "nowhere" / "r.html"
+    result = runner.invoke(app, ["report", str(CANCER), "--store", str(paid_store), "--out", str(out)])
+    assert result.exit_code == 2
+    assert f"the folder {out.parent} does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_second_serve_on_a_busy_port_fails_before_the_banner(tmp_path: Path, paid_store: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(
+            app, ["serve", str(CANCER), "--store", str(paid_store), "--port", str(port), "--tokens", "t.json"]
+        )
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Dashboard" not in result.stdout and "Tokens" not in result.stdout
+
+
+def test_a_key_file_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", [VALID_ROW])
+    (tmp_path / "keys").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CARECONTRACT_KEY"}
+    env["CARECONTRACT_KEY_FILE"] = str(tmp_path / "keys")
+    proc = subprocess.run(
+        [sys.executable, "-m", "carecontract.cli", "ingest", str(src), "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "keys" in _one_line(proc)
+
+
+def test_a_repeated_by_keeps_every_breakdown(paid_store: Path) -> None:
+    period = ["--from", "2018-04-01", "--to", "2019-03-31", "--only", "cwt_62", "--json"]
+    both = runner.invoke(
+        app, ["measures", "--store", str(paid_store), *period, "--by", "provider", "--by", "commissioner"]
+    )
+    assert both.exit_code == 0, both.output
+    rows = json.loads(both.stdout)
+    assert rows and all("provider" in r and "commissioner" in r for r in rows)
+    comma = runner.invoke(app, ["measures", "--store", str(paid_store), *period, "--by", "provider,commissioner"])
+    assert json.loads(comma.stdout) == rows
+
+
+# -- 8. an 80-column terminal -------------------------------------------------------------------
+def test_at_80_columns_no_figure_is_cut(paid_store: Path, tmp_path: Path) -> None:
+    period = ["--from", "2018-04-01", "--to", "2019-03-31"]
+    proc = _cli("measures", "--store", str(paid_store), *period, "--by", "provider", cwd=tmp_path, columns=80)
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+    rows = json.loads(
+        _cli("measures", "--store", str(paid_store), *period, "--by", "provider", "--json", cwd=tmp_path).stdout
+    )
+    lines = proc.stdout.splitlines()
+    for r in rows:  # each row's counts appear whole on one line of the table
+        if r["denominator"] and r["measure"] != "patient_experience" and r["measure"] != "equity_gap":
+            counts = f"{r['numerator']:,} / {r['denominator']:,}"
+            assert any(counts in line and r["provider"] in line for line in lines), counts
+    if "usual_pod" in proc.stdout:
+        assert "usual_pod = usual_place_of_death" in " ".join(proc.stdout.split())
+
+
+# -- 10. housekeeping ---------------------------------------------------------------------------
+def test_help_shows_no_python_annotations() -> None:
+    group = typer.main.get_command(app)
+    odd = re.compile(r"<(bool|str|int|float|path)>|list\[", re.I)
+
+    def commands(cmd, path):
+        yield path
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from commands(sub, [*path, name])
+
+    for path in commands(group, []):
+        text = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "120"}).stdout
+        assert not odd.search(text), (path, odd.search(text))
+
+
+def test_stress_charts_are_ignored_by_git() -> None:
+    assert "stress-charts/" in (ROOT / ".gitignore").read_text().splitlines()

@@ -81,3 +81,52 @@ def test_the_templates_escape_what_they_show(store: Path) -> None:
     }
     text = render_report(replace(data, decisions=[record]))
     assert "&lt;script&gt;x()&lt;/script&gt; &amp; co" in text and "<script>x()" not in text
+
+
+def test_the_report_reads_as_a_commissioner_needs(store: Path) -> None:
+    """Issue 21: labelled funnel limits in percent with the target, named parties, no blank header, the last day."""
+    import json as _json
+
+    from carecontract.publish.report import _funnel, _payments, account_label
+
+    terms = load_terms(CANCER)
+    data = gather_report(terms, store, runs=100)
+    text = render_report(data)
+    visible = _visible(text)
+    # the contract table has no empty header row, and the term ends on its last day
+    assert "<th></th>" not in visible
+    c = terms.contract
+    assert f"{c.term.start} to {c.term.last_day} inclusive" in visible and str(c.term.end) not in visible
+    # the target rule is stated, and each row says where its target came from
+    assert "Targets: the contract&#39;s (staffordshire-cancer.yaml)" in visible
+    assert "<th>target from</th>" in visible
+    # names from the terms in the tables; codes the terms do not list are called unlisted
+    for s in c.subcontractors:
+        assert f"{s.name} ({s.code})" in visible
+    # funnel: every line in the legend, percent axis, the target drawn and labelled
+    points = [r for r in data.outcomes_by_provider if r["measure"] == "cwt_62" and r["rate"] is not None]
+    fig = _funnel("cwt_62", points, c)
+    legend = {t.name for t in fig.data if t.showlegend is not False}
+    assert {"providers", "overall rate", "95% limits", "99.8% limits"} <= legend
+    assert fig.layout.yaxis.tickformat == ".0%" and fig.layout.xaxis.title.text
+    assert any("target 85.0% (contract)" in (a.text or "") for a in fig.layout.annotations)
+    assert [s.y0 for s in fig.layout.shapes] == [0.85]
+    # payments: parties by name and role, both axes titled, no ledger ids anywhere in the chart
+    chart = _payments(data.payments, c)
+    names = [bar.name for bar in chart.data]
+    assert names and not any(re.search(r"\w+:\w+", n) for n in names), names
+    assert chart.layout.yaxis.title.text == "£ million" and chart.layout.xaxis.title.text == "contract year"
+    assert "hmrc:vat" not in _json.dumps(chart.to_plotly_json()) and "management:PRIME1" not in text
+    assert account_label("hmrc:vat", c) == "HMRC (irrecoverable VAT)"
+    assert account_label("subcontractor:HKHH1", c) == "unlisted provider HKHH1 (subcontractor, for care)"
+
+
+def test_organisation_names_from_the_terms() -> None:
+    from carecontract.terms.names import named, organisation
+
+    c = load_terms(CANCER).contract
+    assert organisation("RJE", c) == "University Hospitals of North Midlands NHS Trust"
+    assert named("RJE", c) == "University Hospitals of North Midlands NHS Trust (RJE)"
+    assert named("HKHH1", c) == "unlisted provider HKHH1"
+    assert named("05D", c, "commissioner") == "Cannock Chase CCG (05D)"
+    assert named("ZZ9", c, "commissioner") == "unlisted commissioner ZZ9"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import carecontract as cc
@@ -269,3 +271,58 @@ def test_help_shows_no_python_annotations() -> None:
 
 def test_stress_charts_are_ignored_by_git() -> None:
     assert "stress-charts/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.lists(st.text("abcdefghij_", min_size=1, max_size=30), min_size=1, max_size=3),
+    figures=st.lists(st.lists(st.integers(-(10**9), 10**9), min_size=1, max_size=4), min_size=1, max_size=6),
+    width=st.integers(60, 120),
+)
+def test_a_table_never_cuts_a_figure_that_can_fit(names: list[str], figures: list[list[int]], width: int) -> None:
+    """Property: whenever the figures alone fit the terminal, every figure is printed whole on its row."""
+    from rich.console import Console
+
+    from carecontract.present import table
+
+    columns = len(figures[0])
+    rows = [[f"{v:,}" for v in (row + [0] * columns)[:columns]] for row in figures]
+    needed = sum(max(len(r[i]) for r in rows) + 3 for i in range(columns)) + 3 * len(names) + 3 * len(names)
+    if needed > width:
+        return  # no layout can show them all: not this property's case
+    out = table(
+        "t",
+        [*[f"name {i}" for i in range(len(names))], *[f"a long heading {i}" for i in range(columns)]],
+        left=tuple(f"name {i}" for i in range(len(names))),
+    )
+    for row in rows:
+        out.add_row(*names, *row)
+    console = Console(width=width, record=True, color_system=None)
+    console.print(out)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    for row in rows:  # each row's figures, in order, on one line
+        assert any(all(f" {cell} " in line for cell in row) for line in lines), (row, lines)
+
+
+def test_pay_and_stress_tables_keep_their_figures_at_80_columns(paid_store: Path, tmp_path: Path) -> None:
+    paid = _cli("pay", str(CANCER), "--store", str(paid_store), cwd=tmp_path, columns=80)
+    assert paid.returncode == 0, paid.stderr
+    years = json.loads(_cli("pay", str(CANCER), "--store", str(paid_store), "--json", cwd=tmp_path).stdout)
+    for entry in years["periods"]:
+        paid_m = f"{entry['result']['paid_by_commissioners_pence'] / 1e8:,.2f}"
+        assert any(paid_m in line for line in paid.stdout.splitlines()), paid_m
+    stress = _cli(
+        "stress", str(UNITINGCARE), "--runs", "300", "--charts", str(tmp_path / "c"), cwd=tmp_path, columns=80
+    )
+    assert stress.returncode == 0, stress.stderr
+    summary = json.loads(
+        _cli(
+            "stress", str(UNITINGCARE), "--runs", "300", "--charts", str(tmp_path / "c"), "--json", cwd=tmp_path
+        ).stdout
+    )
+    lines = stress.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for y in summary["by_year"]:
+        cells = [str(y["year"]), f"{y['cumulative_p50_gbp'] / 1e6:,.1f}", f"{y['cumulative_p90_gbp'] / 1e6:,.1f}"]
+        assert any(all(c in line for c in cells) for line in lines), cells

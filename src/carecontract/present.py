@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from carecontract.errors import UserError
 
@@ -89,19 +91,59 @@ def yes_no(value: bool | None) -> str:
     return {True: "[green]yes[/]", False: "[red]no[/]", None: DASH}[value]
 
 
+class Figures(Table):
+    """A table that never cuts a figure: in a narrow terminal, figure columns keep their width.
+
+    Why: in a narrow terminal (80 columns) Rich shrinks every column and cuts what does not fit
+    with "…", and a figure cut short ("78.5%–79.…", "-132.") is a wrong figure. When the table is
+    too wide, each figure column (right-aligned) keeps the width of its widest cell, its heading
+    wrapping instead, and the text columns share what is left, folding onto more lines, which
+    loses nothing.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.widest: list[int] = []
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.widest += [0] * (len(renderables) - len(self.widest))
+        for index, cell in enumerate(renderables):
+            if isinstance(cell, str):
+                self.widest[index] = max(self.widest[index], cell_len(Text.from_markup(cell).plain))
+        super().add_row(*renderables, **kwargs)
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        headers = [cell_len(str(c.header)) for c in self.columns]
+        widest = [max(w, h) for w, h in zip(self.widest + [0] * len(self.columns), headers, strict=False)]
+        overhead = self._extra_width + sum(self._get_padding_width(i) for i in range(len(self.columns)))
+        room = options.max_width - overhead
+        if sum(widest) > room:
+            figures = {i: max(1, self.widest[i] if i < len(self.widest) else 1) for i, c in enumerate(self.columns)}
+            figures = {i: w for i, w in figures.items() if self.columns[i].justify == "right"}
+            text = [i for i in range(len(self.columns)) if i not in figures]
+            left = max(len(text), room - sum(figures.values()))
+            want = sum(widest[i] for i in text) or 1
+            widths = dict(figures)
+            for i in text:
+                widths[i] = max(1, min(widest[i], left * widest[i] // want))
+            spare = room - sum(widths.values())
+            for i in sorted(figures, key=lambda i: widest[i] - figures[i]):  # headings that need least first
+                grow = min(spare, widest[i] - widths[i])
+                widths[i] += max(0, grow)
+                spare -= max(0, grow)
+            for i, width in widths.items():
+                self.columns[i].width = width
+        yield from super().__rich_console__(console, options)
+
+
 def table(title: str | None, columns: list[str], left: tuple[str, ...] = (), caption: str | None = None) -> Table:
     """An edgeless table whose ``left`` columns are left-aligned text and the rest right-aligned figures.
 
-    Why the overflow rules: in a narrow terminal (80 columns) Rich shrinks columns and cuts what
-    does not fit with "…". A figure cut in half is a wrong figure, so figures never wrap or shrink
-    (``no_wrap``); names fold onto a second line instead, which loses nothing.
+    Figures are never cut to fit a narrow terminal (see :class:`Figures`); text folds onto more lines.
     """
-    out = Table(title=title or None, show_edge=False, caption=caption or None)
+    out = Figures(title=title or None, show_edge=False, caption=caption or None)
     for name in columns:
-        if name in left:
-            out.add_column(name, justify="left", overflow="fold")
-        else:
-            out.add_column(name, justify="right", no_wrap=True, overflow="fold")
+        out.add_column(name, justify="left" if name in left else "right", overflow="fold")
     return out
 
 

@@ -104,6 +104,8 @@ def test_demo_runs_and_says_where_its_outputs_are(tmp_path: Path) -> None:
     assert "injected errors were quarantined with the expected reason" in proc.stdout
     assert "Outputs:" in proc.stdout and "catalog.duckdb" in proc.stdout
     assert "Outcome measures" in proc.stdout and "cwt_62" in proc.stdout
+    # the demo's table takes its targets by the same rule as its report, and says so (issue 21)
+    assert "Targets: the contract's (staffordshire-cancer.yaml) for" in " ".join(proc.stdout.split())
     assert "Open the report" in proc.stdout and (tmp_path / "demo" / "report.html").stat().st_size > 1_000_000
     assert (tmp_path / "demo" / "store" / "manifest.json").exists()
     # running the demo again starts afresh rather than quarantining everything as duplicates

@@ -146,6 +146,13 @@ def test_a_bad_set_value_blames_the_command_line_not_the_file() -> None:
     assert "unitingcare.yaml:" not in result.stderr
 
 
+def test_a_check_across_fields_names_the_set_that_broke_it() -> None:
+    result = runner.invoke(app, ["terms", "check", str(UNITINGCARE), "--set", "value.total_gbp=700000000"])
+    assert result.exit_code == 2
+    assert "value.by_year adds up to" in result.stderr
+    assert "(with --set value.total_gbp=700000000)" in result.stderr
+
+
 @pytest.mark.parametrize("command", [["terms", "check"], ["stress", "--runs", "10"], ["pay", "--store", "s"]])
 def test_a_huge_contract_value_is_one_line(tmp_path: Path, command: list[str]) -> None:
     args = [*command[:1], *([command[1]] if command[0] == "terms" else []), str(CANCER)]

@@ -92,7 +92,7 @@ def test_period_coverage_rule() -> None:
 
 # -- 1. the Python API says so too --------------------------------------------------------------
 def test_the_python_api_refuses_an_empty_period_and_warns_on_a_partial_one(paid_store: Path) -> None:
-    with pytest.raises(EmptyPeriod, match="holds events from 2017-04-01 to 2020-03-31"):
+    with pytest.raises(cc.EmptyPeriod, match="holds events from 2017-04-01 to 2020-03-31"):
         cc.compute_measures(paid_store, "2021-04-01", "2022-03-31")
     with pytest.warns(UserWarning, match="only part of"):
         cc.compute_measures(paid_store, "2019-04-01", "2021-03-31", only=["fds_28"])

@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 #: The public API: every name here is importable as ``from carecontract import NAME``.
 __all__ = [
+    "EmptyPeriod",
     "IngestResult",
     "PayRun",
     "QualityReport",
@@ -41,6 +42,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from carecontract.api import (
+        EmptyPeriod,
         IngestResult,
         PayRun,
         QualityReport,

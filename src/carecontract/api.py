@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carecontract.payments.close import PayRun
+from carecontract.present import EmptyPeriod
 from carecontract.records.ingest import IngestResult
 from carecontract.records.ingest import ingest as ingest
 from carecontract.records.quality import QualityReport
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from carecontract.baseline.compute import Baseline
 
 __all__ = [
+    "EmptyPeriod",
     "IngestResult",
     "PayRun",
     "QualityReport",

@@ -129,6 +129,12 @@ def test_targets_agree_between_terminal_api_and_report(paid_store: Path) -> None
         assert api.loc[measure, "target"] == pytest.approx(expected) or expected is None
         source = FROM_CONTRACT if measure in contract_sets else (FROM_STANDARD if expected is not None else None)
         assert row["target_source"] == report[measure]["target_source"] == source
+    # the accountability table judges each subcontractor against the same targets
+    from carecontract.baseline.accountability import accountability
+
+    rows = accountability(paid_store, terms, date(2018, 4, 1), date(2019, 3, 31))
+    judged = [(m, o["target"]) for r in rows for m, o in r["outcomes"].items()]
+    assert judged and all(target == contract_sets[m] for m, target in judged)
     # without terms: England's standards where they exist, and the table says so
     plain = runner.invoke(app, ["measures", "--store", str(paid_store), "--from", period[0], "--to", period[1]])
     assert "England's standards for fds_28, cwt_31, cwt_62" in " ".join(plain.stdout.split())

@@ -17,6 +17,7 @@ from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import net_by_account
 from carecontract.run import Run, StoreLike
 from carecontract.terms.loader import Terms
+from carecontract.terms.targets import contract_targets
 
 OUTCOME_FIELDS = ("rate", "numerator", "denominator", "target", "met")
 
@@ -66,7 +67,8 @@ def accountability(
     years = {d.year for d in contract.contract_years() if start <= d <= end} or {contract.term.start.year}
     received = _received(PaymentBook(run, terms), sorted(years), list(subs))
     measures = [o.measure for o in contract.outcomes]
-    outcome_rows = run.measures(start, end, by=("commissioner", "provider"), only=measures or None)
+    targets = contract_targets(contract)  # the one rule of terms.targets, as every other output
+    outcome_rows = run.measures(start, end, by=("commissioner", "provider"), targets=targets, only=measures or None)
     in_scope = [a for a in all_activity if a["year"] in years and a["provider"] in subs]
     cost = _cost_by_pair(in_scope)
     out = []

@@ -160,3 +160,8 @@ def accountability(
             f"{sum(met)}/{len(met)}" if met else "—",
         )
     console.print(who)
+    from carecontract.terms.targets import targets_rule
+
+    console.print(
+        f"Targets met, of those set: {targets_rule(terms.contract, Path(terms.source).name)}", highlight=False
+    )

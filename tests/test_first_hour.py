@@ -339,3 +339,16 @@ def test_pay_and_stress_tables_keep_their_figures_at_80_columns(paid_store: Path
     for y in summary["by_year"]:
         cells = [str(y["year"]), f"{y['cumulative_p50_gbp'] / 1e6:,.1f}", f"{y['cumulative_p90_gbp'] / 1e6:,.1f}"]
         assert any(all(c in line for c in cells) for line in lines), cells
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("value.profile=flat", "unitingcare.yaml:24: value: give either profile"),
+        ("stages.0.max_years=3", "--set stages.0.max_years=3: stages[0].max_years: 'max_years' is not a key"),
+    ],
+)
+def test_what_ifs_are_named_in_the_errors_they_cause(override: str, expected: str) -> None:
+    result = runner.invoke(app, ["terms", "check", str(UNITINGCARE), "--set", override])
+    assert result.exit_code == 2 and expected in result.stderr, result.stderr
+    assert override.split("=")[0] in result.stderr and "did you mean" not in result.stderr

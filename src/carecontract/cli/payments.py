@@ -162,6 +162,4 @@ def accountability(
     console.print(who)
     from carecontract.terms.targets import targets_rule
 
-    console.print(
-        f"Targets met, of those set: {targets_rule(terms.contract, Path(terms.source).name)}", highlight=False
-    )
+    console.print(targets_rule(terms.contract, Path(terms.source).name), highlight=False)

@@ -129,9 +129,8 @@ def _check_port(host: str, port: int) -> None:
         raise BadOption(f"--host {host}: not an address this machine can listen on ({exc.strerror})") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(
-            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
-        )  # as uvicorn binds: a closed socket's wait is no bar
+        # as uvicorn binds: a socket closed a moment ago (TIME_WAIT) does not count as busy
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:

@@ -144,17 +144,21 @@ def _explain(
     if error["type"] == "extra_forbidden":
         wrong = str(error["loc"][-1])
         path = (*path[:-1], wrong) if path and path[-1] == wrong else path
-        message = f"unknown key {wrong!r}{_suggest(wrong, _ALL_FIELDS).split(' (valid')[0]}"
+        if wrong in _ALL_FIELDS:  # a real key, in the wrong place: suggesting its own spelling would not help
+            message = f"{wrong!r} is not a key of this part of the terms"
+        else:
+            message = f"unknown key {wrong!r}{_suggest(wrong, _ALL_FIELDS).split(' (valid')[0]}"
     elif error["type"] not in ("value_error", "assertion_error") and "input" in error:
         shown = error["input"]
         if not isinstance(shown, dict | list):
             message += f" (got {shown!r})"
     name = _field_name(named if len(named) > len(path) else path)
-    blamed = _override_of(tuple(str(p) for p in named), overridden)
+    blamed = _override_of(named, overridden)
     if blamed is not None:  # the value came from the command line, not from the file's line
         return f"--set {blamed}: {name}: {message}"
-    if overridden and not named:  # a check across fields, which a what-if may have broken
-        return f"{source}:{lines.get(path, 1)}: {name}: {message} (with --set {', --set '.join(overridden.values())})"
+    within = [o for where, o in overridden.items() if where[: len(named)] == named]
+    if within:  # a check across fields of which a what-if changed one: name the file's line and the what-if
+        return f"{source}:{lines.get(path, 1)}: {name}: {message} (with --set {', --set '.join(within)})"
     return f"{source}:{lines.get(path, 1)}: {name}: {message}"
 
 

@@ -135,6 +135,29 @@ def test_targets_agree_between_terminal_api_and_report(paid_store: Path) -> None
     rows = accountability(paid_store, terms, date(2018, 4, 1), date(2019, 3, 31))
     judged = [(m, o["target"]) for r in rows for m, o in r["outcomes"].items()]
     assert judged and all(target == contract_sets[m] for m, target in judged)
+    # the public editions say where each target came from too
+    public = runner.invoke(
+        app,
+        [
+            "measures",
+            str(CANCER),
+            "--store",
+            str(paid_store),
+            "--from",
+            period[0],
+            "--to",
+            period[1],
+            "--public",
+            "--json",
+        ],
+    )
+    assert {r["measure"]: r["target_source"] for r in json.loads(public.stdout)} == {
+        m: r["target_source"] for m, r in cli.items()
+    }
+    public_report = gather_report(terms, paid_store, public=True, runs=50, period=(date(2018, 4, 1), date(2019, 3, 31)))
+    assert {r["measure"]: r["target_source"] for r in public_report.outcomes} == {
+        m: r["target_source"] for m, r in cli.items()
+    }
     # without terms: England's standards where they exist, and the table says so
     plain = runner.invoke(app, ["measures", "--store", str(paid_store), "--from", period[0], "--to", period[1]])
     assert "England's standards for fds_28, cwt_31, cwt_62" in " ".join(plain.stdout.split())

@@ -74,11 +74,11 @@ def measures(
         engine=engine,
         spark_master=spark_master,
     )
-    rows = label_rows(rows, contract)
     if public:
         from carecontract.publish.disclosure import public_measures
 
         rows = public_measures(rows, keys)
+    rows = label_rows(rows, contract)  # after disclosure control, which keeps only the published fields
     if provenance:
         for row in rows:
             row["terms"] = provenance

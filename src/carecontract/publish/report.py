@@ -105,10 +105,11 @@ def gather_report(
         flows = [{**f, "pathways": kept[f["from_provider"], f["to_provider"]]} for f in flows]
 
     targets = contract_targets(c)  # the one rule (terms.targets): the contract's, else England's standard
-    overall = label_rows(run.measures(start, end, targets=targets), c)
-    by_provider = label_rows(run.measures(start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES)), c)
+    overall = run.measures(start, end, targets=targets)
+    by_provider = run.measures(start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES))
     if public:
         overall, by_provider = public_measures(overall, []), public_measures(by_provider, ["provider"])
+    overall, by_provider = label_rows(overall, c), label_rows(by_provider, c)  # where each target came from
 
     acc = accountability(run, terms, start, end, activity=base.activity)
     if public:

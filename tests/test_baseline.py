@@ -114,7 +114,8 @@ def test_the_workbook_is_for_finance_teams(paid_store: Path, tmp_path: Path) -> 
 
     base = build_baseline(paid_store, load_terms(CANCER))
     assert base.payment_flows, "the paid store has closed periods"
-    export(base, None, tmp_path / "b.xlsx")
+    terms = load_terms(CANCER)
+    export(base, None, tmp_path / "b.xlsx", terms.contract)
     book = load_workbook(tmp_path / "b.xlsx")
     for sheet in book:
         assert sheet.freeze_panes == "A2" and all(cell.font.bold for cell in sheet[1])
@@ -132,6 +133,12 @@ def test_the_workbook_is_for_finance_teams(paid_store: Path, tmp_path: Path) -> 
     assert activity.cell(row=2, column=events).number_format == "#,##0"
     cost = sum(row[-1] for row in activity.iter_rows(min_row=2, values_only=True))
     assert cost == pytest.approx(sum(a["cost_gbp"] for a in base.activity))
+    # each provider named beside its code, from the terms; a code they do not list says so
+    names = {s.code: s.name for s in terms.contract.subcontractors}
+    head = [c.value for c in activity[1]]
+    code, name = head.index("Provider"), head.index("Provider name")
+    for row in activity.iter_rows(min_row=2, values_only=True):
+        assert row[name] == names.get(row[code], f"unlisted provider {row[code]}")
 
 
 def test_accountability_reconciles_with_the_ledger(paid_store: Path) -> None:

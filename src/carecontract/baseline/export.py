@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,20 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from carecontract.baseline.compute import Baseline
+from carecontract.terms.model import Contract
+from carecontract.terms.names import organisation
 from carecontract.terms.years import year_label
 
 SHEETS = ("activity", "patient_flows", "payment_flows")
 
 
-def export(baseline: Baseline, out: str | Path | None, excel: str | Path | None = None) -> list[Path]:
-    """CSV and Parquet files into ``out`` (if given) and a workbook at ``excel`` (if given)."""
+def export(
+    baseline: Baseline, out: str | Path | None, excel: str | Path | None = None, contract: Contract | None = None
+) -> list[Path]:
+    """CSV and Parquet files into ``out`` (if given) and a workbook at ``excel`` (if given).
+
+    With ``contract``, the workbook names each provider and commissioner beside its code.
+    """
     written: list[Path] = []
     tables = {name: pa.Table.from_pylist(getattr(baseline, name)) for name in SHEETS} if out else {}
     if out:
@@ -37,7 +45,7 @@ def export(baseline: Baseline, out: str | Path | None, excel: str | Path | None 
             writer(table, path)
             written.append(path)
     if excel:
-        written.append(_workbook(baseline, Path(excel)))
+        written.append(_workbook(baseline, Path(excel), contract))
     return written
 
 
@@ -101,7 +109,25 @@ WORKBOOK: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
 )
 
 
-def _workbook(baseline: Baseline, path: Path) -> Path:
+#: Columns holding an organisation's code, and the role a code the terms do not list is called by.
+NAMED = {"provider": "provider", "from_provider": "provider", "to_provider": "provider", "commissioner": "commissioner"}
+
+
+def _with_names(columns: tuple[Column, ...], contract: Contract | None) -> tuple[Column, ...]:
+    """``columns`` with, after each organisation code, its name from the terms (if there are terms)."""
+    if contract is None:
+        return columns
+    out: list[Column] = []
+    for column in columns:
+        out.append(column)
+        if column.key in NAMED:
+            role = NAMED[column.key]
+            name = partial(organisation, contract=contract, role=role)
+            out.append(Column(column.key, f"{column.heading} name", width=40, convert=name))
+    return tuple(out)
+
+
+def _workbook(baseline: Baseline, path: Path, contract: Contract | None = None) -> Path:
     """One sheet per table, named for what it holds: pounds, number formats, a frozen header, filters."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -109,7 +135,8 @@ def _workbook(baseline: Baseline, path: Path) -> Path:
 
     book = Workbook()
     book.remove(book.active)
-    for title, table, columns in WORKBOOK:
+    for title, table, plain in WORKBOOK:
+        columns = _with_names(plain, contract)
         sheet = book.create_sheet(title)
         sheet.append([c.heading for c in columns])
         for cell in sheet[1]:

@@ -104,7 +104,7 @@ def baseline(
     if excel:
         output_file(excel, "--excel")
     result = build_baseline(store, terms, engine, spark_master)
-    written = export(result, out, excel) if (out or excel) else []
+    written = export(result, out, excel, terms.contract if terms else None) if (out or excel) else []
     if as_json:
         print(json.dumps(result.as_dict(), default=str))
         return

@@ -129,7 +129,9 @@ def _print_scope(activity: list, terms) -> None:
     for r in scope_split(activity, terms):
         out = [pounds_as_millions(r["out_of_scope_gbp"][k]) for k in OUT_OF_SCOPE]
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
-        split.add_row(str(r["year"]), pounds_as_millions(r["in_scope_gbp"]), *out, pounds_as_millions(r["price_gbp"]), ratio)
+        split.add_row(
+            str(r["year"]), pounds_as_millions(r["in_scope_gbp"]), *out, pounds_as_millions(r["price_gbp"]), ratio
+        )
     console.print(split)
 
 

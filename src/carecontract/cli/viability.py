@@ -175,7 +175,7 @@ def breakeven(
     store: StoreCalibration = None,
     as_json: JsonOption = False,
 ) -> None:
-    """What would make the contract safe to sign: each lever's value at which the deficit probability meets the appetite."""
+    """What would make the contract safe: each lever's value where the deficit probability meets the appetite."""
     from carecontract.viability.summary import break_even_summary
 
     terms = load(terms_file, overrides)
@@ -191,7 +191,14 @@ def breakeven(
         left=("lever", "status"),
     )
     for r in result["levers"]:
-        rows.add_row(r["lever"], r["status"], _lever_value(r), _lever_interval(r), _probability(r), f"{r['at_current_terms']:.1%}")
+        rows.add_row(
+            r["lever"],
+            r["status"],
+            _lever_value(r),
+            _lever_interval(r),
+            _probability(r),
+            f"{r['at_current_terms']:.1%}",
+        )
     console.print(rows)
     for r in result["levers"]:
         console.print(f"  {r['lever']}: {r['meaning']}", highlight=False)
@@ -278,3 +285,50 @@ def options(
         console.print(f"[yellow]warning:[/] {warning}")
     if result["charts"]:
         console.print("Charts: " + ", ".join(result["charts"]))
+
+
+@app.command()
+def appraise(
+    terms_file: TermsArgument,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help='An option: a variant of TERMS, "LABEL: name=value; name=value" (repeat for more).'),
+    ] = None,
+    other: Annotated[list[Path] | None, typer.Option("--compare", help="Another terms file as an option.")] = None,
+    store: StoreCalibration = None,
+    out: Annotated[Path, typer.Option(help="Directory for appraisal.html and appraisal.md.")] = Path("appraisal"),
+    runs: RunsOption = 10_000,
+    seed: SeedOption = 0,
+    appetite: AppetiteOption = 0.10,
+    optimism_bias: Annotated[
+        float, typer.Option(help="Uplift to the first-year cost estimate (Green Book: 0–0.41 for outsourcing).")
+    ] = 0.0,
+    log: LogOption = Path("decisions.jsonl"),
+    who: Annotated[str | None, typer.Option(help="Who records the appraisal in the decision log.")] = None,
+    overrides: SetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Options appraisal in the Green Book's five cases (HTML and Markdown), recorded in the decision log."""
+    from carecontract.publish.appraisal import appraise as write_appraisal
+    from carecontract.viability.options import parse_variant
+
+    terms = load(terms_file, overrides)
+    variants = []
+    for text in variant or []:
+        label, sets = parse_variant(text)
+        variants.append((label, load(terms_file, [*(overrides or []), *sets])))
+    for path in other or []:
+        variants.append((path.stem, load(path, None)))
+    if store:
+        require_store(store)
+    with progress_bar(not as_json and sys.stderr.isatty()) as report:
+        report("appraising", 0.0)
+        result = write_appraisal(terms, out, store, variants, runs, seed, appetite, optimism_bias, log, who)
+        report("appraising", 1.0)
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    console.print(f"Wrote {result['html']} and {result['markdown']}.")
+    console.print(f"Preferred option: {result['preferred'] or f'none within the {appetite:.0%} risk appetite'}.")
+    record = result["decision"]
+    console.print(f"Recorded decision {record['seq']} (options_appraisal) in {log}: hash {record['hash'][:16]}…")

@@ -195,7 +195,9 @@ def waterfall(
     elif method == "sequential":
         settings = [frozenset(causes[:k]) for k in range(len(causes) + 1)]
         values = dict(zip(settings, expected_gaps(inputs, draws, settings, levers), strict=True))
-        parts = {c: (Fraction(values[settings[k + 1]]) - Fraction(values[settings[k]])) * 100 for k, c in enumerate(causes)}
+        parts = {
+            c: (Fraction(values[settings[k + 1]]) - Fraction(values[settings[k]])) * 100 for k, c in enumerate(causes)
+        }
     else:
         raise StressError(f"unknown waterfall method {method!r} (valid: shapley, sequential)")
     base = round(Fraction(values[frozenset()]) * 100)

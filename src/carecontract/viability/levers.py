@@ -18,7 +18,11 @@ and the answer is stable to the seed up to the interval reported.
 
 **Intervals.** The probability at the solution carries its Wilson 95% interval over the runs.
 The lever's interval is the range of values whose deficit probability cannot be told from the
-appetite at this number of runs: the solutions at appetite ± 1.96·√(a(1−a)/runs).
+appetite at this number of runs: the solutions at appetite ± h, h = 1.96·√(a(1−a)/runs).
+**Recommended** is the solution at appetite − 2h: the solver's own estimate and a fresh set of
+runs (or the truth) each err by about √(a(1−a)/runs), so a value solved exactly at the
+appetite comes out above it on new draws half the time; 2h keeps a fresh estimate below the
+appetite with near certainty (the back-test, docs/backtest.md, checks this on other seeds).
 
 Monotone responses (tests check them with Hypothesis): more contingency, more funded growth (a
 lower threshold), a lower management cap, a shorter term never raise the chance of a deficit,
@@ -118,6 +122,7 @@ class BreakEven:
     probability_low: float | None
     probability_high: float | None
     at_current_terms: float
+    recommended: float | None = None  # the value with a margin for a fresh sample (see the module docstring)
     per_year_gbp: float | None = None  # the contingency in pounds a year (mean over the years)
     curve: list[dict[str, Any]] | None = None  # discrete levers: the probability at each value
 
@@ -183,8 +188,9 @@ def solve_lever(evaluator: Evaluator, spec: LeverSpec, appetite: float = APPETIT
         return BreakEven(spec.name, spec.meaning, spec.unit, status, None, None, None, p, None, None, current)
     half = Z95 * math.sqrt(appetite * (1 - appetite) / runs)
     ends = []
-    for target in (appetite + half, max(appetite - half, 0.5 / runs)):
+    for target in (appetite + half, max(appetite - half, 0.5 / runs), max(appetite - 2 * half, 0.5 / runs)):
         ends.append(_solve(prob, spec, target, runs) if status == "solved" else value)
+    recommended = ends.pop()
     deficits = round(prob(value) * runs)
     lo, hi = wilson(deficits, runs)
     known = [e for e in ends if e is not None]
@@ -192,6 +198,7 @@ def solve_lever(evaluator: Evaluator, spec: LeverSpec, appetite: float = APPETIT
     result = BreakEven(
         spec.name, spec.meaning, spec.unit, status, value, value_low, value_high, deficits / runs, lo, hi, current
     )
+    result.recommended = recommended
     if spec.field == "contingency":
         result.per_year_gbp = float(value * evaluator.inputs.price.mean())
     return result
@@ -209,7 +216,9 @@ def vat_treatment(evaluator: Evaluator, appetite: float = APPETITE) -> BreakEven
     lo, hi = wilson(round(nhs * evaluator.runs), evaluator.runs)
     meaning = "VAT treatment: an NHS body as prime recovers VAT; a non-NHS prime cannot"
     value = 1.0 if status == "solved" else None
-    return BreakEven("vat_treatment", meaning, "NHS prime", status, value, None, None, nhs, lo, hi, current, curve=curve)
+    return BreakEven(
+        "vat_treatment", meaning, "NHS prime", status, value, None, None, nhs, lo, hi, current, curve=curve
+    )
 
 
 def term_length(evaluator: Evaluator, appetite: float = APPETITE) -> BreakEven:
@@ -222,7 +231,9 @@ def term_length(evaluator: Evaluator, appetite: float = APPETITE) -> BreakEven:
     if not meeting or meeting[0] != 1:
         p = curve[0]["probability"]
         lo, hi = wilson(round(p * evaluator.runs), evaluator.runs)
-        return BreakEven("term_years", meaning, "years", "out of reach", None, None, None, p, lo, hi, current, curve=curve)
+        return BreakEven(
+            "term_years", meaning, "years", "out of reach", None, None, None, p, lo, hi, current, curve=curve
+        )
     n = max(v for v in meeting if all(r["probability"] <= appetite for r in curve[:v]))
     p = curve[n - 1]["probability"]
     lo, hi = wilson(round(p * evaluator.runs), evaluator.runs)

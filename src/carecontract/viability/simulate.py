@@ -128,7 +128,9 @@ class Inputs:
     shock_probability: float
     baseline_source: str
     scope_factor: np.ndarray | None = None  # (T,) care cost at year t's scope ÷ at year 1's (from a store)
-    tariff: np.ndarray | None = None  # (T,) the price uplift in year t (0 in year 1): cost inflation above it is a cause
+    tariff: np.ndarray | None = (
+        None  # (T,) the price uplift in year t (0 in year 1): cost inflation above it is a cause
+    )
     sources: dict[str, str] | None = None  # where each risk's distribution came from (terms, parameter, data)
 
 
@@ -415,7 +417,9 @@ def stress(
     result = simulate(inputs, draw(inputs, runs, seed), levers=terms_levers(contract))
     summary = summarise(inputs, result)
     summary["seed"] = seed
-    summary["sensitivity"] = sensitivity(inputs, min(runs, 20_000), seed, terms_levers(contract)) if with_sensitivity else []
+    summary["sensitivity"] = (
+        sensitivity(inputs, min(runs, 20_000), seed, terms_levers(contract)) if with_sensitivity else []
+    )
     summary["_cumulative"] = result["cumulative"]
     summary["sources"] = inputs.sources
     return summary

@@ -341,3 +341,24 @@ def test_appraise_writes_the_five_cases_and_records_them(tmp_path: Path) -> None
     record = DecisionLog(log).records()[-1]
     assert record["kind"] == "options_appraisal" and not DecisionLog(log).verify()
     assert record["attachment"]["name"] == "appraisal.html"
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    st.sets(st.sampled_from(list(CAUSES))),
+    st.floats(0, 0.5),
+    st.one_of(st.none(), st.floats(0, 0.05)),
+    st.one_of(st.none(), st.floats(0, 0.1)),
+    st.one_of(st.none(), st.floats(0, 0.3)),
+)
+def test_the_per_run_projection_agrees_with_simulate_under_causes_and_levers(
+    off: set[str], contingency: float, threshold: float | None, corridor: float | None, cap: float | None
+) -> None:
+    from carecontract.viability.projection import project
+
+    _contract, inputs, draws = _setup(UNITINGCARE, runs=5)
+    levers = Levers(contingency, threshold, corridor, 0.5, cap)
+    result = simulate(inputs, draws, frozenset(off), levers)
+    for run in range(5):
+        one = {k: (v[run].tolist() if v.shape[1] > 1 else float(v[run, 0])) for k, v in draws.items()}
+        assert np.allclose(result["surplus"][run], project(inputs, one, frozenset(off), levers), rtol=1e-12)

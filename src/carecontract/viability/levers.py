@@ -137,10 +137,12 @@ class Evaluator:
         self.inputs, self.draws, self.base = inputs, draws, base
         self.runs = draws["demand_growth"].shape[0]
         self.calls = 0
+        self.cache: dict[Any, dict[str, Any]] = {}  # the cost side, computed once per VAT / term setting
 
     def deficits(self, levers: Levers) -> int:
         self.calls += 1
-        deficit, _gap = deficit_and_gap(simulate(self.inputs, self.draws, levers=levers)["cumulative"])
+        cumulative = simulate(self.inputs, self.draws, levers=levers, cache=self.cache)["cumulative"]
+        deficit, _gap = deficit_and_gap(cumulative)
         return int(deficit.sum())
 
     def probability(self, **changes: Any) -> float:
@@ -189,7 +191,10 @@ def solve_lever(evaluator: Evaluator, spec: LeverSpec, appetite: float = APPETIT
     half = Z95 * math.sqrt(appetite * (1 - appetite) / runs)
     ends = []
     for target in (appetite + half, max(appetite - half, 0.5 / runs), max(appetite - 2 * half, 0.5 / runs)):
-        ends.append(_solve(prob, spec, target, runs) if status == "solved" else value)
+        # a target above the appetite needs less of the lever than the solution, one below needs more
+        less = (target > appetite) == spec.more_is_safer
+        bracket = _replace(spec, high=value) if less else _replace(spec, low=value)
+        ends.append(_solve(prob, bracket, target, runs) if status == "solved" else value)
     recommended = ends.pop()
     deficits = round(prob(value) * runs)
     lo, hi = wilson(deficits, runs)

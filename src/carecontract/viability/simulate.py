@@ -266,19 +266,62 @@ def draw(inputs: Inputs, runs: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def simulate(
-    inputs: Inputs, draws: dict[str, np.ndarray], off: frozenset[str] = frozenset(), levers: Levers = NO_LEVERS
+    inputs: Inputs,
+    draws: dict[str, np.ndarray],
+    off: frozenset[str] = frozenset(),
+    levers: Levers = NO_LEVERS,
+    cache: dict[Any, dict[str, Any]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Surplus and cumulative position, (runs, years), in pounds.
 
     ``off`` switches causes off (:data:`CAUSES`) on the same draws; ``levers`` changes the terms
     (:class:`Levers`). With neither, the expressions are exactly those of
     :func:`carecontract.viability.projection.project`, so the two agree to the last bit.
+    ``cache`` (a dict the caller keeps) holds what the price-side levers do not change — demand,
+    care cost, VAT — so a break-even search recomputes only the rest at each evaluation.
     """
     if levers.vat_recoverable is not None:
         inputs = _replace(inputs, vat_irrecoverable=not levers.vat_recoverable)
     if levers.years is not None:
         draws = {k: v[:, : levers.years] if v.shape[1] > 1 else v for k, v in draws.items()}
         inputs = _truncate(inputs, levers.years)
+    key = (off, levers.vat_recoverable, levers.years)
+    part = cache.get(key) if cache is not None else None
+    if part is None:
+        part = _cost_side(inputs, draws, off)
+        if cache is not None:
+            cache[key] = part
+    t = part["care"].shape[1]
+    base_price = inputs.price if not levers.contingency else inputs.price * (1.0 + levers.contingency)
+    if inputs.fund_demand_growth:
+        price = base_price[None, :] * part["demand"]
+    elif levers.funded_growth_above is not None:
+        price = base_price[None, :] * np.cumprod(
+            1.0 + np.maximum(0.0, part["step"] - 1.0 - levers.funded_growth_above), axis=1
+        )
+    else:
+        price = base_price[None, :] * 1.0
+    if "outcomes_not_earned" in off:
+        income = price
+    else:
+        lost = inputs.at_risk[None, :] * price * part["missed"]
+        income = price - lost
+    management = 0.0 if "management_cost" in off else draws["management_cost_share"]
+    if levers.management_cap is not None:
+        management = np.minimum(management, levers.management_cap)
+    costs = part["care"] + management * income + part["vat"]
+    if "mobilisation" not in off:
+        costs = costs + np.where(np.arange(t) == 0, inputs.mobilisation, 0.0)[None, :]
+    surplus = income - costs
+    if levers.corridor is not None:
+        band = levers.corridor * price
+        shared = levers.commissioner_share * (np.maximum(0.0, -surplus - band) - np.maximum(0.0, surplus - band))
+        income, surplus = income + shared, surplus + shared
+    return {"surplus": surplus, "cumulative": np.cumsum(surplus, axis=1), "income": income, "care": part["care"]}
+
+
+def _cost_side(inputs: Inputs, draws: dict[str, np.ndarray], off: frozenset[str]) -> dict[str, Any]:
+    """Demand, care cost, VAT and the share of the at-risk pot missed: what the price levers leave alone."""
     _runs, t = draws["demand_growth"].shape
     growth = draws["demand_growth"].copy()
     growth[:, 0] = 0.0  # the first year is the base
@@ -297,32 +340,10 @@ def simulate(
     care = draws["baseline_cost_gbp"] * demand * unit_cost * saving
     if inputs.scope_factor is not None:
         care = care * inputs.scope_factor[None, :]
-    base_price = inputs.price if not levers.contingency else inputs.price * (1.0 + levers.contingency)
-    if inputs.fund_demand_growth:
-        price = base_price[None, :] * demand
-    elif levers.funded_growth_above is not None:
-        price = base_price[None, :] * np.cumprod(1.0 + np.maximum(0.0, step - 1.0 - levers.funded_growth_above), axis=1)
-    else:
-        price = base_price[None, :] * 1.0
-    if "outcomes_not_earned" in off:
-        income = price
-    else:
-        lost = inputs.at_risk[None, :] * price * (1.0 - np.minimum(draws["outcome_achievement"] * inputs.cap, 1.0))
-        income = price - lost
     irrecoverable = inputs.vat_irrecoverable and "irrecoverable_vat" not in off
     vat = (inputs.vat_rate[None, :] * draws["vat_exposed_share"] * care) if irrecoverable else 0.0
-    management = 0.0 if "management_cost" in off else draws["management_cost_share"]
-    if levers.management_cap is not None:
-        management = np.minimum(management, levers.management_cap)
-    costs = care + management * income + vat
-    if "mobilisation" not in off:
-        costs = costs + np.where(np.arange(t) == 0, inputs.mobilisation, 0.0)[None, :]
-    surplus = income - costs
-    if levers.corridor is not None:
-        band = levers.corridor * price
-        shared = levers.commissioner_share * (np.maximum(0.0, -surplus - band) - np.maximum(0.0, surplus - band))
-        income, surplus = income + shared, surplus + shared
-    return {"surplus": surplus, "cumulative": np.cumsum(surplus, axis=1), "income": income, "care": care}
+    missed = 1.0 - np.minimum(draws["outcome_achievement"] * inputs.cap, 1.0)
+    return {"step": step, "demand": demand, "care": care, "vat": vat, "missed": missed}
 
 
 def _tariff(inputs: Inputs, t: int) -> np.ndarray:

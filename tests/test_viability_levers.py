@@ -362,3 +362,70 @@ def test_the_per_run_projection_agrees_with_simulate_under_causes_and_levers(
     for run in range(5):
         one = {k: (v[run].tolist() if v.shape[1] > 1 else float(v[run, 0])) for k, v in draws.items()}
         assert np.allclose(result["surplus"][run], project(inputs, one, frozenset(off), levers), rtol=1e-12)
+
+
+# -- calibration from a store: the scope split, the scope warning, the trend -------------------------
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from datetime import date
+
+    from carecontract.records.ingest import ingest
+    from carecontract.records.pseudonymise import PseudonymKey
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+
+    root = tmp_path_factory.mktemp("calibrated")
+    files = write_economy(generate(40_000, 5, seed=5, start=date(2017, 4, 1)), root / "data", "parquet")
+    ingest(files, root / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"trend"))
+    return root / "store"
+
+
+def test_the_scope_split_agrees_with_what_payments_count(store: Path) -> None:
+    from carecontract.baseline.compute import activity_rows, scope_split
+    from carecontract.payments.costs import costs_by_year, costs_in_scope
+    from carecontract.run import Run
+
+    terms = load_terms(CANCER)
+    run = Run(store, terms)
+    activity = activity_rows(run.events, terms)
+    split = scope_split(activity, terms)
+    cube = costs_by_year(run, terms.contract)
+    codes = [s.code for s in terms.contract.subcontractors]
+    assert [r["year"] for r in split] == [2017, 2018, 2019, 2020, 2021]
+    for r in split:
+        sites = terms.contract.scope_at(terms.contract.term.year_start(r["year"] - 2017))
+        paid = sum(costs_in_scope(cube, r["year"], codes, sites).values()) / 100
+        assert r["in_scope_gbp"] == pytest.approx(paid, abs=0.01)
+        recorded = sum(a["cost_gbp"] for a in activity if a["year"] == r["year"])
+        assert r["in_scope_gbp"] + sum(r["out_of_scope_gbp"].values()) == pytest.approx(recorded, abs=0.01)
+        assert r["ratio"] == pytest.approx(r["in_scope_gbp"] / 68_700_000)
+    assert split[-1]["out_of_scope_gbp"]["site not yet in scope"] == 0  # every site from 2021
+
+
+def test_a_store_far_smaller_than_the_price_is_flagged_and_growth_comes_from_its_trend(store: Path) -> None:
+    from carecontract.viability.summary import stress_summary
+
+    result = stress_summary(load_terms(CANCER), 2000, 1, store)
+    assert any("too far apart to be the same scope" in w for w in result["warnings"])  # 40,000 people, not 800,000
+    assert result["sources"]["baseline_cost_gbp"].startswith("store")
+    assert result["sources"]["demand_growth"].startswith("data (store: referrals trend 2017–2021")
+    assert result["sources"]["cost_inflation"].startswith("data (store: unit cost trend")
+    assert result["sources"]["management_cost_share"].startswith("terms")
+
+
+def test_with_too_few_whole_years_the_terms_growth_stands_and_the_output_says_why(tmp_path: Path) -> None:
+    from datetime import date
+
+    from carecontract.records.ingest import ingest
+    from carecontract.records.pseudonymise import PseudonymKey
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+    from carecontract.viability.summary import stress_summary
+
+    files = write_economy(generate(20_000, 2, seed=5, start=date(2017, 4, 1)), tmp_path / "data", "parquet")
+    ingest(files, tmp_path / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"few"))
+    result = stress_summary(load_terms(CANCER), 1000, 1, tmp_path / "store")
+    assert result["sources"]["demand_growth"] == "terms (risks.demand_growth)"
+    assert any("2 whole contract year(s)" in w for w in result["warnings"])

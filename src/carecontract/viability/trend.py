@@ -24,6 +24,7 @@ from typing import Any
 
 import ibis
 from ibis import _
+from scipy.stats import t as student_t
 
 from carecontract.run import Run, StoreLike
 from carecontract.terms.model import Contract, Distribution
@@ -64,8 +65,12 @@ class Trend:
 
 
 def log_linear(points: dict[int, float]) -> Fit:
-    """Ordinary least squares of log(value) on the year: growth exp(b) − 1 and its standard error
-    (delta method: se(b) × exp(b))."""
+    """Ordinary least squares of log(value) on the year: growth exp(b) − 1 and its uncertainty.
+
+    The standard error is se(b) × exp(b) (delta method), widened so that a normal distribution
+    has the 95% interval of Student's t with n − 2 degrees of freedom: with three years (one
+    degree of freedom) the slope is barely known, and a normal with the bare standard error would
+    pretend otherwise."""
     xs = sorted(points)
     ys = [math.log(points[x]) for x in xs]
     n = len(xs)
@@ -75,7 +80,8 @@ def log_linear(points: dict[int, float]) -> Fit:
     a = my - b * mx
     residual = sum((y - a - b * x) ** 2 for x, y in zip(xs, ys, strict=True))
     se = math.sqrt(residual / (n - 2) / sxx) if n > 2 else 0.0
-    return Fit(math.exp(b) - 1, se * math.exp(b), points)
+    widen = float(student_t.ppf(0.975, n - 2) / student_t.ppf(0.975, math.inf)) if n > 2 else 1.0
+    return Fit(math.exp(b) - 1, se * math.exp(b) * widen, points)
 
 
 def whole_years(run: Run, contract: Contract) -> list[int]:
@@ -157,8 +163,10 @@ def apply(inputs: Inputs, trend: Trend) -> Inputs:
     span = f"{trend.years[0]}–{trend.years[-1]}" if trend.years else ""
     for name, fit, what in (("demand_growth", trend.demand, "referrals"), ("cost_inflation", trend.cost, "unit cost")):
         if fit is not None:
+            assumed = risks[name].central
             risks[name] = fit.distribution()
             sources[name] = (
-                f"data (store: {what} trend {span}, {fit.growth:+.2%} a year ± {fit.sd:.2%}, {len(fit.points)} years)"
+                f"data (store: {what} trend {span}, {fit.growth:+.2%} a year ± {fit.sd:.2%}, {len(fit.points)} years; "
+                f"the terms assumed {assumed:+.2%})"
             )
     return _replace(inputs, risks=risks, sources=sources)

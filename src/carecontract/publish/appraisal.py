@@ -372,8 +372,8 @@ def gather_appraisal(
 ) -> AppraisalData:
     """Compute every figure of the appraisal from the terms (and the store) and lay out the five cases."""
     run = Run.of(store, terms) if store is not None else None
-    calibration = calibrate(terms, run.store if run else None)
-    stress = stress_summary(terms, runs, seed, run.store if run else None)
+    calibration = calibrate(terms, run)
+    stress = stress_summary(terms, runs, seed, calibration=calibration)
     water = waterfall_summary(terms, runs, seed, calibration=calibration)
     levers = break_even_summary(terms, runs, seed, appetite=appetite, corridor=corridor, calibration=calibration)
     options = options_summary(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from carecontract.records.store import Store
+from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.viability import trend as trends
 from carecontract.viability.causes import Method, waterfall
@@ -76,13 +77,13 @@ def scope_check(terms: Terms, baseline_cost: float, scope_factor: list[float] | 
     ]
 
 
-def calibrate(terms: Terms, store: str | Path | Store | None) -> Calibration:
-    """The store's calibration for ``terms`` (nothing without a store)."""
+def calibrate(terms: Terms, store: Run | str | Path | Store | None) -> Calibration:
+    """The store's calibration for ``terms`` (nothing without a store); a Run shares what it has computed."""
     if store is None:
         return Calibration()
-    store = store if isinstance(store, Store) else Store(store)
-    base, factor = calibrate_from_store(terms.contract, store)
-    trend = trends.measure(store, terms.contract)
+    run = store if isinstance(store, Run) else Run(store if isinstance(store, Store) else Store(store))
+    base, factor = calibrate_from_store(terms.contract, run)
+    trend = trends.measure(run, terms.contract)
     warnings = scope_check(terms, base, factor) + list(trend.notes)
     return Calibration(base, factor, trend, warnings)
 
@@ -103,15 +104,17 @@ def stress_summary(
     store: str | Path | Store | None = None,
     charts: Path | None = None,
     progress: Progress = _no_progress,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """The stress test's published result: summary, year by year, sensitivity, terms and charts written.
 
-    Calibrates the first-year cost and growth from ``store`` when given; writes the fan and tornado
-    charts into ``charts`` when given. The simulated paths themselves are not returned.
+    Calibrates the first-year cost and growth from ``store`` when given (or takes ``calibration``);
+    writes the fan and tornado charts into ``charts`` when given. The simulated paths themselves
+    are not returned.
     """
     if runs < 1:
         raise StressError("--runs must be at least 1")
-    calibration = calibrate(terms, store)
+    calibration = calibration or calibrate(terms, store)
     progress("simulating", 0.0)
     summary = stress(
         terms.contract,
@@ -177,7 +180,7 @@ def options_summary(
     options: list[tuple[str, Terms]],
     runs: int = 10_000,
     seed: int = 0,
-    store: str | Path | Store | None = None,
+    store: Run | str | Path | Store | None = None,
     optimism_bias: float = 0.0,
     charts: Path | None = None,
 ) -> dict[str, Any]:

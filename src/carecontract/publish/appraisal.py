@@ -376,9 +376,7 @@ def gather_appraisal(
     stress = stress_summary(terms, runs, seed, calibration=calibration)
     water = waterfall_summary(terms, runs, seed, calibration=calibration)
     levers = break_even_summary(terms, runs, seed, appetite=appetite, corridor=corridor, calibration=calibration)
-    options = options_summary(
-        [("as written", terms), *(variants or [])], runs, seed, run.store if run else None, optimism_bias
-    )
+    options = options_summary([("as written", terms), *(variants or [])], runs, seed, run, optimism_bias)
     sections = [_strategic(terms, run)]
     economic, preferred = _economic(options, appetite)
     sections.append(economic)

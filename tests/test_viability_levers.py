@@ -252,6 +252,11 @@ def test_options_share_draws_so_identical_terms_give_identical_rows() -> None:
     assert {**a.as_dict(), "label": ""} == {**b.as_dict(), "label": ""}
     assert c.expected_gap_gbp < a.expected_gap_gbp
     assert c.npc_payments_gbp > a.npc_payments_gbp  # funding growth costs the commissioners more
+    factors = discount_factors(10)
+    assert a.npc_payments_gbp == pytest.approx(
+        sum(y["payments_mean_gbp"] * f for y, f in zip(a.by_year, factors, strict=True))
+    )
+    assert [y["deficit_probability"] for y in c.by_year][-1] <= c.deficit_probability
     biased = compare([("a", terms)], runs=2000, seed=4, optimism_bias=0.2)[0]
     assert biased.deficit_probability >= a.deficit_probability
     with pytest.raises(StressError, match="used twice"):
@@ -338,6 +343,7 @@ def test_appraise_writes_the_five_cases_and_records_them(tmp_path: Path) -> None
     assert "What the model cannot know" in md
     stress_result = result["results"]["stress"]
     assert f"{stress_result['deficit_probability']:.1%}" in md  # the figure as computed, not typed
+    assert "Period by period" in md
     record = DecisionLog(log).records()[-1]
     assert record["kind"] == "options_appraisal" and not DecisionLog(log).verify()
     assert record["attachment"]["name"] == "appraisal.html"
@@ -429,3 +435,14 @@ def test_with_too_few_whole_years_the_terms_growth_stands_and_the_output_says_wh
     result = stress_summary(load_terms(CANCER), 1000, 1, tmp_path / "store")
     assert result["sources"]["demand_growth"] == "terms (risks.demand_growth)"
     assert any("2 whole contract year(s)" in w for w in result["warnings"])
+
+
+def test_appraise_with_a_store_shows_the_scope_split_and_the_sources(store: Path, tmp_path: Path) -> None:
+    from carecontract.publish.appraisal import gather_appraisal, render_markdown
+
+    data = gather_appraisal(load_terms(CANCER), store, runs=500, seed=1)
+    md = render_markdown(data)
+    assert "in scope ÷ price" in md and "out: no tumour site" in md
+    assert "data (store: referrals trend" in md
+    assert "too far apart to be the same scope" in md
+    assert [s.key for s in data.sections] == ["strategic", "economic", "commercial", "financial", "management"]

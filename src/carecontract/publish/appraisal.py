@@ -202,6 +202,20 @@ def _economic(options: dict[str, Any], appetite: float) -> tuple[Section, str | 
         ],
         rows,
     )
+    labels = [r["label"] for r in options["options"]]
+    years = [y["year"] for y in options["options"][0]["by_year"]]
+    s.p("Period by period: the commissioners' mean payment each contract year, and the chance of a deficit so far.")
+    s.table(
+        ["year", *(f"{x}: payment" for x in labels), *(f"{x}: P(deficit)" for x in labels)],
+        [
+            [
+                str(year),
+                *(_m(_year(r, year)["payments_mean_gbp"]) for r in options["options"]),
+                *(_p(_year(r, year)["deficit_probability"]) for r in options["options"]),
+            ]
+            for year in years
+        ],
+    )
     preferred = min(safe, key=lambda r: r["npc_with_bailout_gbp"])["label"] if safe else None
     if preferred:
         s.p(
@@ -214,6 +228,13 @@ def _economic(options: dict[str, Any], appetite: float) -> tuple[Section, str | 
             "commercial case gives what each lever would have to be."
         )
     return s, preferred
+
+
+def _year(option: dict[str, Any], year: int) -> dict[str, Any]:
+    """An option's row for a contract year (options of different terms may span different years)."""
+    return next(
+        (y for y in option["by_year"] if y["year"] == year), {"payments_mean_gbp": None, "deficit_probability": None}
+    )
 
 
 def _commercial(terms: Terms, levers: dict[str, Any]) -> Section:

@@ -5,9 +5,10 @@ An option is a set of terms: the file as written, the file with ``--set`` what-i
 file. Every option is simulated on the same seed, so its draws are the same wherever its risks
 are the same (common random numbers): differences between options are the terms', not noise.
 
-For each option: the deficit probability (with its Wilson interval), the expected and
-90th-percentile funding gap, and the net present cost to the commissioners at the Green Book
-discount rate (:mod:`.discount`):
+For each option, and for each contract year (current against reform, period by period): the
+mean payment, mean surplus and chance of a cumulative deficit so far; over the whole life: the
+deficit probability (with its Wilson interval), the expected and 90th-percentile funding gap,
+and the net present cost to the commissioners at the Green Book discount rate (:mod:`.discount`):
 
 - **payments**: what the commissioners pay the prime each year (the price with any contingency
   and funded demand growth, less outcome payments not earned, plus or minus the risk corridor's
@@ -56,6 +57,7 @@ class OptionResult:
     npc_with_bailout_gbp: float
     optimism_bias: float
     years: int
+    by_year: list[dict[str, Any]]  # each contract year: mean payment, mean surplus, P(cumulative deficit)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +94,15 @@ def evaluate(
     payments = float(result["income"].mean(axis=0) @ factors)
     rescue = float(bailout(result["cumulative"]).mean(axis=0) @ factors)
     low, high = wilson(int(deficit.sum()), runs)
+    by_year = [
+        {
+            "year": d.year,
+            "payments_mean_gbp": float(result["income"][:, i].mean()),
+            "surplus_mean_gbp": float(result["surplus"][:, i].mean()),
+            "deficit_probability": float((result["cumulative"][:, i] < 0).mean()),
+        }
+        for i, d in enumerate(inputs.years)
+    ]
     return OptionResult(
         label=label,
         fingerprint=terms.fingerprint,
@@ -105,6 +116,7 @@ def evaluate(
         npc_with_bailout_gbp=payments + rescue,
         optimism_bias=optimism_bias,
         years=result["income"].shape[1],
+        by_year=by_year,
     )
 
 

@@ -445,4 +445,6 @@ def test_appraise_with_a_store_shows_the_scope_split_and_the_sources(store: Path
     assert "in scope ÷ price" in md and "out: no tumour site" in md
     assert "data (store: referrals trend" in md
     assert "too far apart to be the same scope" in md
+    assert "The risks simulated" in md and "triangular 0.03 to 0.35, mode 0.05" in md
+    assert "Measured on the store's first whole contract year (2017-04-01 to 2018-03-31)" in md
     assert [s.key for s in data.sections] == ["strategic", "economic", "commercial", "financial", "management"]

@@ -28,13 +28,16 @@ import jinja2
 from markupsafe import Markup
 
 from carecontract.baseline.compute import OUT_OF_SCOPE, activity_rows, scope_split, totals_by_year
+from carecontract.errors import UserError
 from carecontract.publish.decisions import DecisionLog
 from carecontract.records.store import Store
 from carecontract.run import Run
+from carecontract.terms.gate import evaluate_gate
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import MEASURES
 from carecontract.viability.discount import OUTSOURCING_OPTIMISM_BIAS, STPR_SCHEDULE
 from carecontract.viability.levers import APPETITE
+from carecontract.viability.simulate import resolve_inputs
 from carecontract.viability.summary import (
     break_even_summary,
     calibrate,
@@ -327,6 +330,54 @@ def _financial(terms: Terms, stress: dict[str, Any], waterfall: dict[str, Any]) 
     return s, figure
 
 
+def _risks(section: Section, inputs: Any) -> None:
+    """The risks simulated: each input's distribution, its central value and where it came from."""
+    rows = []
+    for name, dist in inputs.risks.items():
+        if dist.dist == "fixed":
+            shape = "fixed"
+        elif dist.dist in ("uniform", "triangular"):
+            shape = f"{dist.dist} {dist.low:g} to {dist.high:g}" + (
+                f", mode {dist.mean:g}" if dist.dist == "triangular" else ""
+            )
+        else:
+            shape = f"{dist.dist}, mean {dist.mean:g}, sd {dist.sd:g}"
+        rows.append([name, shape, f"{dist.central:,.4g}", (inputs.sources or {}).get(name, "")])
+    rows.append(["demand_shock_probability", "fixed", f"{inputs.shock_probability:g}", "terms"])
+    section.p("The risks simulated (each drawn independently, per run and year or once per run):")
+    section.table(["risk", "distribution", "central value", "source"], rows)
+
+
+def _gate(section: Section, terms: Terms, run: Run, years: list[int]) -> None:
+    """The gate measured on the store's first whole contract year, if the contract has one."""
+    c = terms.contract
+    if c.fee_stage is None or not years:
+        return
+    start = c.term.year_start(years[0] - c.term.start.year)
+    end = c.term.year_end(years[0] - c.term.start.year)
+    try:
+        result = evaluate_gate(c, run, start, end)
+    except (UserError, ValueError) as exc:
+        section.p(f"The gate could not be measured on the store: {exc}")
+        return
+    section.p(
+        f"Measured on the store's first whole contract year ({start.isoformat()} to {end.isoformat()}), the gate is "
+        f"{'passed' if result['passed'] else 'not passed'}:"
+    )
+    section.table(
+        ["criterion", "needed", "measured", "passed"],
+        [
+            [
+                r["name"],
+                f"{r['direction']} {r['threshold']:g}",
+                "—" if r["value"] is None else f"{r['value']:.3g}",
+                "yes" if r["passed"] else "no",
+            ]
+            for r in result["criteria"]
+        ],
+    )
+
+
 def _management(terms: Terms, log: DecisionLog | None) -> Section:
     c = terms.contract
     s = Section("management", "5. Management case: the gate, the record, what is monitored")
@@ -403,8 +454,13 @@ def gather_appraisal(
     sections.append(economic)
     sections.append(_commercial(terms, levers))
     financial, _figure = _financial(terms, stress, water)
+    inputs = calibration.adjust(resolve_inputs(terms.contract, calibration.baseline_cost, calibration.scope_factor))
+    _risks(financial, inputs)
     sections.append(financial)
-    sections.append(_management(terms, log))
+    management = _management(terms, log)
+    if run is not None:
+        _gate(management, terms, run, calibration.trend.years if calibration.trend else [])
+    sections.append(management)
     sources = stress.get("sources") or {}
     results = {
         "stress": stress,

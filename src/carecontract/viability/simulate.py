@@ -21,6 +21,11 @@ sites over that of year 1's, so a roll-out to all sites raises costs when it hap
 
 The fee stage is assumed to last its ``max_years`` (a passed gate could end it earlier, which the
 stress test cannot know before signing).
+
+Levers (:class:`Levers`, issue 19) change the price side: P_t × (1 + contingency), funded demand
+growth above a threshold, a management-cost cap, and a corridor that shares each year's S_t
+beyond ±width × P_t with the commissioners; the VAT treatment and a shorter term change the
+inputs. Causes (:data:`CAUSES`) can be switched off on the same draws, for the waterfall.
 """
 
 from __future__ import annotations

@@ -344,6 +344,7 @@ def test_appraise_writes_the_five_cases_and_records_them(tmp_path: Path) -> None
     stress_result = result["results"]["stress"]
     assert f"{stress_result['deficit_probability']:.1%}" in md  # the figure as computed, not typed
     assert "Period by period" in md
+    assert html.count('id="options"') == 1 and html.count('id="waterfall"') == 1  # both charts, Plotly inlined once
     record = DecisionLog(log).records()[-1]
     assert record["kind"] == "options_appraisal" and not DecisionLog(log).verify()
     assert record["attachment"]["name"] == "appraisal.html"

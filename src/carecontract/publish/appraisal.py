@@ -219,6 +219,12 @@ def _economic(options: dict[str, Any], appetite: float) -> tuple[Section, str | 
             for year in years
         ],
     )
+    from types import SimpleNamespace
+
+    from carecontract.viability.charts import options_figure
+
+    figure = options_figure([SimpleNamespace(**r) for r in options["options"]])
+    s.chart(figure, "options", "The options side by side: chance of a deficit, expected and 90th-percentile gap")
     preferred = min(safe, key=lambda r: r["npc_with_bailout_gbp"])["label"] if safe else None
     if preferred:
         s.p(

@@ -449,3 +449,45 @@ def test_appraise_with_a_store_shows_the_scope_split_and_the_sources(store: Path
     assert "The risks simulated" in md and "triangular 0.03 to 0.35, mode 0.05" in md
     assert "Measured on the store's first whole contract year (2017-04-01 to 2018-03-31)" in md
     assert [s.key for s in data.sections] == ["strategic", "economic", "commercial", "financial", "management"]
+
+
+def test_a_hand_worked_waterfall_splits_an_interaction_evenly() -> None:
+    """Priced at cost with a 5% management share and £1m mobilisation, nothing else uncertain:
+    year 1 is £1m short only when both are on (management alone leaves zero margin; mobilisation
+    alone is covered by the £3.435m the management share would have cost). Shapley gives each
+    £0.5m; sequentially, whichever is switched on second takes the whole £1m."""
+    fixed = [
+        "risks.demand_growth=0",
+        "risks.cost_inflation=0",
+        "risks.demand_shock_probability=0",
+        "risks.management_cost_share=0.05",
+        "risks.vat_exposed_share=0",
+        "risks.outcome_achievement=1",
+    ]
+    inputs = resolve_inputs(load_terms(CANCER, fixed).contract)
+    draws = draw(inputs, 10, 1)
+    shapley_split = waterfall(inputs, draws, "shapley")
+    assert shapley_split.total_pence == 100_000_000 and shapley_split.base_pence == 0
+    assert shapley_split.contributions_pence["management_cost"] == 50_000_000
+    assert shapley_split.contributions_pence["mobilisation"] == 50_000_000
+    assert sum(abs(v) for v in shapley_split.contributions_pence.values()) == 100_000_000
+    sequential = waterfall(inputs, draws, "sequential")  # management is switched on before mobilisation
+    assert sequential.contributions_pence["management_cost"] == 0
+    assert sequential.contributions_pence["mobilisation"] == 100_000_000
+
+
+def test_a_hand_worked_break_even_contingency() -> None:
+    """The same contract: the £1m first-year shortfall is covered once c × £68.7m × (1 − 5%) ≥ £1m."""
+    fixed = [
+        "risks.demand_growth=0",
+        "risks.cost_inflation=0",
+        "risks.demand_shock_probability=0",
+        "risks.management_cost_share=0.05",
+        "risks.vat_exposed_share=0",
+        "risks.outcome_achievement=1",
+    ]
+    inputs = resolve_inputs(load_terms(CANCER, fixed).contract)
+    result = solve_lever(Evaluator(inputs, draw(inputs, 50, 1)), CONTINUOUS[0], 0.10)
+    assert result.at_current_terms == 1.0 and result.probability == 0.0
+    assert result.value == pytest.approx(1_000_000 / (68_700_000 * 0.95), abs=2e-4)
+    assert result.value >= 1_000_000 / (68_700_000 * 0.95)  # on the safe side of the jump

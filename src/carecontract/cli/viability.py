@@ -187,15 +187,17 @@ def breakeven(
         return
     rows = table(
         f"{terms.contract.name}: break-even at a {appetite:.0%} risk appetite ({runs:,} runs, seed {seed})",
-        ["lever", "status", "value", "interval", "P(deficit) there", "now"],
+        ["lever", "status", "value", "interval", "recommended", "P(deficit) there", "now"],
         left=("lever", "status"),
     )
     for r in result["levers"]:
+        recommended = f"{r['recommended']:.2%}" if r["status"] == "solved" and r["recommended"] is not None else ""
         rows.add_row(
             r["lever"],
             r["status"],
             _lever_value(r),
             _lever_interval(r),
+            recommended,
             _probability(r),
             f"{r['at_current_terms']:.1%}",
         )

@@ -293,8 +293,15 @@ def _commercial(terms: Terms, levers: dict[str, Any]) -> Section:
             value = _p(r["value"], 2) + (f" ({_m(r['per_year_gbp'])} a year)" if r.get("per_year_gbp") else "")
         solved = r["value_low"] is not None and r["status"] == "solved"
         interval = f"{_p(r['value_low'], 2)}–{_p(r['value_high'], 2)}" if solved else ""
-        rows.append([r["meaning"], r["status"], value, interval, _p(r["probability"]), _p(r["at_current_terms"])])
-    s.table(["lever", "status", "value", "interval", "P(deficit) there", "P(deficit) now"], rows)
+        recommended = _p(r["recommended"], 2) if solved and r["recommended"] is not None else ""
+        rows.append(
+            [r["meaning"], r["status"], value, interval, recommended, _p(r["probability"]), _p(r["at_current_terms"])]
+        )
+    s.table(["lever", "status", "value", "interval", "recommended", "P(deficit) there", "P(deficit) now"], rows)
+    s.p(
+        "Recommended: the value solved at the appetite less two binomial half-widths, so that a fresh set of runs "
+        "(or the truth) stays below the appetite; see docs/backtest.md."
+    )
     return s
 
 

@@ -155,6 +155,9 @@ def _solve(prob: Callable[[float], float], spec: LeverSpec, target: float, runs:
     f = lambda v: prob(v) - target - offset  # noqa: E731
     low, high = spec.low, spec.high
     safe = high if spec.more_is_safer else low
+    risky = low if spec.more_is_safer else high
+    if f(risky) <= 0:  # already at or below the target at the bracket's less protected end
+        return float(risky)
     if spec.more_is_safer:
         while f(high) > 0 and high < 8.0:  # a price lever may need more than its first range
             low, high = high, high * 2

@@ -408,6 +408,11 @@ def test_the_scope_split_agrees_with_what_payments_count(store: Path) -> None:
         recorded = sum(a["cost_gbp"] for a in activity if a["year"] == r["year"])
         assert r["in_scope_gbp"] + sum(r["out_of_scope_gbp"].values()) == pytest.approx(recorded, abs=0.01)
         assert r["ratio"] == pytest.approx(r["in_scope_gbp"] / 68_700_000)
+        for dimension in ("provider", "tumour_site", "service"):
+            cells = r["by"][dimension].values()
+            assert sum(c["in scope"] for c in cells) == pytest.approx(r["in_scope_gbp"], abs=0.01)
+        assert set(r["by"]["provider"]["RJE"]) == {"in scope", "out of scope"}
+        assert r["by"]["provider"].get("HKHH1", {"in scope": 0})["in scope"] == 0  # not a subcontractor
     assert split[-1]["out_of_scope_gbp"]["site not yet in scope"] == 0  # every site from 2021
 
 

@@ -163,6 +163,18 @@ def _strategic(terms: Terms, run: Run | None) -> Section:
         ],
         rows,
     )
+    totals: dict[str, dict[str, float]] = {}
+    for r in split.values():
+        for provider, cell in r["by"]["provider"].items():
+            t = totals.setdefault(provider, {"in scope": 0.0, "out of scope": 0.0})
+            t["in scope"] += cell["in scope"]
+            t["out of scope"] += cell["out of scope"]
+    if totals:
+        s.p("By provider, over the contract years recorded:")
+        s.table(
+            ["provider", "in scope", "out of scope"],
+            [[code, _m(t["in scope"]), _m(t["out of scope"])] for code, t in sorted(totals.items())],
+        )
     return s
 
 

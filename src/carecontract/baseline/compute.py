@@ -130,3 +130,73 @@ def totals_by_year(activity: list[dict[str, Any]]) -> dict[int, tuple[int, float
         events, cost = out.get(row["year"], (0, 0.0))
         out[row["year"]] = (events + row["events"], cost + row["cost_gbp"])
     return dict(sorted(out.items()))
+
+
+#: why recorded cost is outside a contract's scope, in the order the checks are made
+OUT_OF_SCOPE = ("not a subcontractor", "no tumour site", "site not yet in scope")
+
+
+def scope_of(row: dict[str, Any], terms: Terms) -> str:
+    """Whether one activity row is in the contract's scope that year: "in scope" or why not
+    (one of :data:`OUT_OF_SCOPE`). What payments count (:mod:`carecontract.payments.costs`) is
+    exactly the "in scope" rows: a subcontractor's activity on a tumour site in scope that year (an
+    event's site is its own or its patient's first diagnosed site; a contract without a scope by
+    site takes every subcontractor event)."""
+    contract = terms.contract
+    if row["provider"] not in {s.code for s in contract.subcontractors}:
+        return "not a subcontractor"
+    if not contract.scope:
+        return "in scope"
+    if row["tumour_site"] == "(none)":
+        return "no tumour site"
+    sites = contract.scope_at(contract.term.year_start(row["year"] - contract.term.start.year))
+    return "in scope" if row["tumour_site"] in sites else "site not yet in scope"
+
+
+def scope_split(activity: list[dict[str, Any]], terms: Terms) -> list[dict[str, Any]]:
+    """Per contract year: recorded cost in the contract's scope and outside it (by reason), beside the price.
+
+    Each year also breaks its cost down by provider, tumour site and service, in and out of scope
+    (``by``: dimension → value → {"in scope": £, "out of scope": £}). Outside the scope: another
+    provider's activity, activity with no tumour site (ruled-out referrals, other deaths'
+    end-of-life care), and sites the roll-out has not reached (:func:`scope_of`). ``ratio`` is
+    in-scope cost over the year's price: far from 1, the store and the terms do not describe the
+    same services.
+    """
+    values = terms.contract.value_per_year()
+    out: dict[int, dict[str, Any]] = {}
+    for row in activity:
+        year = row["year"]
+        if year not in values:
+            continue
+        entry = out.setdefault(
+            year,
+            {
+                "in": 0.0,
+                "out": dict.fromkeys(OUT_OF_SCOPE, 0.0),
+                "by": {"provider": {}, "tumour_site": {}, "service": {}},
+            },
+        )
+        reason = scope_of(row, terms)
+        side = "in scope" if reason == "in scope" else "out of scope"
+        if reason == "in scope":
+            entry["in"] += row["cost_gbp"]
+        else:
+            entry["out"][reason] += row["cost_gbp"]
+        for dimension, table in entry["by"].items():
+            cell = table.setdefault(row[dimension], {"in scope": 0.0, "out of scope": 0.0})
+            cell[side] += row["cost_gbp"]
+    rows = []
+    for year, entry in sorted(out.items()):
+        price = float(values[year])
+        rows.append(
+            {
+                "year": year,
+                "in_scope_gbp": entry["in"],
+                "out_of_scope_gbp": entry["out"],
+                "price_gbp": price,
+                "ratio": entry["in"] / price if price else None,
+                "by": {d: dict(sorted(t.items())) for d, t in entry["by"].items()},
+            }
+        )
+    return rows

@@ -112,6 +112,8 @@ def baseline(
     for year, (events, cost) in totals_by_year(result.activity).items():
         years.add_row(str(year), f"{events:,}", pounds_as_millions(cost))
     console.print(years)
+    if terms:
+        _print_scope(result.activity, terms)
     flows = table("Patient flows between providers (top 10)", ["from", "to", "moves", "pathways"], ("from", "to"))
     for f in result.patient_flows[:10]:
         flows.add_row(f["from_provider"], f["to_provider"], f"{f['moves']:,}", f"{f['pathways']:,}")
@@ -120,6 +122,23 @@ def baseline(
         console.print(f"No payment flows yet: run `carecontract pay {terms_file} --store {store}` first.")
     for path in written:
         console.print(f"  wrote {path}")
+
+
+def _print_scope(activity: list, terms) -> None:
+    """Recorded cost in and out of the contract's scope beside the price (baseline.compute.scope_split)."""
+    from carecontract.baseline.compute import OUT_OF_SCOPE, scope_split
+
+    split = table(
+        "Recorded cost against the price, £m",
+        ["year", "in scope", *(f"out: {k}" for k in OUT_OF_SCOPE), "price", "in scope ÷ price"],
+    )
+    for r in scope_split(activity, terms):
+        out = [pounds_as_millions(r["out_of_scope_gbp"][k]) for k in OUT_OF_SCOPE]
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
+        split.add_row(
+            str(r["year"]), pounds_as_millions(r["in_scope_gbp"]), *out, pounds_as_millions(r["price_gbp"]), ratio
+        )
+    console.print(split)
 
 
 @app.command()

@@ -142,6 +142,14 @@ class GainLossShare(Strict):
     cap_gbp: Decimal | None = Field(None, ge=0)
 
 
+class RiskCorridor(Strict):
+    """Each year, an over- or under-spend beyond ±width × price is shared: the commissioners take
+    ``commissioner_share`` of it (the stress test applies it; docs/viability.md)."""
+
+    width: float = Field(ge=0, le=1, description="the corridor, as a share of the price")
+    commissioner_share: float = Field(0.5, ge=0, le=1, description="commissioners' share beyond the corridor")
+
+
 class Payments(Strict):
     outcome_payment: OutcomePayment = OutcomePayment()
     gain_loss_share: GainLossShare | None = None
@@ -150,6 +158,13 @@ class Payments(Strict):
         False, description="uplift the price by demand growth too (the seeds' contracts did not)"
     )
     vat: dict[str, VatTreatment] = Field(default_factory=dict, description="VAT on services supplied, by party code")
+    contingency_share: float = Field(
+        0.0, ge=0, le=5, description="a contingency reserve paid each year, as a share of the price (stress test)"
+    )
+    risk_corridor: RiskCorridor | None = None
+    management_cap: float | None = Field(
+        None, ge=0, le=1, description="management cost at most this share of income (stress test)"
+    )
 
 
 class Distribution(Strict):

@@ -197,3 +197,89 @@ def terminal_tornado(summary: dict[str, Any], width: int = 40) -> list[str]:
         bar[at(base)] = "│" if bar[at(base)] == " " else bar[at(base)]
         lines.append(f"{r['parameter']:<{name_width}}  {''.join(bar)}")
     return lines
+
+
+def waterfall_figure(title: str, result: dict[str, Any]):
+    """The waterfall: base, each cause's contribution, the total expected funding gap (£m)."""
+    import plotly.graph_objects as go
+
+    causes = result["contributions"]
+    fig = go.Figure(
+        go.Waterfall(
+            x=["base (price vs first-year cost)", *[c["cause"] for c in causes], "expected funding gap"],
+            measure=["absolute", *["relative"] * len(causes), "total"],
+            y=[result["base_gbp"] / 1e6, *[c["gbp"] / 1e6 for c in causes], result["total_gbp"] / 1e6],
+        )
+    )
+    fig.update_layout(title=title, yaxis_title="£m", showlegend=False)
+    return fig
+
+
+def waterfall_png(title: str, result: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    causes = result["contributions"]
+    names = ["base", *[c["cause"] for c in causes], "total"]
+    steps = [c["gbp"] / 1e6 for c in causes]
+    bottoms, heights, level = [0.0], [result["base_gbp"] / 1e6], result["base_gbp"] / 1e6
+    for step in steps:
+        bottoms.append(level if step >= 0 else level + step)
+        heights.append(abs(step))
+        level += step
+    bottoms.append(0.0)
+    heights.append(result["total_gbp"] / 1e6)
+    colours = ["grey", *["tab:red" if s >= 0 else "tab:green" for s in steps], "black"]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    ax.bar(range(len(names)), heights, bottom=bottoms, color=colours)
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
+    ax.set(title=title, ylabel="expected funding gap, £m")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def options_figure(rows: list[Any]):
+    """Options side by side: deficit probability (bars, left) and expected / P90 gap (markers, right)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    labels = [r.label for r in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("probability of a deficit", "funding gap, £m"))
+    fig.add_trace(go.Bar(x=labels, y=[r.deficit_probability for r in rows], name="P(deficit)"), row=1, col=1)
+    fig.add_trace(go.Bar(x=labels, y=[r.expected_gap_gbp / 1e6 for r in rows], name="expected gap"), row=1, col=2)
+    fig.add_trace(go.Bar(x=labels, y=[r.gap_p90_gbp / 1e6 for r in rows], name="90th percentile"), row=1, col=2)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=1)
+    fig.update_layout(title="Options side by side", barmode="group")
+    return fig
+
+
+def options_html(rows: list[Any], path: Path) -> Path:
+    options_figure(rows).write_html(path, include_plotlyjs=True)
+    return path
+
+
+def options_png(rows: list[Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r.label for r in rows]
+    x = np.arange(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    left.bar(x, [r.deficit_probability for r in rows], color="tab:red")
+    left.set_xticks(x, labels, rotation=30, ha="right")
+    left.set(title="probability of a deficit", ylim=(0, 1))
+    right.bar(x - 0.2, [r.expected_gap_gbp / 1e6 for r in rows], width=0.4, label="expected")
+    right.bar(x + 0.2, [r.gap_p90_gbp / 1e6 for r in rows], width=0.4, label="90th percentile")
+    right.set_xticks(x, labels, rotation=30, ha="right")
+    right.set(title="funding gap, £m")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -21,11 +21,18 @@ sites over that of year 1's, so a roll-out to all sites raises costs when it hap
 
 The fee stage is assumed to last its ``max_years`` (a passed gate could end it earlier, which the
 stress test cannot know before signing).
+
+Levers (:class:`Levers`, issue 19) change the price side: P_t × (1 + contingency), funded demand
+growth above a threshold, a management-cost cap, and a corridor that shares each year's S_t
+beyond ±width × P_t with the commissioners; the VAT treatment and a shorter term change the
+inputs. Causes (:data:`CAUSES`) can be switched off on the same draws, for the waterfall.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace as _replace
 from datetime import date
 from typing import Any
 
@@ -47,6 +54,58 @@ RISKS = (
     "vat_exposed_share",
 )
 PER_RUN = ("baseline_cost_gbp", "savings_realised", "management_cost_share", "vat_exposed_share")
+
+#: The causes of a funding gap the waterfall attributes it to (viability.causes), each with what
+#: "switched off" means: the cause does not happen, on the same random draws.
+CAUSES: dict[str, str] = {
+    "demand_growth": "demand does not grow (no yearly growth)",
+    "demand_shocks": "no jumps in demand",
+    "cost_inflation": "unit costs grow only as fast as the price uplift (tariff inflation)",
+    "unrealised_savings": "the assumed efficiency savings are realised in full",
+    "outcomes_not_earned": "the whole at-risk share is earned",
+    "management_cost": "no management cost",
+    "irrecoverable_vat": "no irrecoverable VAT",
+    "mobilisation": "no mobilisation cost",
+}
+
+
+@dataclass(frozen=True)
+class Levers:
+    """Terms a commissioner can change to make a contract safe to sign (viability.levers).
+
+    ``contingency``: extra price each year as a share of the price (a reserve paid to the prime).
+    ``funded_growth_above``: commissioners fund yearly demand growth above this rate (price ×
+    Π(1 + max(0, growth − threshold))); None: as the terms say.
+    ``corridor`` and ``commissioner_share``: each year, an over- or under-spend beyond ±corridor ×
+    price is shared, the commissioners taking ``commissioner_share`` of it; None: no corridor.
+    ``management_cap``: management cost at most this share of income; None: uncapped.
+    ``vat_recoverable``: an NHS body as prime recovers VAT (True), a non-NHS one cannot (False);
+    None: as the terms say.
+    ``years``: a shorter term, or a break clause the prime may use after this many years.
+    """
+
+    contingency: float = 0.0
+    funded_growth_above: float | None = None
+    corridor: float | None = None
+    commissioner_share: float = 0.5
+    management_cap: float | None = None
+    vat_recoverable: bool | None = None
+    years: int | None = None
+
+
+NO_LEVERS = Levers()
+
+
+def terms_levers(contract: Contract) -> Levers:
+    """The levers the terms already pull: contingency, risk corridor, management cap."""
+    p = contract.payments
+    corridor = p.risk_corridor
+    return Levers(
+        contingency=p.contingency_share,
+        corridor=corridor.width if corridor else None,
+        commissioner_share=corridor.commissioner_share if corridor else 0.5,
+        management_cap=p.management_cap,
+    )
 
 
 class StressError(UserError, ValueError):
@@ -74,6 +133,10 @@ class Inputs:
     shock_probability: float
     baseline_source: str
     scope_factor: np.ndarray | None = None  # (T,) care cost at year t's scope ÷ at year 1's (from a store)
+    tariff: np.ndarray | None = (
+        None  # (T,) the price uplift in year t (0 in year 1): cost inflation above it is a cause
+    )
+    sources: dict[str, str] | None = None  # where each risk's distribution came from (terms, parameter, data)
 
 
 def calibrate_from_store(contract: Contract, store: Run | StoreLike) -> tuple[float, list[float] | None]:
@@ -135,8 +198,11 @@ def resolve_inputs(
         exposed = risks["vat_exposed_share"].central if irrecoverable else 0.0
         priced_at_cost = price[0] * (1 - risks["management_cost_share"].central) / (1 + vat[0] * exposed)
         risks["baseline_cost_gbp"], source = _fixed(priced_at_cost), "terms (priced at cost in year 1)"
+    tariff = [0.0] + [float(p.get("tariff_inflation") or 0.0) for p in params[1:]]
     return Inputs(
         years=years,
+        tariff=np.array(tariff),
+        sources=_sources(contract, source),
         price=np.array(price),
         at_risk=at_risk,
         cap=contract.payments.outcome_payment.cap_share,
@@ -150,6 +216,21 @@ def resolve_inputs(
         baseline_source=source,
         scope_factor=np.array(scope_factor) if scope_factor is not None else None,
     )
+
+
+def _sources(contract: Contract, baseline: str) -> dict[str, str]:
+    """Where each risk's distribution comes from: the terms' risks:, a dated parameter, or a default."""
+    parameter = {"demand_growth": "demand_growth", "cost_inflation": "cost_inflation"}
+    parameter["management_cost_share"] = "management_share"
+    out = {"baseline_cost_gbp": baseline}
+    for name in RISKS[1:]:
+        if name in contract.risks.model_fields_set:
+            out[name] = f"terms (risks.{name})"
+        elif name in parameter:
+            out[name] = f"terms (parameter {parameter[name]}, fixed)"
+        else:
+            out[name] = "default (no uncertainty)"
+    return out
 
 
 def sample(dist: Distribution, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -189,27 +270,105 @@ def draw(inputs: Inputs, runs: int, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def simulate(inputs: Inputs, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Surplus and cumulative position, (runs, years), in pounds."""
+def simulate(
+    inputs: Inputs,
+    draws: dict[str, np.ndarray],
+    off: frozenset[str] = frozenset(),
+    levers: Levers = NO_LEVERS,
+    cache: dict[Any, dict[str, Any]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Surplus and cumulative position, (runs, years), in pounds.
+
+    ``off`` switches causes off (:data:`CAUSES`) on the same draws; ``levers`` changes the terms
+    (:class:`Levers`). With neither, the expressions are exactly those of
+    :func:`carecontract.viability.projection.project`, so the two agree to the last bit.
+    ``cache`` (a dict the caller keeps) holds what the price-side levers do not change — demand,
+    care cost, VAT — so a break-even search recomputes only the rest at each evaluation.
+    """
+    if levers.vat_recoverable is not None:
+        inputs = _replace(inputs, vat_irrecoverable=not levers.vat_recoverable)
+    if levers.years is not None:
+        draws = {k: v[:, : levers.years] if v.shape[1] > 1 else v for k, v in draws.items()}
+        inputs = _truncate(inputs, levers.years)
+    key = (off, levers.vat_recoverable, levers.years)
+    part = cache.get(key) if cache is not None else None
+    if part is None:
+        part = _cost_side(inputs, draws, off)
+        if cache is not None:
+            cache[key] = part
+    t = part["care"].shape[1]
+    base_price = inputs.price if not levers.contingency else inputs.price * (1.0 + levers.contingency)
+    if inputs.fund_demand_growth:
+        price = base_price[None, :] * part["demand"]
+    elif levers.funded_growth_above is not None:
+        price = base_price[None, :] * np.cumprod(
+            1.0 + np.maximum(0.0, part["step"] - 1.0 - levers.funded_growth_above), axis=1
+        )
+    else:
+        price = base_price[None, :] * 1.0
+    if "outcomes_not_earned" in off:
+        income = price
+    else:
+        lost = inputs.at_risk[None, :] * price * part["missed"]
+        income = price - lost
+    management = 0.0 if "management_cost" in off else draws["management_cost_share"]
+    if levers.management_cap is not None:
+        management = np.minimum(management, levers.management_cap)
+    costs = part["care"] + management * income + part["vat"]
+    if "mobilisation" not in off:
+        costs = costs + np.where(np.arange(t) == 0, inputs.mobilisation, 0.0)[None, :]
+    surplus = income - costs
+    if levers.corridor is not None:
+        band = levers.corridor * price
+        shared = levers.commissioner_share * (np.maximum(0.0, -surplus - band) - np.maximum(0.0, surplus - band))
+        income, surplus = income + shared, surplus + shared
+    return {"surplus": surplus, "cumulative": np.cumsum(surplus, axis=1), "income": income, "care": part["care"]}
+
+
+def _cost_side(inputs: Inputs, draws: dict[str, np.ndarray], off: frozenset[str]) -> dict[str, Any]:
+    """Demand, care cost, VAT and the share of the at-risk pot missed: what the price levers leave alone."""
     _runs, t = draws["demand_growth"].shape
     growth = draws["demand_growth"].copy()
     growth[:, 0] = 0.0  # the first year is the base
-    demand = np.cumprod(1.0 + growth + draws["shock"] * draws["demand_shock_size"], axis=1)
+    if "demand_growth" in off:
+        growth[:] = 0.0
+    jumps = 0.0 if "demand_shocks" in off else draws["shock"] * draws["demand_shock_size"]
+    step = 1.0 + growth + jumps
+    demand = np.cumprod(step, axis=1)
     inflation = draws["cost_inflation"].copy()
     inflation[:, 0] = 0.0
+    if "cost_inflation" in off:
+        inflation = np.broadcast_to(_tariff(inputs, t)[None, :], inflation.shape)
     unit_cost = np.cumprod(1.0 + inflation, axis=1)
-    saving = np.cumprod(1.0 - inputs.savings[None, :] * draws["savings_realised"], axis=1)
+    realised = 1.0 if "unrealised_savings" in off else draws["savings_realised"]
+    saving = np.cumprod(1.0 - inputs.savings[None, :] * realised, axis=1)
     care = draws["baseline_cost_gbp"] * demand * unit_cost * saving
     if inputs.scope_factor is not None:
         care = care * inputs.scope_factor[None, :]
-    price = inputs.price[None, :] * (demand if inputs.fund_demand_growth else 1.0)
-    lost = inputs.at_risk[None, :] * price * (1.0 - np.minimum(draws["outcome_achievement"] * inputs.cap, 1.0))
-    income = price - lost
-    vat = (inputs.vat_rate[None, :] * draws["vat_exposed_share"] * care) if inputs.vat_irrecoverable else 0.0
-    costs = care + draws["management_cost_share"] * income + vat
-    costs = costs + np.where(np.arange(t) == 0, inputs.mobilisation, 0.0)[None, :]
-    surplus = income - costs
-    return {"surplus": surplus, "cumulative": np.cumsum(surplus, axis=1), "income": income, "care": care}
+    irrecoverable = inputs.vat_irrecoverable and "irrecoverable_vat" not in off
+    vat = (inputs.vat_rate[None, :] * draws["vat_exposed_share"] * care) if irrecoverable else 0.0
+    missed = 1.0 - np.minimum(draws["outcome_achievement"] * inputs.cap, 1.0)
+    return {"step": step, "demand": demand, "care": care, "vat": vat, "missed": missed}
+
+
+def _tariff(inputs: Inputs, t: int) -> np.ndarray:
+    return inputs.tariff[:t] if inputs.tariff is not None else np.zeros(t)
+
+
+def _truncate(inputs: Inputs, years: int) -> Inputs:
+    """The inputs of the first ``years`` contract years only."""
+    cut = {
+        name: getattr(inputs, name)[:years]
+        for name in ("price", "at_risk", "savings", "vat_rate", "scope_factor", "tariff")
+        if getattr(inputs, name) is not None
+    }
+    return _replace(inputs, years=inputs.years[:years], **cut)
+
+
+def deficit_and_gap(cumulative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per run: in deficit (its cumulative position ever below zero) and its funding gap."""
+    worst = cumulative.min(axis=1)
+    return worst < 0, np.maximum(0.0, -worst)
 
 
 def summarise(inputs: Inputs, result: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -248,7 +407,7 @@ def summarise(inputs: Inputs, result: dict[str, np.ndarray]) -> dict[str, Any]:
     }
 
 
-def sensitivity(inputs: Inputs, runs: int, seed: int) -> list[dict[str, Any]]:
+def sensitivity(inputs: Inputs, runs: int, seed: int, levers: Levers = NO_LEVERS) -> list[dict[str, Any]]:
     """Tornado data: the expected gap with each uncertain risk held at its 10th and 90th percentile."""
     rng = np.random.default_rng([seed, 99])
     out = []
@@ -259,7 +418,7 @@ def sensitivity(inputs: Inputs, runs: int, seed: int) -> list[dict[str, Any]]:
         for q in (0.1, 0.9):
             draws = draw(inputs, runs, seed)  # common random numbers: only this risk changes
             draws[name] = np.full_like(draws[name], quantile(dist, q, rng))
-            cumulative = simulate(inputs, draws)["cumulative"]
+            cumulative = simulate(inputs, draws, levers=levers)["cumulative"]
             gaps.append(float(np.maximum(0.0, -cumulative.min(axis=1)).mean()))
         out.append({"parameter": name, "low": gaps[0], "high": gaps[1], "swing": abs(gaps[1] - gaps[0])})
     return sorted(out, key=lambda r: -r["swing"])
@@ -272,14 +431,21 @@ def stress(
     baseline_cost: float | None = None,
     with_sensitivity: bool = True,
     scope_factor: list[float] | None = None,
+    adjust: Callable[[Inputs], Inputs] | None = None,
 ) -> dict[str, Any]:
-    """The whole stress test: summary, year by year, and sensitivity."""
+    """The whole stress test: summary, year by year, and sensitivity. ``adjust`` changes the
+    resolved inputs first (growth calibrated from a store's trend, :mod:`.trend`)."""
     if runs < 1:
         raise StressError("--runs must be at least 1")
     inputs = resolve_inputs(contract, baseline_cost, scope_factor)
-    result = simulate(inputs, draw(inputs, runs, seed))
+    if adjust is not None:
+        inputs = adjust(inputs)
+    result = simulate(inputs, draw(inputs, runs, seed), levers=terms_levers(contract))
     summary = summarise(inputs, result)
     summary["seed"] = seed
-    summary["sensitivity"] = sensitivity(inputs, min(runs, 20_000), seed) if with_sensitivity else []
+    summary["sensitivity"] = (
+        sensitivity(inputs, min(runs, 20_000), seed, terms_levers(contract)) if with_sensitivity else []
+    )
     summary["_cumulative"] = result["cumulative"]
+    summary["sources"] = inputs.sources
     return summary

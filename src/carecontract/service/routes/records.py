@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from carecontract.publish.decisions import DecisionLogError
 from carecontract.publish.disclosure import public_quality
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
@@ -29,7 +30,11 @@ def decisions(who: Annotated[Principal, Depends(allowed("decisions"))], ctx: Con
     if log is None:
         return {"records": [], "problems": [], "verified": True}
     problems = [str(p) for p in log.verify()]
-    return {"records": log.records(), "problems": problems, "verified": not problems}
+    try:
+        records = log.records()
+    except DecisionLogError as exc:  # a line that is not a record: the problems say which
+        records, problems = [], [*problems, str(exc)]
+    return {"records": records, "problems": problems, "verified": not problems}
 
 
 def _patient_rows(ctx: Context, view: str, who: Principal, provider: str | None, limit: int) -> dict[str, Any]:

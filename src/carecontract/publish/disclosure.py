@@ -32,9 +32,15 @@ from collections.abc import Hashable, Iterable
 from datetime import date, timedelta
 from typing import Any
 
+from carecontract.errors import UserError
 from carecontract.measures import stats
 from carecontract.measures.definitions import HIGHER_IS_BETTER
 from carecontract.terms.model import Contract
+
+
+class PublicPeriodError(UserError, ValueError):
+    """A public figure asked for a window that is not a published period."""
+
 
 THRESHOLD = 8
 ROUND_TO = 5

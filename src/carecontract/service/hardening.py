@@ -70,7 +70,8 @@ def harden(app: FastAPI, access_log: Path | None = None) -> None:
     async def guard(request: Request, call_next: Any) -> Response:
         started = time.perf_counter()
         route = _route(app, request)
-        unknown = sorted(set(request.query_params) - known.get(route, set())) if route in known else []
+        checked = route in known and request.url.path.startswith("/api/")
+        unknown = sorted(set(request.query_params) - known[route]) if checked else []
         if unknown:
             names = ", ".join(_short(n) for n in unknown[:5])
             valid = ", ".join(sorted(known[route])) or "none"

@@ -193,7 +193,7 @@ class DecisionLog:
         pending = head.get("pending") if head else None
         if data and not data.endswith(b"\n"):
             torn = data.rsplit(b"\n", 1)[-1]
-            if isinstance(pending, dict) and _line(pending).startswith(torn):
+            if isinstance(pending, dict) and _line(pending).encode().startswith(torn):
                 problems.append(
                     Problem(
                         data.count(b"\n") + 1,

@@ -102,7 +102,8 @@ OUTSIDE = """() => {
       const r = el.getBoundingClientRect();
       if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
       if (r.left < c.left - 1 || r.right > c.right + 1 || r.top < c.top - 1 || r.bottom > c.bottom + 1) {
-        out.push(`${card.querySelector('[id]')?.id}: <${el.tagName.toLowerCase()} class="${el.getAttribute('class') || ''}">` +
+        const name = `<${el.tagName.toLowerCase()} class="${el.getAttribute('class') || ''}">`;
+        out.push(`${card.querySelector('[id]')?.id}: ${name}` +
                  ` ${(el.textContent || '').slice(0, 30)} at ${Math.round(r.left)}..${Math.round(r.right)}` +
                  ` in ${Math.round(c.left)}..${Math.round(c.right)}`);
       }

@@ -109,7 +109,9 @@ def serve(
     path = tokens or store / "service-tokens.json"
     made = not path.exists()
     known = Tokens.load(path) if tokens else Tokens.load_or_create(path, loaded)
-    service = create_app(store, loaded, known, decision_log=log if log.exists() else None, stress_runs=runs)
+    service = create_app(
+        store, loaded, known, log if log.exists() else None, runs, access_log=store / "service-access.jsonl"
+    )
     who = ", ".join(p.describe() for _, p in known.listing())
     console.print(f"Tokens: {path}{' (made now, mode 600)' if made else ''}: {who}. No token: the public view.")
     console.print(f"Dashboard http://{host}:{port}/  API docs http://{host}:{port}/docs  (Ctrl+C to stop)")

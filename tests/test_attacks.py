@@ -513,3 +513,38 @@ def test_no_random_table_gives_back_a_small_count(cube: tuple[dict[str, list[int
             entry[1] += r["denominator"]
         true[table] = {k: (v[0], v[1]) for k, v in sums.items()}
     assert run_audit(levels, answers, true) == []
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 10_000), st.integers(8_000, 20_000))
+def test_no_random_store_gives_back_a_small_count(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, people: int
+) -> None:
+    """The audit over a random small store (one contract year, every public table of two measures)."""
+    from carecontract.measures.compute import BREAKDOWNS
+    from carecontract.records.ingest import ingest
+    from carecontract.records.pseudonymise import PseudonymKey
+    from carecontract.run import Run
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+
+    out = tmp_path_factory.mktemp("random-store")
+    files = write_economy(generate(people, 1, seed=seed, start=date(2017, 4, 1)), out / "data")
+    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"random-store-key" * 2))
+    run = Run.of(out / "store")
+    first, last = date(2017, 4, 1), date(2018, 3, 31)
+    rows = run.measures(first, last, by=BREAKDOWNS, only=["early_stage", "fds_28"])
+    tables = PublicTables(rows, BREAKDOWNS)
+    for measure in ("early_stage", "fds_28"):
+        answers = {t: [r for r in tables.rows(t) if r["measure"] == measure] for t in tables.tables}
+        levels = {d: sorted({r[d] for r in answers[(d,)]}, key=str) for d in BREAKDOWNS}
+        true = {}
+        for table in answers:  # the truth, summed here from the unsuppressed rows
+            sums: dict[tuple, list[int]] = {}
+            for r in rows:
+                if r["measure"] == measure:
+                    entry = sums.setdefault(tuple(r[d] for d in table), [0, 0])
+                    entry[0] += r["numerator"]
+                    entry[1] += r["denominator"]
+            true[table] = {k: (v[0], v[1]) for k, v in sums.items()}
+        assert run_audit(levels, answers, true) == []

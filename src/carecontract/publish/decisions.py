@@ -53,7 +53,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        return self.message if self.line == 0 else f"line {self.line}: {self.message}"  # 0: the log as a whole
 
 
 def _digest(record: dict[str, Any]) -> str:

@@ -60,11 +60,13 @@ def _query_names(route: APIRoute) -> set[str]:
 def harden(app: FastAPI, access_log: Path | None = None) -> None:
     """Add the headers, the query check, the error handler and the access log to ``app``."""
     known = {route.path: _query_names(route) for route in app.routes if isinstance(route, APIRoute)}
+    # this app's own child of carecontract.access: its file gets this app's requests only
+    logger = access_logger.getChild(f"app{id(app):x}")
+    logger.setLevel(logging.INFO)
     if access_log is not None:
         handler = logging.FileHandler(access_log)
         handler.setFormatter(logging.Formatter("%(message)s"))
-        access_logger.addHandler(handler)
-        access_logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -96,7 +98,7 @@ def harden(app: FastAPI, access_log: Path | None = None) -> None:
                 "status": response.status_code,
                 "ms": round(1000 * (time.perf_counter() - started), 1),
             }
-            access_logger.info(json.dumps(entry))
+            logger.info(json.dumps(entry))
         return response
 
     @app.exception_handler(RequestValidationError)

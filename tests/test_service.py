@@ -284,14 +284,21 @@ def test_every_authenticated_request_is_in_the_access_log(paid_store: Path, tmp_
         local.get("/api/events", headers={"Authorization": "Bearer t-prov"}, params={"limit": 3})
         local.get("/api/whoami")  # the public: not logged
         local.get("/api/decisions", headers={"Authorization": "Bearer t-prov"})  # refused, still logged
+        local.get("/api/quality", headers={"Authorization": "Bearer forged"})  # a guess at a token
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["role"], e["organisation"], e["route"], e["status"]) for e in entries] == [
         ("auditor", None, "/api/whoami", 200),
         ("provider", "RJE", "/api/events", 200),
         ("provider", "RJE", "/api/decisions", 403),
+        ("refused", None, "/api/quality", 401),
     ]
     text = log.read_text()
-    assert "t-audit" not in text and "t-prov" not in text and not re.search(r"\b[0-9a-f]{64}\b", text)
+    assert (
+        "t-audit" not in text
+        and "t-prov" not in text
+        and "forged" not in text
+        and not re.search(r"\b[0-9a-f]{64}\b", text)
+    )
     assert all(set(e) == {"at", "role", "organisation", "method", "route", "status", "ms"} for e in entries)
 
 

@@ -8,7 +8,8 @@
 - **Unknown query parameters are refused** (422) rather than ignored: ``?start=`` where ``from=`` is
   meant would otherwise silently answer another question.
 - **Short errors**: a 422 names each bad parameter and why, never echoing a long value back.
-- **An access log** of every authenticated request: who (role and organisation, never the token),
+- **An access log** of every authenticated request, and every refused token: who (role and
+  organisation, never the token),
   the route's template (not the filled-in path or query), status and time — no patient data, so an
   auditor can see who looked at what.
 """
@@ -88,11 +89,12 @@ def harden(app: FastAPI, access_log: Path | None = None) -> None:
         if request.url.path in DASHBOARD_PATHS:
             response.headers["Content-Security-Policy"] = DASHBOARD_CSP
         who = getattr(request.state, "principal", None)
-        if who is not None and who.role != "public":
+        refused = who is None and response.status_code == 401  # a forged token or another scheme: logged too
+        if refused or (who is not None and who.role != "public"):
             entry = {
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "role": who.role,
-                "organisation": who.organisation,
+                "role": "refused" if refused else who.role,
+                "organisation": None if refused else who.organisation,
                 "method": request.method,
                 "route": route or "(no route)",
                 "status": response.status_code,

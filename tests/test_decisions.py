@@ -268,3 +268,17 @@ def test_corrupt_lines_and_heads_give_one_line_naming_them(
     publish = _cli(tmp_path, "publish", terms, "--store", str(paid_store), "--ocds", str(out), "--log", str(log.path))
     assert publish.returncode == 2 and "Traceback" not in publish.stderr, publish.stderr
     assert len(publish.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_publish_remembers_every_head_it_published(tmp_path: Path, paid_store: Path) -> None:
+    """A release written somewhere else next time still has to extend the head published before."""
+    terms = str(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml")
+    log = _log(tmp_path, 2)
+    first = ("publish", terms, "--store", str(paid_store), "--ocds", str(tmp_path / "a.json"), "--log", str(log.path))
+    assert _cli(tmp_path, *first).returncode == 0
+    assert log.published_heads() == [log.records()[-1]["hash"]]
+    _rewrite_history(log)
+    again = ("publish", terms, "--store", str(paid_store), "--ocds", str(tmp_path / "b.json"), "--log", str(log.path))
+    refused = _cli(tmp_path, *again)
+    assert refused.returncode == 2 and "does not lead to the published head" in refused.stderr, refused.stderr
+    assert not (tmp_path / "b.json").exists()

@@ -60,16 +60,23 @@ def publish(
     overrides: SetOption = None,
 ) -> None:
     """Publish the contract as an Open Contracting Data Standard release package, with the decision log."""
-    from carecontract.publish.ocds import published_head, release_package
+    from carecontract.publish.decisions import DecisionLog
+    from carecontract.publish.ocds import PublishError, published_head, release_package
 
     terms = load(terms_file, overrides)
     require_store(store)
     if not re.fullmatch(r"ocds-[a-z0-9]{6}", ocid_prefix):
         raise BadOption(f"--ocid-prefix {ocid_prefix!r} is not an OCID prefix (ocds- and six letters or digits)")
     # the head published last (in the release this replaces) must still be in the log's history
+    # and so must every head published from this log before, wherever that release was written
     last_head = published_head(ocds) if ocds.exists() else None
+    earlier = DecisionLog(log).published_heads()
+    if earlier and log.exists() and (problems := DecisionLog(log).verify(expect_head=earlier[-1])):
+        raise PublishError(f"{log} fails verification, so it cannot be published: {problems[0]}")
     package = release_package(terms, store, str(log) if log.exists() else None, ocid_prefix, expect_head=last_head)
     ocds.write_text(json.dumps(package, indent=2, ensure_ascii=False))
+    if "decisionLog" in package:
+        DecisionLog(log).record_published(package["decisionLog"]["headHash"], str(ocds))
     done = package["releases"][-1]["contracts"][0]["implementation"]
     decisions = package.get("decisionLog", {}).get("records", 0)
     counts = f"{len(done['transactions'])} transactions, {len(done['milestones'])} gate milestone(s)"

@@ -74,6 +74,7 @@ class DecisionLog:
         self.path = Path(path)
         self.head_path = self.path.with_name(self.path.name + ".head")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.published_path = self.path.with_name(self.path.name + ".published")
         self.attachments = self.path.with_name(self.path.stem + "-attachments")
 
     # -- reading
@@ -107,6 +108,26 @@ class DecisionLog:
         ):
             raise DecisionLogError(f"{self.head_path}: not a head file (it needs a count and a head hash)")
         return head
+
+    def published_heads(self) -> list[str]:
+        """The head hashes published from this log, oldest first (``<log>.published``, one JSON line
+        each). A local reminder only: the anchor is the published release itself."""
+        if not self.published_path.exists():
+            return []
+        heads = []
+        for line in self.published_path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                raise DecisionLogError(f"{self.published_path}: a line is not a published head") from None
+            if isinstance(entry, dict) and isinstance(entry.get("head"), str):
+                heads.append(entry["head"])
+        return heads
+
+    def record_published(self, head: str, where: str) -> None:
+        """Note that ``head`` was published (in ``where``), so a later publication must extend it."""
+        entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "head": head, "release": where}
+        _append_line(self.published_path, json.dumps(entry, sort_keys=True) + "\n")
 
     # -- adding
 

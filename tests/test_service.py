@@ -246,6 +246,10 @@ def test_a_422_never_echoes_a_long_query(client: TestClient) -> None:
         status, body = _raw_get(client.app, path, query, TOKENS["auditor"])
         assert status == 422, query[:12]
         assert len(body) < 1_000, len(body)
+    status, body = _raw_get(client.app, f"/api/contracts/{'x' * 100_000}/payments", b"", TOKENS["auditor"])
+    assert status == 404 and len(body) < 1_000
+    status, body = _raw_get(client.app, "/api/events", b"provider=" + huge, TOKENS["provider"])
+    assert status == 403 and len(body) < 1_000
 
 
 def test_bad_date_order_is_a_422_everywhere(client: TestClient) -> None:

@@ -82,7 +82,8 @@ class ServiceContext:
     def contract(self, name: str) -> Terms:
         """The terms served under ``name``; 404 if none."""
         if name not in self.contracts:
-            raise HTTPException(404, f"no contract {name!r} (known: {', '.join(self.contracts)})")
+            shown = name if len(name) <= 40 else name[:40] + "…"  # never echo a long path back
+            raise HTTPException(404, f"no contract {shown!r} (known: {', '.join(self.contracts)})")
         return self.contracts[name]
 
     def period(self, start: date | None, end: date | None) -> tuple[date, date]:

@@ -39,7 +39,8 @@ def decisions(who: Annotated[Principal, Depends(allowed("decisions"))], ctx: Con
 
 def _patient_rows(ctx: Context, view: str, who: Principal, provider: str | None, limit: int) -> dict[str, Any]:
     if provider is not None and provider != who.organisation:
-        raise HTTPException(403, f"provider {who.organisation} may not see {provider}'s patient-level rows")
+        shown = provider if len(provider) <= 40 else provider[:40] + "…"
+        raise HTTPException(403, f"provider {who.organisation} may not see {shown}'s patient-level rows")
     return {"provider": who.organisation, "rows": ctx.patient_rows(view, who.organisation, limit), "limit": limit}
 
 

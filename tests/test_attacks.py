@@ -548,3 +548,29 @@ def test_no_random_store_gives_back_a_small_count(
                     entry[1] += r["denominator"]
             true[table] = {k: (v[0], v[1]) for k, v in sums.items()}
         assert run_audit(levels, answers, true) == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 4), st.integers(2, 4), st.data())
+def test_no_two_way_table_gives_back_a_small_count(rows: int, cols: int, data: st.DataObject) -> None:
+    """``protect_table`` (the accountability table) under the same audit: each shown count bounds
+    its slice, row and column totals and the grand total included."""
+    from carecontract.publish.disclosure import protect_table
+
+    cells = {
+        (r, c): data.draw(st.one_of(st.integers(0, 9), st.integers(0, 60))) for r in range(rows) for c in range(cols)
+    }
+    result = protect_table(cells)
+    levels = {"r": list(range(rows)), "c": list(range(cols))}
+    shown = {("r", "c"): [{"r": r, "c": c, "numerator": v} for (r, c), v in result["cells"].items()]}
+    shown[("r",)] = [{"r": r, "numerator": v} for r, v in result["rows"].items()]
+    shown[("c",)] = [{"c": c, "numerator": v} for c, v in result["columns"].items()]
+    shown[()] = [{"numerator": result["total"]}]
+    true = {
+        ("r", "c"): {k: (v, v) for k, v in cells.items()},
+        ("r",): {(r,): (sum(cells[r, c] for c in range(cols)),) * 2 for r in range(rows)},
+        ("c",): {(c,): (sum(cells[r, c] for r in range(rows)),) * 2 for c in range(cols)},
+        (): {(): (sum(cells.values()),) * 2},
+    }
+    answers = {t: [{**row, "denominator": None} for row in rows_] for t, rows_ in shown.items()}
+    assert run_audit(levels, answers, true) == []

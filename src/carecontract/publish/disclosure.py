@@ -195,9 +195,6 @@ def default_period(contract: Contract, first: date | None, last: date | None) ->
 
 # -- linked measure tables -----------------------------------------------------------------------
 
-_PARTS = ("n", "m")  # numerator and complement; "d" (denominator) is their total
-
-
 class PublicTables:
     """Every measure table the public may ask for over one period, protected together.
 
@@ -219,7 +216,9 @@ class PublicTables:
         for row in rows:
             by_measure.setdefault(row["measure"], []).append(row)
             self.first.setdefault(row["measure"], row)
-        self.levels = {d: sorted({r.get(d) for r in rows}, key=str) for d in self.dims}
+        # levels from the measures' own rows: the equity gap's rows leave out the quintile
+        counted = [r for r in rows if r["measure"] != "equity_gap"]
+        self.levels = {d: sorted({r.get(d) for r in counted}, key=str) for d in self.dims}
         self.cells: dict[str, dict[tuple, int]] = {}
         self.sums: dict[str, dict[tuple, float]] = {}
         self.hidden: dict[str, set[tuple]] = {}

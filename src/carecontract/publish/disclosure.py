@@ -195,6 +195,7 @@ def default_period(contract: Contract, first: date | None, last: date | None) ->
 
 # -- linked measure tables -----------------------------------------------------------------------
 
+
 class PublicTables:
     """Every measure table the public may ask for over one period, protected together.
 

@@ -29,7 +29,7 @@ VALID_ROW = {
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test gets the same key and never touches the user's key file."""
-    monkeypatch.setenv("CARECONTRACT_KEY", "test-key")
+    monkeypatch.setenv("CARECONTRACT_KEY", "test-key-of-at-least-thirty-two-bytes")
     monkeypatch.setenv("CARECONTRACT_KEY_FILE", str(tmp_path / "unused.key"))
 
 

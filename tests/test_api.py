@@ -66,7 +66,7 @@ def test_every_command_the_readme_shows_exists() -> None:
 def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run the README's block as written (100,000 people, a few seconds), in a scratch directory."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CARECONTRACT_KEY", "readme-test")
+    monkeypatch.setenv("CARECONTRACT_KEY", "readme-test-key-of-at-least-32-bytes")
     (tmp_path / "contracts").symlink_to(ROOT / "contracts")
     namespace: dict = {}
     exec(compile(_block("python"), "README.md", "exec"), namespace)

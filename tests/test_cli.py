@@ -44,7 +44,7 @@ def test_ingest_table_output(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CARECONTRACT_KEY": "cli-test", "COLUMNS": "200"}
+    env = {**os.environ, "CARECONTRACT_KEY": "cli-test-key-of-at-least-thirty-two-bytes", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "carecontract.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
     )

@@ -67,25 +67,84 @@ def browser():
 
 
 @contextmanager
-def offline_page(browser, url: str) -> Iterator:
-    """A page at ``url``; on leaving, every request it made must have been answered by the service."""
-    page = browser.new_page()
+def offline_page(browser, url: str, viewport: dict[str, int] | None = None) -> Iterator:
+    """A page at ``url``; on leaving, every request it made must have been answered by the service,
+    none with an error status (a missing /favicon.ico included), and the console must hold no error
+    (a content-security-policy violation included)."""
+    page = browser.new_page(viewport=viewport or {"width": 1280, "height": 800})
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
+    page.on(
+        "response",
+        lambda response: failed.append(f"{response.status} {response.url}") if response.status >= 400 else None,
+    )
+    page.on("console", lambda message: failed.append(f"console: {message.text}") if message.type == "error" else None)
     page.goto(url)
     yield page
     assert not failed, failed  # nothing from a CDN or the internet: Plotly and Swagger UI included
     page.close()
 
 
+def sign_in(page, token: str) -> None:
+    """Type the token into the form, as a user does (never in the URL)."""
+    if token:
+        page.fill("#token", token)
+        page.click("#apply")
+
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+# every visible element of each card, with its box, that lies outside the card's box
+OUTSIDE = """() => {
+  const out = [];
+  for (const card of document.querySelectorAll('.card')) {
+    const c = card.getBoundingClientRect();
+    for (const el of card.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+      if (r.left < c.left - 1 || r.right > c.right + 1 || r.top < c.top - 1 || r.bottom > c.bottom + 1) {
+        const name = `<${el.tagName.toLowerCase()} class="${el.getAttribute('class') || ''}">`;
+        out.push(`${card.querySelector('[id]')?.id}: ${name}` +
+                 ` ${(el.textContent || '').slice(0, 30)} at ${Math.round(r.left)}..${Math.round(r.right)}` +
+                 ` in ${Math.round(c.left)}..${Math.round(c.right)}`);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=list(VIEWPORTS))
 @pytest.mark.parametrize("token", ["", "audit-token"], ids=["public", "auditor"])
-def test_the_dashboard_shows_the_main_charts(server: str, browser, token: str, tmp_path: Path) -> None:
-    with offline_page(browser, f"{server}/?token={token}") as page:
+def test_the_dashboard_shows_the_main_charts(server: str, browser, token: str, viewport: str, tmp_path: Path) -> None:
+    with offline_page(browser, f"{server}/", VIEWPORTS[viewport]) as page:
+        sign_in(page, token)
         _check_dashboard(page, token, tmp_path)
+        page.screenshot(path=str(tmp_path / f"dashboard-{viewport}.png"), full_page=True)
+        assert page.evaluate(OUTSIDE) == []
+        labels = page.locator("#chart-measures .xtick text").all_text_contents()
+        assert labels and not [t for t in labels if "…" in t or "..." in t], labels  # no outcome label cut
+
+
+def test_a_token_in_the_address_bar_is_dropped_not_used(server: str, browser) -> None:
+    with offline_page(browser, f"{server}/?token=audit-token") as page:
+        page.wait_for_function("() => document.querySelector('#role').textContent !== '…'", timeout=60_000)
+        assert page.locator("#role").text_content() == "public"  # never read from the URL
+        assert "token" not in page.url
+        sign_in(page, "audit-token")
+        page.wait_for_function("() => document.querySelector('#role').textContent === 'auditor'", timeout=60_000)
+        stored = page.evaluate(
+            "[sessionStorage.getItem('carecontract-token'), localStorage.getItem('carecontract-token')]"
+        )
+        assert stored == ["audit-token", None]  # this tab only, never kept across sessions
+        assert page.locator("#token").input_value() == ""
+        page.click("#forget")
+        page.wait_for_function("() => document.querySelector('#role').textContent === 'public'", timeout=60_000)
 
 
 def _check_dashboard(page, token: str, tmp_path: Path) -> None:
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+    role = "auditor" if token else "public"
+    page.wait_for_function(f"() => document.querySelector('#status').textContent.includes('as {role}')", timeout=60_000)
     titles = page.locator(".gtitle").all_text_contents()
     assert any("Where the money went" in t for t in titles)
     assert any("Outcomes with 95% intervals" in t for t in titles)
@@ -96,7 +155,6 @@ def _check_dashboard(page, token: str, tmp_path: Path) -> None:
     assert page.locator("#role").text_content() == ("auditor" if token else "public")
     # the bars were drawn from data, not left empty
     assert page.locator("#chart-payments .bars path").count() > 0
-    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
 
 def test_the_api_docs_render_offline(server: str, browser) -> None:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import date
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carecontract.publish.disclosure import THRESHOLD, protect_line, protect_table, public_measures, round5
+from carecontract.publish.disclosure import (
+    THRESHOLD,
+    PublicTables,
+    default_period,
+    protect_line,
+    protect_table,
+    public_measures,
+    public_money,
+    published_periods,
+    round5,
+)
+from carecontract.terms import load_terms
+from carecontract.terms.model import Publication
+from tests.conftest import CANCER_TERMS
 
 counts = st.integers(0, 200)
 
@@ -37,17 +53,24 @@ def test_no_published_count_is_below_the_threshold_and_all_are_rounded(cells: di
 @settings(max_examples=300)
 @given(tables())
 def test_no_suppressed_cell_can_be_recovered_from_a_line_total(cells: dict) -> None:
+    """In every line (a row or column and its total, or the totals and the grand total): under a
+    shown total, never exactly one hidden cell, and hidden cells adding up to at least 8; a hidden
+    total never has every cell of its line shown (it would be their sum). The intruder's full
+    linear-programming audit of such tables is in tests/test_attacks.py."""
     result = protect_table(cells)
-    rows = {r for r, _ in cells}
-    cols = {c for _, c in cells}
-    lines = [[(r, c) for c in cols if (r, c) in cells] for r in rows]
-    lines += [[(r, c) for r in rows if (r, c) in cells] for c in cols]
-    for line in lines:
-        hidden = [k for k in line if result["cells"][k] is None]
-        if hidden:
-            # never exactly one hidden cell, and the hidden cells never add up to a small number
-            assert len(hidden) >= 2 or len(line) == 1
-            assert sum(cells[k] for k in hidden) >= THRESHOLD or len(hidden) == len(line)
+    rows = sorted({r for r, _ in cells})
+    cols = sorted({c for _, c in cells})
+    lines = [(result["rows"][r], [(cells[r, c], result["cells"][r, c]) for c in cols]) for r in rows]
+    lines += [(result["columns"][c], [(cells[r, c], result["cells"][r, c]) for r in rows]) for c in cols]
+    row_totals = [(sum(cells[r, c] for c in cols), result["rows"][r]) for r in rows]
+    col_totals = [(sum(cells[r, c] for r in rows), result["columns"][c]) for c in cols]
+    lines += [(result["total"], row_totals), (result["total"], col_totals)]
+    for total, members in lines:
+        hidden = [exact for exact, shown in members if shown is None]
+        if total is None:
+            assert hidden or not members
+        elif hidden:
+            assert len(hidden) >= 2 and sum(hidden) >= THRESHOLD
 
 
 def test_a_line_needing_secondary_suppression() -> None:
@@ -112,3 +135,129 @@ def test_public_measures_hide_small_counts_and_their_complements() -> None:
     assert public["C"]["numerator"] is None and public["C"]["denominator"] is None
     assert public["D"]["numerator"] is None and public["D"]["rate"] is None  # secondary suppression
     assert all(v is None or v >= THRESHOLD for r in public.values() for v in (r["numerator"], r["denominator"]))
+
+
+# -- margins, linked tables, derived figures, published periods ----------------------------------
+
+
+@settings(max_examples=200)
+@given(tables())
+def test_row_and_column_totals_are_protected_against_the_grand_total(cells: dict) -> None:
+    """A hidden row total would otherwise be the grand total less the shown ones."""
+    result = protect_table(cells)
+    if result["total"] is None:
+        return
+    for margin in (result["rows"], result["columns"]):
+        hidden = [k for k, v in margin.items() if v is None]
+        assert len(hidden) != 1 or len(margin) == 1
+
+
+def test_a_hidden_margin_needs_a_partner() -> None:
+    # rows: 3 (hidden) and 50; without protection 55 - 50 gives the 3 back
+    result = protect_table({("a", "x"): 1, ("a", "y"): 2, ("b", "x"): 25, ("b", "y"): 25})
+    assert (result["rows"]["a"] is None and result["total"] is None) or result["rows"]["b"] is None
+
+
+def _relations(rows: list[dict], dims: tuple[str, ...], measure: str) -> list[tuple[tuple, list[tuple]]]:
+    """Written out here: each published count and the finer counts that add up to it."""
+    levels = {d: sorted({r[d] for r in rows}, key=str) for d in dims}
+    tables = [t for k in range(3) for t in itertools.combinations(dims, k)]
+    out = []
+    for table in tables:
+        for key in itertools.product(*[levels[d] for d in table]):
+            for extra in dims:
+                finer = tuple(d for d in dims if d in table or d == extra)
+                if extra in table or finer not in tables:
+                    continue
+                for field in ("numerator", "denominator"):
+                    parts = []
+                    for value in levels[extra]:
+                        fixed = dict(zip(table, key, strict=True)) | {extra: value}
+                        parts.append((finer, tuple(fixed[d] for d in finer), field))
+                    out.append(((table, key, field), parts))
+    return out
+
+
+@st.composite
+def measure_rows(draw: st.DrawFn) -> list[dict]:
+    levels = {d: range(draw(st.integers(1, 3))) for d in ("a", "b", "c")}
+    rows = []
+    for cell in itertools.product(*levels.values()):
+        d = draw(st.integers(0, 30))
+        rows.append(
+            {
+                "measure": "m",
+                **dict(zip(levels, cell, strict=True)),
+                "numerator": draw(st.integers(0, d)),
+                "denominator": d,
+            }
+        )
+    return rows
+
+
+@settings(max_examples=100, deadline=None)
+@given(measure_rows())
+def test_linked_tables_leave_no_lone_hidden_count_in_any_relation(rows: list[dict]) -> None:
+    dims = ("a", "b", "c")
+    tables = PublicTables(rows, dims)
+    shown = {}
+    for table in tables.tables:
+        for r in tables.rows(table):
+            key = tuple(r[d] for d in table)
+            shown[table, key, "numerator"] = r["numerator"]
+            shown[table, key, "denominator"] = r["denominator"]
+            assert all(r[f] is None or (r[f] >= THRESHOLD and r[f] % 5 == 0) for f in ("numerator", "denominator"))
+    exact = {}
+    for table in tables.tables:
+        for r in rows:
+            key = tuple(r[d] for d in table)
+            for f in ("numerator", "denominator"):
+                exact[table, key, f] = exact.get((table, key, f), 0) + r[f]
+    for total, parts in _relations(rows, dims, "m"):
+        members = [total, *parts]
+        hidden = [m for m in members if shown.get(m) is None]
+        assert len(hidden) != 1, (total, hidden)  # one hidden member is the others' difference
+        hidden_parts = [p for p in parts if shown.get(p) is None]
+        if shown.get(total) is not None and hidden_parts:
+            assert sum(exact.get(p, 0) for p in hidden_parts) >= THRESHOLD
+
+
+def test_rates_come_from_the_published_counts() -> None:
+    rows = [{"measure": "cwt_62", "numerator": 23, "denominator": 61, "target": 0.85}]
+    (row,) = public_measures(rows, [])
+    assert (row["numerator"], row["denominator"]) == (25, 60)
+    assert row["rate"] == round(25 / 60, 3) == 0.417  # not 23/61 = 0.377
+    assert row["met"] is False
+
+
+def test_money_is_suppressed_with_its_count_and_otherwise_at_the_published_count() -> None:
+    assert public_money(743.63, 1, None) is None
+    assert public_money(0.0, 0, None) is None
+    assert public_money(23 * 743.63, 23, 25) == 18_600.0  # 743.63 × 25 = 18,590.75, to £100
+
+
+def test_published_periods_follow_the_terms() -> None:
+    terms = load_terms(CANCER_TERMS).contract
+    years = published_periods(terms)
+    assert years[0] == (date(2017, 4, 1), date(2018, 3, 31)) and len(years) == terms.term.years
+    quarters = published_periods(terms.model_copy(update={"publication": Publication(period="quarter")}))
+    assert quarters[:4] == [
+        (date(2017, 4, 1), date(2017, 6, 30)),
+        (date(2017, 7, 1), date(2017, 9, 30)),
+        (date(2017, 10, 1), date(2017, 12, 31)),
+        (date(2018, 1, 1), date(2018, 3, 31)),
+    ]
+    months = published_periods(terms.model_copy(update={"publication": Publication(period="month")}))
+    assert months[10] == (date(2018, 2, 1), date(2018, 2, 28)) and len(months) == 12 * terms.term.years
+    assert default_period(terms, date(2017, 5, 1), date(2019, 6, 30)) == (date(2018, 4, 1), date(2019, 3, 31))
+    assert default_period(terms, date(2017, 5, 1), date(2017, 6, 30)) == years[0]  # none ended: the one with data
+    assert default_period(terms, None, None) is None
+
+
+def test_the_publication_setting_is_read_from_the_terms(tmp_path) -> None:
+    text = CANCER_TERMS.read_text() + "\npublication:\n  period: quarter\n"
+    path = tmp_path / "terms.yaml"
+    path.write_text(text)
+    terms = load_terms(path)
+    assert terms.contract.publication.period == "quarter"
+    assert terms.fingerprint == load_terms(CANCER_TERMS).fingerprint  # what is paid did not change

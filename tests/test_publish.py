@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from carecontract.cli import app
 from carecontract.payments.book import PaymentBook
 from carecontract.publish.decisions import DecisionLog
-from carecontract.publish.ocds import PublishError, release_package
+from carecontract.publish.ocds import PublishError, published_head, release_package
 from carecontract.terms import load_terms
 from tests.ocds_validation import validation_errors
 
@@ -134,3 +134,26 @@ def test_publish_cli(store: Path, log: DecisionLog, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "fails verification" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_log_that_does_not_extend_the_published_head_is_refused(
+    store: Path, log: DecisionLog, tmp_path: Path
+) -> None:
+    from tests.test_decisions import _rewrite_history
+
+    first = release_package(load_terms(CANCER), store, decision_log=str(log.path))
+    published = first["decisionLog"]["headHash"]
+    (tmp_path / "release.json").write_text(json.dumps(first))
+    assert published_head(tmp_path / "release.json") == published
+    log.append("gate", "Gate passed", "c", "fp")  # history that extends the published head: fine
+    later = release_package(load_terms(CANCER), store, decision_log=str(log.path), expect_head=published)
+    assert later["decisionLog"]["records"] == first["decisionLog"]["records"] + 1
+    _rewrite_history(log)  # history rewritten, head file too: verifies on its own
+    assert log.verify() == []
+    with pytest.raises(PublishError, match="does not lead to the published head"):
+        release_package(load_terms(CANCER), store, decision_log=str(log.path), expect_head=published)
+    with pytest.raises(PublishError, match="none is given now"):
+        release_package(load_terms(CANCER), store, expect_head=published)
+    (tmp_path / "other.json").write_text("[1, 2]")
+    with pytest.raises(PublishError, match="not an OCDS release package"):
+        published_head(tmp_path / "other.json")

@@ -185,3 +185,154 @@ def test_concurrent_requests_share_one_run_without_colliding(paid_store: Path) -
         assert all(results)
         first, last = ctx.period(None, None)
         assert results[0] == ctx.measures(NAME, [], first, last)
+
+
+# -- issue 21 (2, 6) and issue 23: the service hardened ------------------------------------------
+
+
+def test_from_and_to_as_the_cli_with_start_and_end_still_read(client: TestClient) -> None:
+    path = "/api/contracts/{name}/measures"
+    new = get(client, path, "auditor", **{"from": "2018-04-01", "to": "2019-03-31"})
+    old = get(client, path, "auditor", start="2018-04-01", end="2019-03-31")
+    assert new.status_code == 200 and new.json() == old.json()
+    everything = get(client, path, "auditor").json()
+    assert new.json() != everything  # the window was not ignored
+    both = get(client, path, "auditor", **{"from": "2018-04-01", "start": "2018-04-01"})
+    assert both.status_code == 422
+
+
+def test_unknown_query_parameters_are_refused(client: TestClient) -> None:
+    response = get(client, "/api/contracts/{name}/measures", "auditor", frm="2018-04-01")
+    assert response.status_code == 422 and "unknown query parameter frm" in response.text
+    assert get(client, "/api/quality", "public", by="provider").status_code == 422
+    assert client.get("/", params={"token": "x"}).status_code == 200  # the dashboard drops it itself
+
+
+def _raw_get(app, path: str, query: bytes, token: str) -> tuple[int, bytes]:
+    """One GET straight to the ASGI app (the test client refuses a query over 64 KB)."""
+    import asyncio
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def test_a_422_never_echoes_a_long_query(client: TestClient) -> None:
+    huge = b"x" * 100_000
+    path = f"/api/contracts/{NAME}/measures"
+    for query in (b"by=" + huge, b"from=" + huge, huge + b"=1", b"by=provider&" + huge + b"=1"):
+        status, body = _raw_get(client.app, path, query, TOKENS["auditor"])
+        assert status == 422, query[:12]
+        assert len(body) < 1_000, len(body)
+    status, body = _raw_get(client.app, f"/api/contracts/{'x' * 100_000}/payments", b"", TOKENS["auditor"])
+    assert status == 404 and len(body) < 1_000
+    status, body = _raw_get(client.app, "/api/events", b"provider=" + huge, TOKENS["provider"])
+    assert status == 403 and len(body) < 1_000
+
+
+def test_bad_date_order_is_a_422_everywhere(client: TestClient) -> None:
+    for path in ("/api/contracts/{name}/accountability", "/api/contracts/{name}/measures"):
+        for role in ("auditor", "public"):
+            response = get(client, path, role, start="2025-01-01", end="2024-01-01")
+            assert response.status_code == 422, (path, role, response.text)
+
+
+def test_an_authorization_header_that_is_not_bearer_is_refused(client: TestClient) -> None:
+    for header in ("Basic abc", "Token t-audit", "t-audit", "Bearer"):
+        response = client.get("/api/whoami", headers={"Authorization": header})
+        assert response.status_code == 401, header
+
+
+def test_no_store_on_every_response_and_a_csp_on_the_dashboard(client: TestClient) -> None:
+    for path in ("/api/whoami", "/api/contracts/{name}/payments", "/api/decisions"):
+        response = get(client, path, "auditor")
+        assert response.headers["cache-control"] == "no-store", path
+        assert response.headers["x-content-type-options"] == "nosniff"
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy and page.headers["x-frame-options"] == "DENY"
+    assert "<script>" not in page.text  # no inline script for the policy to allow
+    assert client.get("/favicon.ico").status_code == 200
+    assert client.get("/static/dashboard.js").status_code == 200
+
+
+def test_every_authenticated_request_is_in_the_access_log(paid_store: Path, tmp_path: Path) -> None:
+    log = tmp_path / "access.jsonl"
+    tokens = Tokens({"t-audit": Principal("auditor"), "t-prov": Principal("provider", "RJE")})
+    app = create_app(paid_store, [load_terms(CANCER_TERMS)], tokens, stress_runs=50, access_log=log)
+    with TestClient(app) as local:
+        local.get("/api/whoami", headers={"Authorization": "Bearer t-audit"})
+        local.get("/api/events", headers={"Authorization": "Bearer t-prov"}, params={"limit": 3})
+        local.get("/api/whoami")  # the public: not logged
+        local.get("/api/decisions", headers={"Authorization": "Bearer t-prov"})  # refused, still logged
+        local.get("/api/quality", headers={"Authorization": "Bearer forged"})  # a guess at a token
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["role"], e["organisation"], e["route"], e["status"]) for e in entries] == [
+        ("auditor", None, "/api/whoami", 200),
+        ("provider", "RJE", "/api/events", 200),
+        ("provider", "RJE", "/api/decisions", 403),
+        ("refused", None, "/api/quality", 401),
+    ]
+    text = log.read_text()
+    assert (
+        "t-audit" not in text
+        and "t-prov" not in text
+        and "forged" not in text
+        and not re.search(r"\b[0-9a-f]{64}\b", text)
+    )
+    assert all(set(e) == {"at", "role", "organisation", "method", "route", "status", "ms"} for e in entries)
+
+
+def test_a_broken_decision_log_is_reported_not_a_500(client: TestClient, tmp_path: Path) -> None:
+    log = Path(client.app.state.context.decision_log)
+    saved = log.read_bytes()
+    try:
+        log.write_bytes(saved + b"1\n")
+        body = get(client, "/api/decisions", "auditor").json()
+        assert not body["verified"] and any("line 2" in p for p in body["problems"])
+        log.with_name(log.name + ".head").write_text("{not json")
+        assert get(client, "/api/decisions", "auditor").status_code == 200
+    finally:
+        log.write_bytes(saved)
+        DecisionLog(log).head_path.write_text(json.dumps({"count": 1, "head": DecisionLog(log).records()[0]["hash"]}))
+
+
+def test_patient_rows_carry_no_server_paths(client: TestClient) -> None:
+    for path in ("/api/events", "/api/quarantine"):
+        rows = get(client, path, "provider", limit=20).json()["rows"]
+        assert rows and all("/" not in str(r.get("source_file") or "") for r in rows), rows[0].get("source_file")
+
+
+def test_the_public_sees_published_periods_and_small_tables_only(client: TestClient) -> None:
+    path = "/api/contracts/{name}/measures"
+    assert get(client, path, "public", **{"from": "2018-04-01", "to": "2019-03-31"}).status_code == 200
+    assert get(client, path, "public", **{"from": "2018-04-01"}).status_code == 200
+    for window in ({"from": "2018-04-02", "to": "2019-03-31"}, {"from": "2018-04-01", "to": "2019-03-30"}):
+        response = get(client, path, "public", **window)
+        assert response.status_code == 422 and "published periods only" in response.text
+    three = get(client, path, "public", by=["provider", "commissioner", "tumour_site"])
+    assert three.status_code == 422
+    assert get(client, path, "public", by=["provider", "provider"]).status_code == 422

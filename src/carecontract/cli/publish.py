@@ -63,15 +63,24 @@ def publish(
     overrides: SetOption = None,
 ) -> None:
     """Publish the contract as an Open Contracting Data Standard release package, with the decision log."""
-    from carecontract.publish.ocds import release_package
+    from carecontract.publish.decisions import DecisionLog
+    from carecontract.publish.ocds import PublishError, published_head, release_package
 
     terms = load(terms_file, overrides)
     require_store(store)
     output_file(ocds, "--ocds")
     if not re.fullmatch(r"ocds-[a-z0-9]{6}", ocid_prefix):
         raise BadOption(f"--ocid-prefix {ocid_prefix!r} is not an OCID prefix (ocds- and six letters or digits)")
-    package = release_package(terms, store, str(log) if log.exists() else None, ocid_prefix)
+    # the head published last (in the release this replaces) must still be in the log's history
+    # and so must every head published from this log before, wherever that release was written
+    last_head = published_head(ocds) if ocds.exists() else None
+    earlier = DecisionLog(log).published_heads()
+    if earlier and log.exists() and (problems := DecisionLog(log).verify(expect_head=earlier[-1])):
+        raise PublishError(f"{log} fails verification, so it cannot be published: {problems[0]}")
+    package = release_package(terms, store, str(log) if log.exists() else None, ocid_prefix, expect_head=last_head)
     ocds.write_text(json.dumps(package, indent=2, ensure_ascii=False))
+    if "decisionLog" in package:
+        DecisionLog(log).record_published(package["decisionLog"]["headHash"], str(ocds))
     done = package["releases"][-1]["contracts"][0]["implementation"]
     decisions = package.get("decisionLog", {}).get("records", 0)
     counts = f"{len(done['transactions'])} transactions, {len(done['milestones'])} gate milestone(s)"
@@ -112,7 +121,9 @@ def serve(
     path = tokens or store / "service-tokens.json"
     made = not path.exists()
     known = Tokens.load(path) if tokens else Tokens.load_or_create(path, loaded)
-    service = create_app(store, loaded, known, decision_log=log if log.exists() else None, stress_runs=runs)
+    service = create_app(
+        store, loaded, known, log if log.exists() else None, runs, access_log=store / "service-access.jsonl"
+    )
     who = ", ".join(p.describe() for _, p in known.listing())
     console.print(f"Tokens: {path}{' (made now, mode 600)' if made else ''}: {who}. No token: the public view.")
     console.print(f"Dashboard http://{host}:{port}/  API docs http://{host}:{port}/docs  (Ctrl+C to stop)")
@@ -188,16 +199,42 @@ app.command("decide", hidden=True)(
 
 
 @decisions_app.command("verify")
-def decisions_verify(log: LogOption = Path("decisions.jsonl")) -> None:
-    """Check that no record was edited, removed or reordered, and every attachment is unchanged."""
+def decisions_verify(
+    log: LogOption = Path("decisions.jsonl"),
+    expect_head: Annotated[
+        str | None, typer.Option(help="The published head hash (at least 16 hex characters) the log must lead to.")
+    ] = None,
+    release: Annotated[
+        Path | None, typer.Option(help="A published OCDS release package whose decision-log head the log must lead to.")
+    ] = None,
+) -> None:
+    """Check that no record was edited, removed or reordered, every attachment is unchanged, and (with
+    --expect-head or --release) that the log's history passes through the head that was published."""
     from carecontract.publish.decisions import DecisionLog
+    from carecontract.publish.ocds import published_head
 
+    if expect_head and release:
+        raise usage_error("give --expect-head or --release, not both")
+    if release is not None:
+        expect_head = published_head(release)
+        if expect_head is None:
+            raise BadOption(f"--release {release}: the package publishes no decision log head")
     book = DecisionLog(log)
-    problems = book.verify()
+    problems = book.verify(expect_head=expect_head)
     if problems:
         for problem in problems:
             err.print(f"[bold red]tampered:[/] {log}: {problem}", highlight=False)
         raise typer.Exit(1)
     records = book.records()
     head = records[-1]["hash"][:16] + "…" if records else "empty"
-    console.print(f"[green]✓[/] {log}: {len(records)} record(s) intact; head {head}")
+    anchored = f", and it leads to the published head {expect_head[:16]}…" if expect_head else ""
+    console.print(f"[green]✓[/] {log}: {len(records)} record(s) intact; head {head}{anchored}")
+
+
+@decisions_app.command("repair")
+def decisions_repair(log: LogOption = Path("decisions.jsonl")) -> None:
+    """Finish or undo an append that a crash interrupted, when the files prove which it was; anything
+    else is left alone and reported (a repair never hides tampering)."""
+    from carecontract.publish.decisions import DecisionLog
+
+    console.print(f"{log}: {DecisionLog(log).repair()}.")

@@ -18,7 +18,9 @@ log outside its file (see :mod:`carecontract.publish.decisions`).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from carecontract.errors import UserError
@@ -194,15 +196,30 @@ def _milestones(book: PaymentBook) -> list[dict[str, Any]]:
     return out
 
 
-def _verified_records(decision_log: str | None) -> list[dict[str, Any]]:
-    """The decision log's records, refusing a log that fails verification."""
+def _verified_records(decision_log: str | None, expect_head: str | None = None) -> list[dict[str, Any]]:
+    """The decision log's records, refusing a log that fails verification or (given ``expect_head``,
+    the head published last) whose history does not extend the head already published."""
     if not decision_log:
+        if expect_head:
+            raise PublishError(f"a decision log was published (head {expect_head[:16]}…) but none is given now")
         return []
     log = DecisionLog(decision_log)
-    records = log.records()
-    if problems := log.verify():
+    if problems := log.verify(expect_head=expect_head):
         raise PublishError(f"{log.path} fails verification, so it cannot be published: {problems[0]}")
-    return records
+    return log.records()
+
+
+def published_head(package_path: str | Path) -> str | None:
+    """The decision-log head hash an OCDS release package published (None if it published no log);
+    :class:`PublishError` if the file is not a release package."""
+    try:
+        package = json.loads(Path(package_path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PublishError(f"{package_path}: not a readable OCDS release package ({exc.__class__.__name__})") from None
+    if not isinstance(package, dict) or "releases" not in package:
+        raise PublishError(f"{package_path}: not an OCDS release package")
+    head = (package.get("decisionLog") or {}).get("headHash")
+    return head if isinstance(head, str) else None
 
 
 def _rationale(terms: Terms, planning_docs: list[dict[str, Any]]) -> str:
@@ -322,13 +339,15 @@ def release_package(
     decision_log: str | None = None,
     ocid_prefix: str = DEFAULT_OCID_PREFIX,
     uri: str | None = None,
+    expect_head: str | None = None,
 ) -> dict[str, Any]:
     """An OCDS 1.1 release package for the contract: planning, tender, award, contract and implementation.
 
-    ``store`` is a Run or a store: only its closed payment book is read.
+    ``store`` is a Run or a store: only its closed payment book is read. ``expect_head``: the
+    decision-log head published last; a log whose history does not pass through it is refused.
     """
     c = terms.contract
-    records = _verified_records(decision_log)
+    records = _verified_records(decision_log, expect_head)
     book = PaymentBook(store, terms)
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     lead = max(c.commissioners, key=lambda x: x.share)

@@ -26,12 +26,21 @@ from markupsafe import Markup
 from carecontract.baseline.accountability import accountability
 from carecontract.baseline.compute import build_baseline
 from carecontract.measures import stats
+from carecontract.measures.compute import BREAKDOWNS
 from carecontract.measures.definitions import measures
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish.decisions import DecisionLog
-from carecontract.publish.disclosure import protect_line, public_count, public_measures, public_quality
+from carecontract.publish.disclosure import (
+    PublicPeriodError,
+    PublicTables,
+    default_period,
+    protect_line,
+    public_accountability,
+    public_quality,
+    published_periods,
+)
 from carecontract.records.store import Store
 from carecontract.run import Run
 from carecontract.terms.loader import Terms
@@ -88,6 +97,8 @@ def gather_report(
     c = terms.contract
     first, last = run.event_range()
     start, end = period or (first or c.term.start, last or c.term.last_day)
+    if public:
+        start, end = _public_period(c, period, first, last)
     values = c.value_per_year()
     years = [{"year": d.year, "value_gbp": float(values[d.year]), "scope": c.scope_at(d)} for d in c.contract_years()]
 
@@ -105,15 +116,18 @@ def gather_report(
         flows = [{**f, "pathways": kept[f["from_provider"], f["to_provider"]]} for f in flows]
 
     targets = contract_targets(c)  # the one rule (terms.targets): the contract's, else England's standard
-    overall = run.measures(start, end, targets=targets)
-    by_provider = run.measures(start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES))
-    if public:
-        overall, by_provider = public_measures(overall, []), public_measures(by_provider, ["provider"])
+    if public:  # the same linked tables, for the same published period, as the service's public answers
+        tables = PublicTables(run.measures(start, end, by=BREAKDOWNS, targets=targets), BREAKDOWNS)
+        overall = tables.rows([])
+        by_provider = [r for r in tables.rows(["provider"]) if r["measure"] in FUNNEL_MEASURES]
+    else:
+        overall = run.measures(start, end, targets=targets)
+        by_provider = run.measures(start, end, by=["provider"], targets=targets, only=list(FUNNEL_MEASURES))
     overall, by_provider = label_rows(overall, c), label_rows(by_provider, c)  # where each target came from
 
     acc = accountability(run, terms, start, end, activity=base.activity)
     if public:
-        acc = [{**a, "events": public_count(a["events"])} for a in acc]
+        acc = public_accountability(acc)
 
     log = DecisionLog(decision_log) if decision_log else None
     records = log.records() if log else []
@@ -136,6 +150,22 @@ def gather_report(
         decisions=records,
         decision_problems=[str(p) for p in log.verify()] if records else [],
     )
+
+
+def _public_period(
+    contract: Any, period: tuple[date, date] | None, first: date | None, last: date | None
+) -> tuple[date, date]:
+    """The public edition covers one published period (the latest with data unless one is asked for),
+    as the service's public answers do: never an arbitrary window."""
+    periods = published_periods(contract)
+    if period is not None:
+        if tuple(period) not in periods:
+            raise PublicPeriodError(
+                f"the public report covers a published period only ({contract.publication.period}s, "
+                f"e.g. {periods[0][0]}..{periods[0][1]}), not {period[0]}..{period[1]}"
+            )
+        return period
+    return default_period(contract, first, last) or periods[0]
 
 
 # -- charts

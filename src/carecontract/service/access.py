@@ -129,6 +129,7 @@ class Tokens:
         return sorted(self._by_token.items(), key=lambda kv: (kv[1].role, kv[1].organisation or ""))
 
 
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 bearer = HTTPBearer(auto_error=False, description="An API token; without one you are the public.")
 
 
@@ -138,15 +139,22 @@ def get_tokens(request: Request) -> Tokens:
 
 
 def principal(
+    request: Request,
     tokens: Annotated[Tokens, Depends(get_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """Who is asking: the public without a token, the token's principal with one, 401 for a forged one."""
+    """Who is asking: the public with no ``Authorization`` header, the token's principal with a Bearer
+    token; 401 for a forged token or any other scheme (``Basic …`` is a mistake, not the public).
+    The principal is kept on the request for the access log."""
     if credentials is None:
+        if "authorization" in request.headers:
+            raise HTTPException(401, "send the API token as 'Authorization: Bearer <token>'", headers=CHALLENGE)
+        request.state.principal = PUBLIC
         return PUBLIC
     found = tokens.principal(credentials.credentials)
     if found is None:
-        raise HTTPException(401, "unknown API token", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "unknown API token", headers=CHALLENGE)
+    request.state.principal = found
     return found
 
 

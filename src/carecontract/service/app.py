@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from carecontract.records.store import Store
 from carecontract.service.access import Tokens
 from carecontract.service.context import ServiceContext
+from carecontract.service.hardening import harden
 from carecontract.service.routes import add_routes
 from carecontract.terms.loader import Terms
 
@@ -32,12 +33,17 @@ def create_app(
     tokens: Tokens,
     decision_log: str | Path | None = None,
     stress_runs: int = 5000,
+    access_log: str | Path | None = None,
 ) -> FastAPI:
-    """The service for ``terms`` over ``store``, answering each token's principal (no token: the public)."""
+    """The service for ``terms`` over ``store``, answering each token's principal (no token: the public).
+
+    ``access_log``: a file to append one JSON line to per authenticated request (who, role, route,
+    status, time); the ``carecontract.access`` logger gets them either way."""
     # FastAPI's /docs loads Swagger UI from a CDN; FastAPIOffline serves it from the package, so the
     # docs work on a closed NHS network too
     app = FastAPIOffline(title="carecontract", version="1", description=DESCRIPTION)
     app.state.tokens = tokens
     app.state.context = ServiceContext(Store(store), terms, decision_log, stress_runs)
     add_routes(app)
+    harden(app, None if access_log is None else Path(access_log))
     return app

@@ -14,17 +14,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from carecontract.baseline.accountability import accountability
+from carecontract.measures.compute import BREAKDOWNS
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
+from carecontract.publish.disclosure import PublicTables, default_period, published_periods
 from carecontract.records.store import Store
 from carecontract.run import Run
 from carecontract.terms.loader import Terms
+from carecontract.terms.targets import contract_targets, label_rows
 from carecontract.viability.simulate import stress
 
 
@@ -80,24 +83,56 @@ class ServiceContext:
     def contract(self, name: str) -> Terms:
         """The terms served under ``name``; 404 if none."""
         if name not in self.contracts:
-            raise HTTPException(404, f"no contract {name!r} (known: {', '.join(self.contracts)})")
+            shown = name if len(name) <= 40 else name[:40] + "…"  # never echo a long path back
+            raise HTTPException(404, f"no contract {shown!r} (known: {', '.join(self.contracts)})")
         return self.contracts[name]
 
     def period(self, start: date | None, end: date | None) -> tuple[date, date]:
-        """The asked-for period, each missing end taken from the accepted events; 409 if there are none."""
+        """The asked-for period, each missing end taken from the accepted events; 409 if there are none,
+        422 if it ends before it starts."""
         first, last = self.run().event_range()
         if first is None:
             raise HTTPException(409, "the store has no accepted events yet")
-        return start or first, end or last
+        start, end = start or first, end or last
+        if start > end:
+            raise HTTPException(422, f"from {start} is after to {end}")
+        return start, end
+
+    def public_period(self, name: str, start: date | None, end: date | None) -> tuple[date, date]:
+        """The published period the public asked for (``from`` its first day, ``to`` its last, or
+        both); none asked: the latest published period with data. 422 for any other window."""
+        contract = self.contract(name).contract
+        periods = published_periods(contract)
+        if start is None and end is None:
+            found = default_period(contract, *self.run().event_range())
+            if found is None:
+                raise HTTPException(409, "the store has no accepted events in any published period yet")
+            return found
+        for period in periods:
+            if start in (None, period[0]) and end in (None, period[1]) and (start or end) is not None:
+                return period
+        shown = ", ".join(f"{a}..{b}" for a, b in periods[:6]) + (" ..." if len(periods) > 6 else "")
+        raise HTTPException(
+            422,
+            f"the public sees figures for published periods only ({contract.publication.period}s: {shown}); "
+            "give from= and/or to= as one of them",
+        )
 
     # -- figures (cached by store state); raise the library's own errors
 
     def measures(self, name: str, by: list[str], first: date, last: date) -> list[dict[str, Any]]:
-        targets = {o.measure: o.target for o in self.contract(name).contract.outcomes}
+        contract = self.contract(name).contract
         return self._cache.get(
             ("measures", name, tuple(by), first, last),
-            lambda: self.run().measures(first, last, by=by, targets=targets),
+            # the one target rule (terms.targets), each row saying where its target came from
+            lambda: label_rows(self.run().measures(first, last, by=by, targets=contract_targets(contract)), contract),
         )
+
+    def public_tables(self, name: str, period: tuple[date, date]) -> PublicTables:
+        """Every public measure table of one published period, protected together (see
+        :class:`~carecontract.publish.disclosure.PublicTables`)."""
+        rows = self.measures(name, list(BREAKDOWNS), *period)
+        return self._cache.get(("public", name, period), lambda: PublicTables(rows, BREAKDOWNS))
 
     def ledger(self, name: str) -> list[dict[str, Any]]:
         """Every posting of the contract's closed periods."""
@@ -130,9 +165,13 @@ class ServiceContext:
         try:
             cursor = con.execute(f"SELECT * FROM {view} WHERE provider_code = ? LIMIT ?", [provider, limit])
             names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         finally:
             con.close()
+        for row in rows:  # the file's name, which the provider sent; not where the server keeps it
+            if row.get("source_file"):
+                row["source_file"] = PurePath(str(row["source_file"]).replace("\\", "/")).name
+        return rows
 
 
 def get_context(request: Request) -> ServiceContext:

@@ -272,6 +272,14 @@ class Value(Strict):
         return self
 
 
+class Publication(Strict):
+    """What the public figures are given for: one kind of period, never an arbitrary window."""
+
+    period: Literal["contract_year", "quarter", "month"] = Field(
+        "contract_year", description="the periods public figures are published for"
+    )
+
+
 class Contract(Strict):
     name: str
     description: str = ""
@@ -288,6 +296,8 @@ class Contract(Strict):
     payments: Payments = Payments()
     parameters: dict[str, dict[date | int, float]] = {}
     risks: Risks = Risks()
+    # left out of model_dump (so of the fingerprint): it changes what is published, not what is paid
+    publication: Publication = Field(default_factory=Publication, exclude=True)
 
     # -- validation across fields ------------------------------------------------------------
     @field_validator("scope")

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from carecontract.measures.compute import BREAKDOWNS, MeasureError
-from carecontract.publish.disclosure import public_measures
+from carecontract.publish.disclosure import MAX_PUBLIC_BREAKDOWNS
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
+from carecontract.service.routes.window import window
 
 router = APIRouter()
 # the breakdown each role is limited to (its own organisation's rows); the public and auditors have none
@@ -47,24 +48,36 @@ def measures(
     who: Annotated[Principal, Depends(allowed("measures"))],
     ctx: Context,
     name: str,
+    period: Annotated[tuple[date | None, date | None], Depends(window)],
     by: Annotated[list[str] | None, Query()] = None,
-    start: date | None = None,
-    end: date | None = None,
 ) -> list[dict[str, Any]]:
-    """Outcome measures with 95% intervals: the public's suppressed, the others' limited to their own."""
+    """Outcome measures with 95% intervals: the others' limited to their own; the public's for a
+    published period only (contract years unless the terms say otherwise), at most two breakdowns,
+    every table protected together with the others (docs/transparency.md)."""
     ctx.contract(name)
-    by = list(dict.fromkeys(by or []))
-    if bad := [b for b in by if b not in BREAKDOWNS]:
-        raise HTTPException(422, f"unknown breakdown {', '.join(bad)} (valid: {', '.join(BREAKDOWNS)})")
+    asked = by or []
+    if len(set(asked)) != len(asked):
+        raise HTTPException(422, "each breakdown once: a repeated by= is ambiguous")
+    if bad := [b for b in asked if b not in BREAKDOWNS]:
+        raise HTTPException(
+            422, f"unknown breakdown {', '.join(shorten(b) for b in bad)} (valid: {', '.join(BREAKDOWNS)})"
+        )
+    if who.role == "public":
+        if len(asked) > MAX_PUBLIC_BREAKDOWNS:
+            raise HTTPException(422, f"the public sees at most {MAX_PUBLIC_BREAKDOWNS} breakdowns at once")
+        return ctx.public_tables(name, ctx.public_period(name, *period)).rows(asked)
     own = OWN_BREAKDOWN.get(who.role)
-    keys = [own, *[b for b in by if b != own]] if own else by
-    first, last = ctx.period(start, end)
+    keys = [own, *[b for b in asked if b != own]] if own else asked
+    first, last = ctx.period(*period)
     try:
         rows = ctx.measures(name, keys, first, last)
     except MeasureError as exc:
         raise HTTPException(422, str(exc)) from None
     if own:
         rows = [r for r in rows if r.get(own) == who.organisation]
-    if who.role == "public":
-        rows = public_measures(rows, keys)
     return rows
+
+
+def shorten(value: str, most: int = 40) -> str:
+    """A value from the request, cut short: an error never echoes a long query back."""
+    return value if len(value) <= most else value[:most] + "…"

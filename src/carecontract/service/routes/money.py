@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends
 
 from carecontract.payments import accounts
 from carecontract.payments.ledger import net_by_account
-from carecontract.publish.disclosure import protect_table
+from carecontract.publish.disclosure import public_accountability
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
+from carecontract.service.routes.window import window
 
 router = APIRouter()
 
@@ -48,22 +49,18 @@ def accountability_table(
     who: Annotated[Principal, Depends(allowed("accountability"))],
     ctx: Context,
     name: str,
-    start: date | None = None,
-    end: date | None = None,
+    period: Annotated[tuple[date | None, date | None], Depends(window)],
 ) -> list[dict[str, Any]]:
-    """Each subcontractor's activity, cost, payment and outcomes for each commissioner's patients."""
+    """Each subcontractor's activity, cost, payment and outcomes for each commissioner's patients;
+    the public's for a published period, events protected and money following them."""
     prime = ctx.contract(name).contract.prime.code
-    rows = ctx.accountability(name, *ctx.period(start, end))
+    if who.role == "public":
+        return public_accountability(ctx.accountability(name, *ctx.public_period(name, *period)))
+    rows = ctx.accountability(name, *ctx.period(*period))
     if who.role == "commissioner":
         return [r for r in rows if r["commissioner"] == who.organisation]
     if who.role == "provider":
         return [r for r in rows if who.organisation in (r["subcontractor"], prime)]
-    if who.role == "public":
-        kept = protect_table({(r["commissioner"], r["subcontractor"]): r["events"] for r in rows})["cells"]
-        return [
-            {**{k: v for k, v in r.items() if k != "outcomes"}, "events": kept[r["commissioner"], r["subcontractor"]]}
-            for r in rows
-        ]
     return rows
 
 

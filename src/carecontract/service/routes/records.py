@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from carecontract.publish.decisions import DecisionLogError
 from carecontract.publish.disclosure import public_quality
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
@@ -29,12 +30,17 @@ def decisions(who: Annotated[Principal, Depends(allowed("decisions"))], ctx: Con
     if log is None:
         return {"records": [], "problems": [], "verified": True}
     problems = [str(p) for p in log.verify()]
-    return {"records": log.records(), "problems": problems, "verified": not problems}
+    try:
+        records = log.records()
+    except DecisionLogError as exc:  # a line that is not a record: the problems say which
+        records, problems = [], [*problems, str(exc)]
+    return {"records": records, "problems": problems, "verified": not problems}
 
 
 def _patient_rows(ctx: Context, view: str, who: Principal, provider: str | None, limit: int) -> dict[str, Any]:
     if provider is not None and provider != who.organisation:
-        raise HTTPException(403, f"provider {who.organisation} may not see {provider}'s patient-level rows")
+        shown = provider if len(provider) <= 40 else provider[:40] + "…"
+        raise HTTPException(403, f"provider {who.organisation} may not see {shown}'s patient-level rows")
     return {"provider": who.organisation, "rows": ctx.patient_rows(view, who.organisation, limit), "limit": limit}
 
 

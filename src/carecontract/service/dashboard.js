@@ -1,0 +1,131 @@
+"use strict";
+// The token is typed into the form and kept for this tab only (sessionStorage): never read from the
+// address bar, where it would end up in browser history and proxy logs. A token someone put in the
+// URL is dropped from it, unused.
+const TOKEN_KEY = "carecontract-token";
+if (new URLSearchParams(location.search).has("token")) {
+  history.replaceState(null, "", location.pathname);
+}
+localStorage.removeItem(TOKEN_KEY);  // older dashboards kept it here
+const tokenInput = document.getElementById("token");
+
+async function api(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const response = await fetch(path, {headers: token ? {Authorization: "Bearer " + token} : {}});
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(`${path}: ${response.status} ${body.detail || response.statusText}`);
+  }
+  return response.json();
+}
+
+const layout = (title, extra) => Object.assign({
+  title: {text: title, font: {size: 14}}, autosize: true, margin: {t: 60, l: 55, r: 15, b: 60},
+  legend: {orientation: "h", y: -0.2}}, extra || {});
+const config = {responsive: true, displaylogo: false};
+// outcome ids as short labels, so none is cut; the full id shows on hover
+const SHORT = {cwt_62: "62-day", cwt_31: "31-day", fds_28: "28-day FDS", early_stage: "early stage",
+               survival_1y: "1-yr survival", emergency_presentation: "emergency",
+               usual_place_of_death: "place of death", patient_experience: "experience", equity_gap: "equity gap"};
+
+function paymentsChart(data) {
+  const years = [...new Set(data.by_year_and_account.map(r => r.year))].sort();
+  const accounts = [...new Set(data.by_year_and_account.filter(r => r.net_gbp > 0).map(r => r.account))].sort();
+  const traces = accounts.map(account => ({type: "bar", name: account, x: years.map(String),
+    y: years.map(y => (data.by_year_and_account.find(r => r.year === y && r.account === account) || {net_gbp: 0})
+                      .net_gbp / 1e6)}));
+  Plotly.newPlot("chart-payments", traces, layout("Where the money went, £m by contract year",
+    {barmode: "relative", xaxis: {type: "category"}}), config);
+}
+
+function measuresChart(rows, targets) {
+  // proportions only: the experience score is out of 10 and the equity gap is a difference of rates
+  const shown = rows.filter(r => r.rate !== null && !["patient_experience", "equity_gap"].includes(r.measure));
+  const labels = shown.map(r => SHORT[r.measure] || r.measure);
+  Plotly.newPlot("chart-measures", [
+    {type: "bar", name: "rate", x: labels, y: shown.map(r => r.rate), hovertext: shown.map(r => r.measure),
+     error_y: {type: "data", symmetric: false, array: shown.map(r => (r.ci_high ?? r.rate) - r.rate),
+               arrayminus: shown.map(r => r.rate - (r.ci_low ?? r.rate))}},
+    {type: "scatter", mode: "markers", name: "target", x: labels,
+     y: shown.map(r => targets[r.measure] ?? r.target), marker: {symbol: "line-ew-open", size: 24}},
+  ], layout("Outcomes with 95% intervals and targets",
+            {yaxis: {range: [0, 1], tickformat: ".0%"}, xaxis: {automargin: true, tickangle: -30}}), config);
+}
+
+function viabilityChart(v) {
+  const years = v.by_year.map(r => String(r.year));
+  const m = key => v.by_year.map(r => r[key] / 1e6);
+  Plotly.newPlot("chart-viability", [
+    {x: years, y: m("cumulative_p90_gbp"), mode: "lines", line: {width: 0}, showlegend: false},
+    {x: years, y: m("cumulative_p10_gbp"), mode: "lines", name: "10th–90th percentile", fill: "tonexty",
+     line: {width: 0}, fillcolor: "rgba(31,119,180,0.25)"},
+    {x: years, y: m("cumulative_p50_gbp"), mode: "lines+markers", name: "median", line: {width: 3}},
+  ], layout(`Cumulative surplus / deficit, £m<br>deficit probability ${(100 * v.deficit_probability).toFixed(0)}%`,
+            {xaxis: {type: "category", automargin: true}, yaxis: {automargin: true}}), config);
+}
+
+function cell(row, text) {
+  const td = document.createElement(row.parentElement && row.parentElement.tagName === "THEAD" ? "th" : "td");
+  td.textContent = text;  // text, never markup: a value cannot inject anything
+  row.appendChild(td);
+}
+
+function accountabilityTable(rows) {
+  const fmt = x => x === null || x === undefined ? "suppressed" : (typeof x === "number" ? x.toLocaleString() : x);
+  const money = x => x === null || x === undefined ? "suppressed" : (x / 1e6).toFixed(2);
+  const table = document.createElement("table");
+  const head = table.createTHead().insertRow();
+  for (const h of ["commissioner", "subcontractor", "events", "cost £m", "paid £m"]) cell(head, h);
+  const body = table.createTBody();
+  for (const r of rows) {
+    const tr = body.insertRow();
+    for (const text of [r.commissioner, r.subcontractor, fmt(r.events), money(r.cost_gbp), money(r.payment_received_gbp)]) {
+      cell(tr, text);
+    }
+  }
+  document.getElementById("accountability").replaceChildren(table);
+}
+
+async function load() {
+  const status = document.getElementById("status");
+  try {
+    const who = await api("/api/whoami");
+    document.getElementById("role").textContent = who.organisation ? `${who.role} ${who.organisation}` : who.role;
+    const select = document.getElementById("contract");
+    if (!select.options.length) {
+      const contracts = await api("/api/contracts");
+      for (const c of contracts) select.add(new Option(c.name, c.id));
+      select.targets = Object.fromEntries(contracts.map(c => [c.id, c.targets]));
+    }
+    const id = encodeURIComponent(select.value);
+    status.textContent = "Computing…";
+    const [payments, measures, viability, accountability] = await Promise.all([
+      api(`/api/contracts/${id}/payments`), api(`/api/contracts/${id}/measures`),
+      api(`/api/contracts/${id}/viability`), api(`/api/contracts/${id}/accountability`)]);
+    paymentsChart(payments);
+    measuresChart(measures, select.targets[select.value] || {});
+    viabilityChart(viability);
+    accountabilityTable(accountability);
+    status.textContent = `Showing ${select.options[select.selectedIndex].text} as ${document.getElementById("role").textContent}` +
+      (who.role === "public" ? ": the latest published period; counts below 8 suppressed, others rounded to 5." : ".");
+  } catch (error) {
+    const span = document.createElement("span");
+    span.className = "error";
+    span.textContent = error.message;
+    status.replaceChildren(span);
+  }
+}
+document.getElementById("token-form").addEventListener("submit", event => {
+  event.preventDefault();
+  const token = tokenInput.value.trim();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token); else sessionStorage.removeItem(TOKEN_KEY);
+  tokenInput.value = "";
+  load();
+});
+document.getElementById("forget").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  tokenInput.value = "";
+  load();
+});
+document.getElementById("contract").addEventListener("change", load);
+load();

@@ -12,6 +12,7 @@ from carecontract.publish.disclosure import MAX_PUBLIC_BREAKDOWNS
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
 from carecontract.service.routes.window import window
+from carecontract.terms.targets import label_rows
 
 router = APIRouter()
 # the breakdown each role is limited to (its own organisation's rows); the public and auditors have none
@@ -65,7 +66,8 @@ def measures(
     if who.role == "public":
         if len(asked) > MAX_PUBLIC_BREAKDOWNS:
             raise HTTPException(422, f"the public sees at most {MAX_PUBLIC_BREAKDOWNS} breakdowns at once")
-        return ctx.public_tables(name, ctx.public_period(name, *period)).rows(asked)
+        rows = ctx.public_tables(name, ctx.public_period(name, *period)).rows(asked)
+        return label_rows(rows, ctx.contract(name).contract)  # where each target came from, as in the report
     own = OWN_BREAKDOWN.get(who.role)
     keys = [own, *[b for b in asked if b != own]] if own else asked
     first, last = ctx.period(*period)

@@ -19,9 +19,9 @@ from ibis.expr.types import Table
 
 from carecontract.engine import Engine, read_events
 from carecontract.errors import UserError
-from carecontract.measures import stats
+from carecontract.measures import standards, stats
 from carecontract.measures.definitions import EQUITY_BASE, MEASURE_IDS, Measure, measures
-from carecontract.measures.pathways import pathways
+from carecontract.measures.pathways import build
 from carecontract.records.store import EVENT_COLUMNS, Store
 
 BREAKDOWNS = ("commissioner", "provider", "tumour_site", "imd_quintile")
@@ -36,6 +36,7 @@ class Sources:
     """The tables measures count, built once per run."""
 
     pathways: Table
+    treatments: Table  # one row per treatment, paired with its decision to treat (the 31-day standard)
     deaths: Table
     experience: Table
     censor: date | None
@@ -43,7 +44,13 @@ class Sources:
     detail: bool = True  # whether the pathways carry providers and tumour sites
 
     def table(self, measure: Measure) -> Table:
-        return {"pathways": self.pathways, "deaths": self.deaths, "experience": self.experience}[measure.source]
+        tables = {
+            "pathways": self.pathways,
+            "treatments": self.treatments,
+            "deaths": self.deaths,
+            "experience": self.experience,
+        }
+        return tables[measure.source]
 
 
 def events_table(store: Store, engine: Engine = "duckdb", spark_master: str | None = None) -> Table:
@@ -74,10 +81,16 @@ def sources(events: Table, detail: bool = True) -> Sources:
         backend = events._find_backend()
     except Exception:  # an in-memory table (empty store): use the default backend
         backend = ibis.get_backend()
-    if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
-        built = pathways(events, detail).cache()
-    else:  # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
-        built = backend.create_table(f"pathways_{id(events)}", pathways(events, detail), temp=True, overwrite=True)
+    tables = build(events, detail)
+
+    def keep(name: str, table: Table) -> Table:
+        if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
+            return table.cache()
+        # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
+        return backend.create_table(f"{name}_{id(events)}", table, temp=True, overwrite=True)
+
+    built = keep("pathways", tables.pathways)
+    treatments = keep("treatments", tables.treatments)
     people = events.select(
         "commissioner_code",
         "imd_quintile",
@@ -91,12 +104,25 @@ def sources(events: Table, detail: bool = True) -> Sources:
     )
     return Sources(
         pathways=built,
+        treatments=treatments,
         deaths=people.filter(_.event_type == "death"),
         experience=people.filter(_.event_type == "patient_experience"),
         censor=censor,
         detail=detail,
         events=events,
     )
+
+
+def pathway_checks(src: Sources) -> dict[str, int]:
+    """Pathway-level data-quality counts the measures depend on, for the quality report.
+
+    ``treatment_before_decision``: treatments dated before the decision to treat they are paired
+    with; the 31-day standard counts them as 0 days (a reversed clock cannot be a wait), so a
+    provider cannot gain from them unseen.
+    """
+    t = src.treatments
+    count = t.filter(t.decision_date.notnull(), t.treatment_date < t.decision_date).count().execute()
+    return {"treatment_before_decision": int(count)}
 
 
 def _keyed(measure: Measure, table: Table, by: tuple[str, ...]) -> Table:
@@ -128,7 +154,9 @@ def aggregate(measure: Measure, src: Sources, start: date, end: date, by: tuple[
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in by))
 
 
-def _finish(measure: Measure, row: dict[str, Any], target: float | None) -> dict[str, Any]:
+def _finish(
+    measure: Measure, row: dict[str, Any], target: float | None, operational: float | None = None
+) -> dict[str, Any]:
     n, d = row.pop("numerator") or 0, row.pop("denominator")
     if measure.kind == "mean":
         total_sq = row.pop("sum_sq") or 0.0
@@ -150,6 +178,7 @@ def _finish(measure: Measure, row: dict[str, Any], target: float | None) -> dict
         "ci_high": high,
         "target": target,
         "met": met,
+        **({"operational_target": operational} if operational is not None else {}),
         **row,
     }
 
@@ -256,11 +285,13 @@ def compute_measures(
     results: list[dict[str, Any]] = []
     for measure_id in wanted:
         measure = defs[measure_id]
-        target = targets.get(measure_id, measure.standard)
+        # the contract's target, else England's standard in force on the period's last day
+        target = targets.get(measure_id, standards.standard(measure_id, end))
+        operational = standards.operational(measure_id, end)
         if measure_id == "equity_gap":
             rows = _equity(src, start, end, by, target)
         else:
-            rows = [_finish(measure, r, target) for r in aggregate(measure, src, start, end, by)]
+            rows = [_finish(measure, r, target, operational) for r in aggregate(measure, src, start, end, by)]
             if by and measure.kind == "proportion":
                 _add_funnel(rows)
         results.extend(rows)

@@ -26,7 +26,9 @@ def explain(measure_id: str, store: str | Store, pathway_id: str) -> dict[str, A
     censor = events.event_date.max().execute()
     measure = measures(censor)[measure_id]
     built = build(events)
+    asked = pathway_id
     if measure.source in ("pathways", "treatments"):
+        pathway_id = _pathway_of(events, pathway_id)
         table = (built.pathways if measure.source == "pathways" else built.treatments).filter(
             _.pathway_id == pathway_id
         )
@@ -78,12 +80,24 @@ def explain(measure_id: str, store: str | Store, pathway_id: str) -> dict[str, A
         row["explanation"] = _sentence(measure, row)
     row = rows[0]
     out: dict[str, Any] = {"measure": measure_id, "definition": measure.title, "pathway": pathway_id, **row}
+    if asked != pathway_id:
+        out["asked_for"] = asked  # an event of the pathway (a second referral, say), not the one that opened it
     if measure.source == "treatments":
         out["cases"] = rows
         out["explanation"] = " ".join(f"Treatment {r['treatment_number']}: {r['explanation']}" for r in rows)
     if measure.source in ("pathways", "treatments"):
         out["events"] = _pathway_events(events, row)
     return out
+
+
+def _pathway_of(events, record_id: str) -> str:
+    """The pathway a record belongs to: itself if it opened one; else the pathway it was counted in
+    (a referral while a pathway was open belongs to that pathway). Unknown ids are returned as given."""
+    from carecontract.measures.pathways import pathway_starts, steps_of
+
+    found = steps_of(events, pathway_starts(events)).filter(_.record_id == record_id).select("pathway_id")
+    rows = found.to_pyarrow().to_pylist()
+    return rows[0]["pathway_id"] if rows else record_id
 
 
 def _sentence(measure, row: dict[str, Any]) -> str:

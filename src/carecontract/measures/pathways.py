@@ -163,7 +163,7 @@ def pathway_starts(events: Table) -> Table:
     return starts.mutate(next_start=_.start_date.lead().over(by_patient))
 
 
-def _steps(events: Table, starts: Table) -> Table:
+def steps_of(events: Table, starts: Table) -> Table:
     """Each pathway event with the pathway it belongs to (the latest opened on or before it)."""
     steps = events.filter(_.event_type.isin(STEP_EVENTS)).select(*STEP_COLUMNS)
     keys = starts.select("pathway_id", "patient_id", "start_date", "next_start")
@@ -176,7 +176,7 @@ def _steps(events: Table, starts: Table) -> Table:
 def build(events: Table, detail: bool = True) -> Built:
     """The pathway table (one row per pathway) and the treatment table (one row per treatment)."""
     starts = pathway_starts(events)
-    joined = _steps(events, starts)
+    joined = steps_of(events, starts)
     kind = joined.event_type
 
     def first(name: str):

@@ -81,7 +81,6 @@ def sources(events: Table, detail: bool = True) -> Sources:
         backend = events._find_backend()
     except Exception:  # an in-memory table (empty store): use the default backend
         backend = ibis.get_backend()
-    tables = build(events, detail)
 
     def keep(name: str, table: Table) -> Table:
         if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
@@ -89,8 +88,9 @@ def sources(events: Table, detail: bool = True) -> Sources:
         # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
         return backend.create_table(f"{name}_{id(events)}", table, temp=True, overwrite=True)
 
+    tables = build(events, detail, keep)  # the treatments are kept as they are built
     built = keep("pathways", tables.pathways)
-    treatments = keep("treatments", tables.treatments)
+    treatments = tables.treatments
     people = events.select(
         "commissioner_code",
         "imd_quintile",

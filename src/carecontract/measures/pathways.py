@@ -23,6 +23,7 @@ which since October 2023 covers first and subsequent treatments.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
@@ -33,6 +34,8 @@ from ibis.expr.types import Table
 FDS_ROUTES = ("urgent_gp", "screening", "breast_symptomatic")
 #: Routes whose referral (or consultant upgrade) starts the 62-day clock (CWT guidance v12.1, 1.1).
 CWT62_ROUTES = ("urgent_gp", "screening", "breast_symptomatic", "upgrade")
+#: The events the treatment pairs and the adjustments read a second time.
+LATER_EVENTS = ("decision_to_treat", "treatment", "clock_adjustment")
 #: Events that end an open pathway: cancer ruled out, or the first definitive treatment.
 ENDING_EVENTS = ("cancer_ruled_out", "treatment")
 #: An emergency admission at most this many days before a diagnosis makes it an emergency
@@ -119,6 +122,10 @@ TREATMENT_COLUMNS = (
 )
 
 
+#: Materialises a table the engine would otherwise compute once per reader: (name, table) -> table.
+Keep = Callable[[str, Table], Table]
+
+
 @dataclass(frozen=True)
 class Built:
     """The pathway table and the treatment table, built from one set of events."""
@@ -167,16 +174,25 @@ def steps_of(events: Table, starts: Table) -> Table:
     """Each pathway event with the pathway it belongs to (the latest opened on or before it)."""
     steps = events.filter(_.event_type.isin(STEP_EVENTS)).select(*STEP_COLUMNS)
     keys = starts.select("pathway_id", "patient_id", "start_date", "next_start")
-    return keys.join(steps, "patient_id").filter(
+    joined = keys.join(steps, "patient_id").filter(
         _.event_date >= _.start_date,
         _.next_start.isnull() | (_.event_date < _.next_start),
     )
+    return joined.drop("start_date", "next_start")
 
 
-def build(events: Table, detail: bool = True) -> Built:
-    """The pathway table (one row per pathway) and the treatment table (one row per treatment)."""
-    starts = pathway_starts(events)
-    joined = steps_of(events, starts)
+def build(events: Table, detail: bool = True, keep: Keep | None = None) -> Built:
+    """The pathway table (one row per pathway) and the treatment table (one row per treatment).
+
+    ``keep(name, table)`` may materialise an intermediate table that several later ones read (the
+    pathway events, the pathway summary), so the engine computes each once; by default nothing is.
+    """
+    keep = keep or (lambda _name, table: table)
+    starts = keep("pathway_starts", pathway_starts(events))
+    joined = steps_of(events, starts)  # read once, by the summary's one aggregate
+    # the few events that need a second look (pairing treatments with decisions, adjustments by
+    # interval), joined to their pathways once
+    later = keep("pathway_later_events", steps_of(events.filter(_.event_type.isin(LATER_EVENTS)), starts))
     kind = joined.event_type
 
     def first(name: str):
@@ -208,10 +224,10 @@ def build(events: Table, detail: bool = True) -> Built:
         }
     summary = joined.group_by("pathway_id").aggregate(**metrics)
     deaths = events.filter(_.event_type == "death").group_by("patient_id").aggregate(death_date=_.event_date.min())
-    base = _left(_left(starts.drop("next_start"), summary, "pathway_id"), deaths, "patient_id")
+    base = keep("pathway_summary", _left(_left(starts.drop("next_start"), summary, "pathway_id"), deaths, "patient_id"))
 
-    treatments = _treatments(joined, base, detail)
-    pauses = _pauses(joined, base)
+    treatments = keep("treatments", _treatments(later, base, detail))
+    pauses = _pauses(later, base)
     first_treatment = treatments.filter(_.treatment_number == 1).select(
         "pathway_id", first_treatment_pause=_.pause_days
     )

@@ -113,7 +113,7 @@ def _sentence(measure, row: dict[str, Any]) -> str:
                 f"{calendar} calendar day(s), less {pauses} day(s) of adjustments inside the clock = {elapsed} day(s)"
             )
         else:
-            wait = f"{calendar} calendar day(s), no adjustment inside the clock"
+            wait = f"{calendar} day(s), with no adjustment inside the clock"
         verdict = "met" if row["counted_value"] else "not met"
         return (
             f"Clock started {start} and stopped {stop}: {wait}; the limit is {measure.clock.limit} day(s), "

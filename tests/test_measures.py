@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carecontract.measures import stats
@@ -395,6 +395,7 @@ def _openers_by_hand(events: list[tuple[int, str, str]]) -> list[str]:
     return opened
 
 
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 60), st.sampled_from(KINDS)), min_size=1, max_size=25))
 def test_pathways_open_only_when_the_last_one_has_ended(steps: list[tuple[int, str]]) -> None:
     """A referral or a diagnosis opens a pathway exactly when none is open: the window rule agrees
@@ -456,3 +457,67 @@ def test_default_targets_come_from_the_dated_table(tmp_path: Path) -> None:
     assert (row["target"], "operational_target" in row) == (0.85, False)
     row = compute_measures(store, *YEAR, only=["cwt_62"])[0]
     assert (row["target"], row["operational_target"]) == (0.85, 0.75)  # YEAR ends 31 December 2025
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 30),
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.lists(st.tuples(st.integers(0, 150), st.integers(1, 20)), max_size=4),
+)
+def test_adjustments_count_only_inside_their_interval(
+    seen: int, to_decision: int, to_treatment: int, pauses: list[tuple[int, int]]
+) -> None:
+    """The 62-day and 31-day waits, worked out here by walking each adjustment against the intervals
+    (first-seen: [referral, first seen); treatment: [decision, treatment)), equal the measure's."""
+    import ibis
+
+    from carecontract.measures.definitions import CWT31, CWT62
+    from carecontract.measures.pathways import build
+
+    decision = seen + to_decision
+    treated = decision + to_treatment
+    rows = [(0, "referral"), (seen, "first_seen"), (decision, "decision_to_treat"), (treated, "treatment")]
+    rows += [(day, "clock_adjustment") for day, _ in pauses]
+    days_of = [None] * 4 + [d for _, d in pauses]
+    n = len(rows)
+    events = ibis.memtable(
+        {
+            "record_id": [f"r{i:02d}" for i in range(n)],
+            "patient_id": ["p"] * n,
+            "event_date": [D0 + timedelta(days=day) for day, _ in rows],
+            "event_type": [kind for _, kind in rows],
+            "provider_code": ["RJE"] * n,
+            "commissioner_code": ["05D"] * n,
+            "imd_quintile": [3] * n,
+            "referral_route": ["urgent_gp"] + [None] * (n - 1),
+            "icd10": [None] * n,
+            "tumour_site": [None] * n,
+            "stage": [None] * n,
+            "modality": [None] * 3 + ["surgery"] + [None] * (n - 4),
+            "adjustment_days": days_of,
+        },
+        schema={
+            "record_id": "string",
+            "patient_id": "string",
+            "event_date": "date",
+            "event_type": "string",
+            "provider_code": "string",
+            "commissioner_code": "string",
+            "imd_quintile": "int8",
+            "referral_route": "string",
+            "icd10": "string",
+            "tumour_site": "string",
+            "stage": "int8",
+            "modality": "string",
+            "adjustment_days": "int32",
+        },
+    )
+    built = build(events)
+    got62 = built.pathways.select(days=CWT62.elapsed).to_pyarrow().to_pylist()[0]["days"]
+    got31 = built.treatments.select(days=CWT31.elapsed).to_pyarrow().to_pylist()[0]["days"]
+    first_seen_pause = sum(d for day, d in pauses if 0 <= day < seen)
+    treatment_pause = sum(d for day, d in pauses if decision <= day < treated)
+    assert got62 == max(0, treated - first_seen_pause - treatment_pause)
+    assert got31 == max(0, treated - decision - treatment_pause)

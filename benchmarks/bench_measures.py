@@ -80,7 +80,8 @@ g AS (
     arg_min(stage, event_date) FILTER (WHERE event_type = 'diagnosis') AS stage,
     upper(substr(arg_min(icd10, event_date) FILTER (WHERE event_type = 'diagnosis'), 1, 3)) AS icd3,
     min(event_date) FILTER (WHERE event_type = 'cancer_ruled_out') AS ro,
-    min(event_date) FILTER (WHERE event_type = 'treatment') AS tx
+    min(event_date) FILTER (WHERE event_type = 'treatment') AS tx,
+    min(event_date) FILTER (WHERE event_type = 'decision_to_treat') AS dtt
   FROM j GROUP BY pathway_id),
 adj AS (SELECT pathway_id, event_date AS on_day, adjustment_days AS days FROM j WHERE event_type = 'clock_adjustment'),
 t AS (SELECT pathway_id, event_date AS t,
@@ -97,7 +98,7 @@ pairs AS (
 seen_pause AS (
   SELECT pathway_id, sum(days) FILTER (WHERE on_day >= fds_start) AS fds_p,
          sum(days) FILTER (WHERE on_day >= c62_start) AS c62_p
-  FROM adj JOIN g USING (pathway_id) WHERE on_day < seen GROUP BY pathway_id),
+  FROM adj JOIN g USING (pathway_id) WHERE on_day < coalesce(seen, least(dx, ro, dtt, tx)) GROUP BY pathway_id),
 emergency AS (
   SELECT DISTINCT g.pathway_id
   FROM g JOIN starts s USING (pathway_id)

@@ -296,12 +296,17 @@ def _pauses(joined: Table, base: Table) -> Table:
     """First-seen adjustments per pathway: dated from the clock's start up to (not including) the
     day the patient was first seen (NHS Data Dictionary: WAITING TIME ADJUSTMENT (FIRST SEEN), "an
     adjustment to a waiting time prior to the DATE FIRST SEEN"), for the 28-day and 62-day clocks.
-    An adjustment anywhere else in the pathway changes neither clock."""
+    Where no first-seen date is recorded, the patient was seen by the pathway's first later step
+    (diagnosis, ruling-out, decision to treat or treatment), so the interval ends there. An
+    adjustment anywhere else in the pathway changes neither clock."""
     adjustments = joined.filter(_.event_type == "clock_adjustment").select(
         "pathway_id", adjusted_on=_.event_date, days=_.adjustment_days
     )
-    clocks = base.select("pathway_id", "fds_start", "cwt62_start", "first_seen_date")
-    both = adjustments.join(clocks, "pathway_id").filter(_.adjusted_on < _.first_seen_date)
+    seen_by = ibis.coalesce(
+        _.first_seen_date, ibis.least(_.diagnosis_date, _.ruled_out_date, _.decision_date, _.treatment_date)
+    )
+    clocks = base.select("pathway_id", "fds_start", "cwt62_start", seen_by=seen_by)
+    both = adjustments.join(clocks, "pathway_id").filter(_.adjusted_on < _.seen_by)
     return both.group_by("pathway_id").aggregate(
         fds_first_seen_pause=_.days.sum(where=_.adjusted_on >= _.fds_start),
         cwt62_first_seen_pause=_.days.sum(where=_.adjusted_on >= _.cwt62_start),

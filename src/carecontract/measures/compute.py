@@ -7,7 +7,7 @@ same code runs on DuckDB (default) or Spark (``engine="spark"``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -42,6 +42,7 @@ class Sources:
     censor: date | None
     events: Table  # the events they were built from, for other questions on the same engine
     detail: bool = True  # whether the pathways carry providers and tumour sites
+    release: Callable[[], None] = lambda: None  # drops the engine-side tables behind these, when done
 
     def table(self, measure: Measure) -> Table:
         tables = {
@@ -82,15 +83,24 @@ def sources(events: Table, detail: bool = True) -> Sources:
     except Exception:  # an in-memory table (empty store): use the default backend
         backend = ibis.get_backend()
 
+    kept: list[str] = []
+
     def keep(name: str, table: Table) -> Table:
         if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
             return table.cache()
         # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
-        return backend.create_table(f"{name}_{id(events)}", table, temp=True, overwrite=True)
+        kept.append(f"{name}_{id(events)}")
+        return backend.create_table(kept[-1], table, temp=True, overwrite=True)
+
+    def drop(names: list[str]) -> None:
+        for name in names:
+            backend.drop_table(name, force=True)
 
     tables = build(events, detail, keep)  # the treatments are kept as they are built
     built = keep("pathways", tables.pathways)
     treatments = tables.treatments
+    final = kept[-2:]  # the treatments and the pathways; the tables they were built from can go now
+    drop(kept[:-2])
     people = events.select(
         "commissioner_code",
         "imd_quintile",
@@ -110,6 +120,7 @@ def sources(events: Table, detail: bool = True) -> Sources:
         censor=censor,
         detail=detail,
         events=events,
+        release=lambda: drop(final),
     )
 
 
@@ -278,10 +289,20 @@ def compute_measures(
     store = store if isinstance(store, Store) else Store(store)
     by, wanted = check_request(start, end, by, only)
     detail = needs_detail(by)
-    if src is None or (detail and not src.detail):
+    own = src is None or (detail and not src.detail)
+    if own:
         src = sources(events_table(store, engine=engine, spark_master=spark_master), detail=detail)
+    try:
+        return _compute(src, start, end, by, wanted, targets or {})
+    finally:
+        if own:  # built for this call alone: free the engine's copy
+            src.release()
+
+
+def _compute(
+    src: Sources, start: date, end: date, by: tuple[str, ...], wanted: tuple[str, ...], targets: dict[str, float]
+) -> list[dict[str, Any]]:
     defs = measures(src.censor)
-    targets = targets or {}
     results: list[dict[str, Any]] = []
     for measure_id in wanted:
         measure = defs[measure_id]

@@ -4,7 +4,7 @@ For each size, in one run and on one synthetic economy (Staffordshire cancer's t
 
 * ingest           — ours vs the DuckDB floor (read the same Parquet files and write them back, no validation);
 * measures         — ours on DuckDB, ours on Spark (local mode), vs one hand-written DuckDB SQL
-                     query (the floor) and pandas (1M and 10M only: pandas does not fit 100M in memory);
+                     query of the same national rules (the floor; bench_measures.py);
 * payments         — closing every contract year the data covers, on DuckDB and on Spark;
 * stress test      — 100,000 runs vectorised vs the plain per-run Python loop (size-independent,
                      so run once).
@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 
 from bench_foundation import duckdb_floor, machine
-from bench_measures import MEASURES, floor, with_pandas
+from bench_measures import MEASURES, floor
 from carecontract.engine import spark_session
 from carecontract.measures.compute import compute_measures
 from carecontract.payments.pay import pay_contract
@@ -123,10 +123,6 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
         ("measures", "hand-written DuckDB SQL (floor)", t_floor, m_floor, t_floor),
     ]
     checks = {"DuckDB": r_duck}
-    if millions <= 10:
-        t_pd, m_pd, r_pd = measured(lambda: with_pandas(event_files, a, b), 1)
-        rows.append(("measures", "pandas", t_pd, m_pd, t_floor))
-        checks["pandas"] = r_pd
     terms = load_terms(TERMS)
     years_paid = [START.year + i for i in range(years)]
     t_pay, m_pay, _ = measured(lambda: pay_contract(terms.contract, store, years_paid), 1)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carecontract.measures import stats
@@ -96,14 +96,14 @@ def test_a_pathway_counts_in_the_period_its_clock_stops(tmp_path: Path) -> None:
     assert rates(store, "fds_28", date(2024, 2, 5), date(2024, 2, 5)) == {"numerator": 1, "denominator": 1}
 
 
-def test_cwt_31_boundary_first_treatment_only(tmp_path: Path) -> None:
+def test_cwt_31_boundary_and_each_treatment_needs_its_decision(tmp_path: Path) -> None:
     b = Builder()
     for patient, gap in ((1, 31), (2, 32), (3, 0)):
         b.referral(patient)
         b.event(patient, "diagnosis", 10, icd10="C61")
         b.event(patient, "decision_to_treat", 20)
         b.event(patient, "treatment", 20 + gap, modality="surgery")
-    b.event(2, "treatment", 200, modality="radiotherapy")  # a later treatment does not restart anything
+    b.event(2, "treatment", 200, modality="radiotherapy")  # a second treatment with no second decision: no case
     b.referral(4)
     b.event(4, "decision_to_treat", 20)  # no treatment yet: not in the denominator
     b.referral(5)
@@ -118,9 +118,11 @@ def test_cwt_62_boundary_routes_and_pauses(tmp_path: Path) -> None:
     b.referral(2)
     b.event(2, "treatment", 63, modality="surgery")  # day 63: not met
     b.referral(3)
-    b.event(3, "clock_adjustment", 30, adjustment_days=10)
+    b.event(3, "decision_to_treat", 25)
+    b.event(3, "clock_adjustment", 30, adjustment_days=10)  # a treatment adjustment: after the decision
     b.event(3, "treatment", 72, modality="surgery")  # 72 - 10 paused = 62: met
     b.referral(4)
+    b.event(4, "decision_to_treat", 25)
     b.event(4, "clock_adjustment", 30, adjustment_days=5)
     b.event(4, "clock_adjustment", 40, adjustment_days=5)
     b.event(4, "treatment", 73, modality="surgery")  # 73 - 10 = 63: not met (pauses add up)
@@ -163,7 +165,7 @@ def test_stage_emergency_survival_with_follow_up(tmp_path: Path) -> None:
     store = b.store(tmp_path)
     assert rates(store, "early_stage") == {"numerator": 2, "denominator": 3}
     assert rates(store, "emergency_presentation") == {"numerator": 1, "denominator": 4}
-    assert rates(store, "survival_1y") == {"numerator": 2, "denominator": 3}
+    assert rates(store, "observed_survival_1y") == {"numerator": 2, "denominator": 3}
     assert rates(store, "usual_place_of_death") == {"numerator": 1, "denominator": 2}
 
 
@@ -208,8 +210,10 @@ def test_breakdowns_targets_and_funnel(tmp_path: Path) -> None:
 def test_explain_says_why(tmp_path: Path) -> None:
     b = Builder()
     pid = b.referral(1)
+    b.event(1, "decision_to_treat", 10)
     b.event(1, "clock_adjustment", 20, adjustment_days=7)
     b.event(1, "treatment", 70, modality="surgery")
+    b.event(1, "clock_adjustment", 80, adjustment_days=30)  # after the treatment: changes nothing
     store = b.store(tmp_path)
     why = explain("cwt_62", store, pid)
     assert (why["clock_start"], why["clock_stop"], why["pauses_days"], why["clock_days"]) == (
@@ -219,6 +223,10 @@ def test_explain_says_why(tmp_path: Path) -> None:
         63,
     )
     assert why["counted_value"] is False and "not met" in why["explanation"]
+    assert "70 calendar day(s), less 7 day(s) of adjustments inside the clock = 63 day(s)" in why["explanation"]
+    thirty_one = explain("cwt_31", store, pid)  # one case per treatment, each with its own sentence
+    assert [c["clock_days"] for c in thirty_one["cases"]] == [53]
+    assert "Treatment 1:" in thirty_one["explanation"]
     assert "outside" in explain("fds_28", store, pid)["explanation"]  # no diagnosis or ruling-out yet
     with pytest.raises(MeasureError, match="no pathway"):
         explain("cwt_62", store, "nope")
@@ -274,11 +282,15 @@ def economy_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_synthetic_measures_land_near_the_calibration(economy_store: Path) -> None:
     rows = compute_measures(
-        economy_store, date(2022, 4, 1), date(2024, 3, 31), by=["tumour_site"], only=["early_stage", "survival_1y"]
+        economy_store,
+        date(2022, 4, 1),
+        date(2024, 3, 31),
+        by=["tumour_site"],
+        only=["early_stage", "observed_survival_1y"],
     )
     rate = {(r["measure"], r["tumour_site"]): r["rate"] for r in rows}
     assert rate["early_stage", "lung"] < 0.4 < 0.7 < rate["early_stage", "breast"]
-    assert 0.3 < rate["survival_1y", "lung"] < 0.55 < 0.9 < rate["survival_1y", "breast"]
+    assert 0.3 < rate["observed_survival_1y", "lung"] < 0.55 < 0.9 < rate["observed_survival_1y", "breast"]
     overall = {r["measure"]: r for r in compute_measures(economy_store, date(2022, 4, 1), date(2024, 3, 31))}
     assert 0.7 < overall["fds_28"]["rate"] < 0.9
     assert 0.6 < overall["cwt_62"]["rate"] < 0.85 < overall["cwt_31"]["rate"] + 0.1
@@ -363,3 +375,149 @@ def test_a_run_computes_each_request_once(tmp_path: Path, monkeypatch: pytest.Mo
         run.measures(*YEAR, only=["fds_29"])
     other = run.with_terms(None)  # other terms, same data: nothing computed again
     assert other.measures(*YEAR, by=["provider"], only=["early_stage"]) == by_provider and len(calls) == 2
+
+
+# -- the national rules: pathways, the quality flag, dated targets -------------------------------
+KINDS = ("referral", "diagnosis", "cancer_ruled_out", "treatment", "first_seen")
+
+
+def _openers_by_hand(events: list[tuple[int, str, str]]) -> list[str]:
+    """The record ids that open a pathway, by walking the events one by one (an independent count)."""
+    rank = {"referral": 0, "diagnosis": 1}
+    ordered = sorted(events, key=lambda e: (e[0], rank.get(e[1], 2), e[2]))
+    opened, open_now = [], False
+    for _day, kind, record_id in ordered:
+        if kind in ("referral", "diagnosis") and not open_now:
+            opened.append(record_id)
+            open_now = True
+        elif kind in ("cancer_ruled_out", "treatment"):
+            open_now = False
+    return opened
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.sampled_from(KINDS)), min_size=1, max_size=25))
+def test_pathways_open_only_when_the_last_one_has_ended(steps: list[tuple[int, str]]) -> None:
+    """A referral or a diagnosis opens a pathway exactly when none is open: the window rule agrees
+    with a walk through the events, and every other event lands in the pathway open on its day."""
+    import ibis
+
+    from carecontract.measures.pathways import pathway_starts
+
+    events = [(day, kind, f"r{i:03d}") for i, (day, kind) in enumerate(steps)]
+    table = ibis.memtable(
+        {
+            "patient_id": ["p"] * len(events),
+            "record_id": [e[2] for e in events],
+            "event_date": [D0 + timedelta(days=e[0]) for e in events],
+            "event_type": [e[1] for e in events],
+            "referral_route": ["urgent_gp"] * len(events),
+            "commissioner_code": ["05D"] * len(events),
+            "provider_code": ["RJE"] * len(events),
+            "imd_quintile": [3] * len(events),
+        }
+    )
+    starts = pathway_starts(table).to_pyarrow().to_pylist()
+    assert sorted(s["pathway_id"] for s in starts) == sorted(_openers_by_hand(events))
+
+
+def test_a_treatment_before_its_decision_counts_zero_days_and_is_flagged(tmp_path: Path) -> None:
+    from carecontract.run import Run
+
+    b = Builder()
+    pid = b.referral(1)
+    b.event(1, "treatment", 30, modality="surgery")
+    b.event(1, "decision_to_treat", 35)  # recorded after the treatment it led to
+    b.referral(2)
+    b.event(2, "decision_to_treat", 10)
+    b.event(2, "treatment", 20, modality="surgery")
+    store = b.store(tmp_path)
+    assert rates(store, "cwt_31") == {"numerator": 2, "denominator": 2}
+    why = explain("cwt_31", store, pid)
+    assert (why["calendar_days"], why["clock_days"]) == (-5, 0)
+    assert "counts as 0 days" in why["explanation"]
+    assert Run(store).quality_report()["pathways"] == {"treatment_before_decision": 1}
+
+
+def test_default_targets_come_from_the_dated_table(tmp_path: Path) -> None:
+    from carecontract.measures import standards
+
+    assert standards.standard("fds_28", date(2026, 2, 28)) == 0.75
+    assert standards.standard("fds_28", date(2026, 3, 1)) == 0.80
+    assert standards.standard("cwt_62", date(2019, 1, 1)) == 0.85  # the same threshold before October 2023
+    assert standards.operational("cwt_62", date(2025, 3, 31)) == 0.70
+    assert standards.operational("cwt_62", date(2026, 3, 31)) == 0.75
+    assert standards.operational("cwt_62", date(2024, 3, 31)) is None
+    assert standards.standard("early_stage", date(2025, 1, 1)) is None
+    b = Builder()
+    b.referral(1)
+    b.event(1, "treatment", 10, modality="surgery")
+    store = b.store(tmp_path)
+    row = compute_measures(store, date(2023, 4, 1), date(2024, 3, 31), only=["cwt_62"])[0]
+    assert (row["target"], "operational_target" in row) == (0.85, False)
+    row = compute_measures(store, *YEAR, only=["cwt_62"])[0]
+    assert (row["target"], row["operational_target"]) == (0.85, 0.75)  # YEAR ends 31 December 2025
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 30),
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.lists(st.tuples(st.integers(0, 150), st.integers(1, 20)), max_size=4),
+)
+def test_adjustments_count_only_inside_their_interval(
+    seen: int, to_decision: int, to_treatment: int, pauses: list[tuple[int, int]]
+) -> None:
+    """The 62-day and 31-day waits, worked out here by walking each adjustment against the intervals
+    (first-seen: [referral, first seen); treatment: [decision, treatment)), equal the measure's."""
+    import ibis
+
+    from carecontract.measures.definitions import CWT31, CWT62
+    from carecontract.measures.pathways import build
+
+    decision = seen + to_decision
+    treated = decision + to_treatment
+    rows = [(0, "referral"), (seen, "first_seen"), (decision, "decision_to_treat"), (treated, "treatment")]
+    rows += [(day, "clock_adjustment") for day, _ in pauses]
+    days_of = [None] * 4 + [d for _, d in pauses]
+    n = len(rows)
+    events = ibis.memtable(
+        {
+            "record_id": [f"r{i:02d}" for i in range(n)],
+            "patient_id": ["p"] * n,
+            "event_date": [D0 + timedelta(days=day) for day, _ in rows],
+            "event_type": [kind for _, kind in rows],
+            "provider_code": ["RJE"] * n,
+            "commissioner_code": ["05D"] * n,
+            "imd_quintile": [3] * n,
+            "referral_route": ["urgent_gp"] + [None] * (n - 1),
+            "icd10": [None] * n,
+            "tumour_site": [None] * n,
+            "stage": [None] * n,
+            "modality": [None] * 3 + ["surgery"] + [None] * (n - 4),
+            "adjustment_days": days_of,
+        },
+        schema={
+            "record_id": "string",
+            "patient_id": "string",
+            "event_date": "date",
+            "event_type": "string",
+            "provider_code": "string",
+            "commissioner_code": "string",
+            "imd_quintile": "int8",
+            "referral_route": "string",
+            "icd10": "string",
+            "tumour_site": "string",
+            "stage": "int8",
+            "modality": "string",
+            "adjustment_days": "int32",
+        },
+    )
+    built = build(events)
+    got62 = built.pathways.select(days=CWT62.elapsed).to_pyarrow().to_pylist()[0]["days"]
+    got31 = built.treatments.select(days=CWT31.elapsed).to_pyarrow().to_pylist()[0]["days"]
+    first_seen_pause = sum(d for day, d in pauses if 0 <= day < seen)
+    treatment_pause = sum(d for day, d in pauses if decision <= day < treated)
+    assert got62 == max(0, treated - first_seen_pause - treatment_pause)
+    assert got31 == max(0, treated - decision - treatment_pause)

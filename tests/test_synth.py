@@ -115,6 +115,50 @@ def test_calibration_lands_near_public_figures(clean: object) -> None:
     assert gradient[1] > gradient[5]
 
 
+def test_the_situations_the_national_rules_treat_specially_all_occur(clean: object) -> None:
+    """Counted straight from the events (not through the measures): re-referrals while a pathway is
+    open, subsequent treatments with their own decisions, breast symptomatic referrals, emergency
+    admissions that lead to a diagnosis with no referral, hospice and religious-establishment deaths."""
+    con = duckdb.connect()
+    con.register("e", clean.events)
+
+    def one(sql: str) -> float:
+        return con.execute(sql).fetchone()[0]
+
+    referrals = one("SELECT count(*) FROM e WHERE event_type = 'referral'")
+    breast = one("SELECT count(*) FROM e WHERE event_type = 'referral' AND referral_route = 'breast_symptomatic'")
+    assert 0.03 < breast / referrals < 0.12
+    per_patient = """
+        SELECT nhs_number,
+               count(*) FILTER (WHERE event_type = 'referral') AS referrals,
+               min(event_date) FILTER (WHERE event_type = 'referral') AS first_referral,
+               max(event_date) FILTER (WHERE event_type = 'referral') AS last_referral,
+               min(event_date) FILTER (WHERE event_type = 'diagnosis') AS diagnosed,
+               min(event_date) FILTER (WHERE event_type = 'emergency_admission') AS admitted,
+               count(*) FILTER (WHERE event_type = 'treatment') AS treatments,
+               count(*) FILTER (WHERE event_type = 'decision_to_treat') AS decisions
+        FROM e GROUP BY nhs_number"""
+    con.execute(f"CREATE TABLE p AS {per_patient}")
+    diagnosed = one("SELECT count(*) FROM p WHERE diagnosed IS NOT NULL")
+    # a second referral dated after the first and before the diagnosis: one open pathway
+    while_open = one(
+        "SELECT count(*) FROM p WHERE referrals >= 2 AND last_referral > first_referral AND last_referral < diagnosed"
+    )
+    assert 0.01 < while_open / diagnosed < 0.06
+    no_referral = one(
+        "SELECT count(*) FROM p WHERE diagnosed IS NOT NULL AND referrals = 0 AND admitted <= diagnosed"
+        " AND diagnosed - admitted <= 28"
+    )
+    assert 0.03 < no_referral / diagnosed < 0.2  # emergency presentations are ~15-25% of cancers
+    assert one("SELECT count(*) FROM p WHERE diagnosed IS NOT NULL AND referrals = 0 AND admitted IS NULL") == 0
+    subsequent = one("SELECT count(*) FROM p WHERE treatments >= 2 AND decisions >= 2")
+    assert 0.15 < subsequent / diagnosed < 0.5
+    deaths = one("SELECT count(*) FROM e WHERE event_type = 'death'")
+    hospice = one("SELECT count(*) FROM e WHERE event_type = 'death' AND place_of_death = 'hospice'")
+    assert 0.03 < hospice / deaths < 0.15
+    assert one("SELECT count(*) FROM e WHERE place_of_death = 'religious_establishment'") > 0
+
+
 def test_default_start_is_whole_contract_years_before_today() -> None:
     assert default_start(3, date(2026, 11, 22)) == date(2023, 4, 1)
     assert default_start(3, date(2026, 3, 31)) == date(2022, 4, 1)

@@ -271,6 +271,12 @@ def print_quality(report: dict[str, Any], console: Console = console) -> None:
             )
         console.print(groups)
     console.print("* required for every row, or for the event types that need it")
+    checks = report.get("pathways")
+    if checks and checks.get("treatment_before_decision"):
+        console.print(
+            f"[yellow]Pathways:[/] {checks['treatment_before_decision']:,} treatment(s) dated before their decision "
+            "to treat (counted as 0 days in the 31-day standard)"
+        )
 
 
 def _counts(row: dict[str, Any]) -> str:

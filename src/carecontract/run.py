@@ -32,7 +32,15 @@ from typing import Any, TypeVar
 from ibis.expr.types import Table
 
 from carecontract.engine import Engine, check_engine
-from carecontract.measures.compute import Sources, check_request, compute_measures, events_table, needs_detail, sources
+from carecontract.measures.compute import (
+    Sources,
+    check_request,
+    compute_measures,
+    events_table,
+    needs_detail,
+    pathway_checks,
+    sources,
+)
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
 from carecontract.terms.loader import Terms
@@ -150,5 +158,13 @@ class Run:
         return copy.deepcopy(self.cached(key, compute))
 
     def quality_report(self) -> dict[str, Any]:
-        """The store's data-quality report (:func:`carecontract.records.quality.quality`), computed once."""
-        return copy.deepcopy(self.cached("quality", lambda: quality(self.store).as_dict()))
+        """The store's data-quality report (:func:`carecontract.records.quality.quality`), computed once,
+        with the pathway checks the measures depend on (``pathways``: treatments dated before their
+        decision to treat), which the records layer cannot compute since it sits below the measures."""
+
+        def compute() -> dict[str, Any]:
+            report = quality(self.store).as_dict()
+            report["pathways"] = pathway_checks(self.sources())
+            return report
+
+        return copy.deepcopy(self.cached("quality", compute))

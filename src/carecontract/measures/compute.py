@@ -7,7 +7,7 @@ same code runs on DuckDB (default) or Spark (``engine="spark"``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,9 +19,9 @@ from ibis.expr.types import Table
 
 from carecontract.engine import Engine, read_events
 from carecontract.errors import UserError
-from carecontract.measures import stats
+from carecontract.measures import standards, stats
 from carecontract.measures.definitions import EQUITY_BASE, MEASURE_IDS, Measure, measures
-from carecontract.measures.pathways import pathways
+from carecontract.measures.pathways import build
 from carecontract.records.store import EVENT_COLUMNS, Store
 
 BREAKDOWNS = ("commissioner", "provider", "tumour_site", "imd_quintile")
@@ -36,14 +36,22 @@ class Sources:
     """The tables measures count, built once per run."""
 
     pathways: Table
+    treatments: Table  # one row per treatment, paired with its decision to treat (the 31-day standard)
     deaths: Table
     experience: Table
     censor: date | None
     events: Table  # the events they were built from, for other questions on the same engine
     detail: bool = True  # whether the pathways carry providers and tumour sites
+    release: Callable[[], None] = lambda: None  # drops the engine-side tables behind these, when done
 
     def table(self, measure: Measure) -> Table:
-        return {"pathways": self.pathways, "deaths": self.deaths, "experience": self.experience}[measure.source]
+        tables = {
+            "pathways": self.pathways,
+            "treatments": self.treatments,
+            "deaths": self.deaths,
+            "experience": self.experience,
+        }
+        return tables[measure.source]
 
 
 def events_table(store: Store, engine: Engine = "duckdb", spark_master: str | None = None) -> Table:
@@ -74,10 +82,25 @@ def sources(events: Table, detail: bool = True) -> Sources:
         backend = events._find_backend()
     except Exception:  # an in-memory table (empty store): use the default backend
         backend = ibis.get_backend()
-    if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
-        built = pathways(events, detail).cache()
-    else:  # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
-        built = backend.create_table(f"pathways_{id(events)}", pathways(events, detail), temp=True, overwrite=True)
+
+    kept: list[str] = []
+
+    def keep(name: str, table: Table) -> Table:
+        if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
+            return table.cache()
+        # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
+        kept.append(f"{name}_{id(events)}")
+        return backend.create_table(kept[-1], table, temp=True, overwrite=True)
+
+    def drop(names: list[str]) -> None:
+        for name in names:
+            backend.drop_table(name, force=True)
+
+    tables = build(events, detail, keep)  # the treatments are kept as they are built
+    built = keep("pathways", tables.pathways)
+    treatments = tables.treatments
+    final = kept[-2:]  # the treatments and the pathways; the tables they were built from can go now
+    drop(kept[:-2])
     people = events.select(
         "commissioner_code",
         "imd_quintile",
@@ -91,12 +114,26 @@ def sources(events: Table, detail: bool = True) -> Sources:
     )
     return Sources(
         pathways=built,
+        treatments=treatments,
         deaths=people.filter(_.event_type == "death"),
         experience=people.filter(_.event_type == "patient_experience"),
         censor=censor,
         detail=detail,
         events=events,
+        release=lambda: drop(final),
     )
+
+
+def pathway_checks(src: Sources) -> dict[str, int]:
+    """Pathway-level data-quality counts the measures depend on, for the quality report.
+
+    ``treatment_before_decision``: treatments dated before the decision to treat they are paired
+    with; the 31-day standard counts them as 0 days (a reversed clock cannot be a wait), so a
+    provider cannot gain from them unseen.
+    """
+    t = src.treatments
+    count = t.filter(t.decision_date.notnull(), t.treatment_date < t.decision_date).count().execute()
+    return {"treatment_before_decision": int(count)}
 
 
 def _keyed(measure: Measure, table: Table, by: tuple[str, ...]) -> Table:
@@ -128,7 +165,9 @@ def aggregate(measure: Measure, src: Sources, start: date, end: date, by: tuple[
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in by))
 
 
-def _finish(measure: Measure, row: dict[str, Any], target: float | None) -> dict[str, Any]:
+def _finish(
+    measure: Measure, row: dict[str, Any], target: float | None, operational: float | None = None
+) -> dict[str, Any]:
     n, d = row.pop("numerator") or 0, row.pop("denominator")
     if measure.kind == "mean":
         total_sq = row.pop("sum_sq") or 0.0
@@ -150,6 +189,7 @@ def _finish(measure: Measure, row: dict[str, Any], target: float | None) -> dict
         "ci_high": high,
         "target": target,
         "met": met,
+        **({"operational_target": operational} if operational is not None else {}),
         **row,
     }
 
@@ -249,18 +289,30 @@ def compute_measures(
     store = store if isinstance(store, Store) else Store(store)
     by, wanted = check_request(start, end, by, only)
     detail = needs_detail(by)
-    if src is None or (detail and not src.detail):
+    own = src is None or (detail and not src.detail)
+    if own:
         src = sources(events_table(store, engine=engine, spark_master=spark_master), detail=detail)
+    try:
+        return _compute(src, start, end, by, wanted, targets or {})
+    finally:
+        if own:  # built for this call alone: free the engine's copy
+            src.release()
+
+
+def _compute(
+    src: Sources, start: date, end: date, by: tuple[str, ...], wanted: tuple[str, ...], targets: dict[str, float]
+) -> list[dict[str, Any]]:
     defs = measures(src.censor)
-    targets = targets or {}
     results: list[dict[str, Any]] = []
     for measure_id in wanted:
         measure = defs[measure_id]
-        target = targets.get(measure_id, measure.standard)
+        # the contract's target, else England's standard in force on the period's last day
+        target = targets.get(measure_id, standards.standard(measure_id, end))
+        operational = standards.operational(measure_id, end)
         if measure_id == "equity_gap":
             rows = _equity(src, start, end, by, target)
         else:
-            rows = [_finish(measure, r, target) for r in aggregate(measure, src, start, end, by)]
+            rows = [_finish(measure, r, target, operational) for r in aggregate(measure, src, start, end, by)]
             if by and measure.kind == "proportion":
                 _add_funnel(rows)
         results.extend(rows)

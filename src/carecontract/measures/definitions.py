@@ -1,18 +1,21 @@
 """Outcome measures, each defined once and declaratively (ids stable; ../shared/design.md).
 
-A :class:`Measure` says which table it counts (pathways, deaths or experience returns), who is in
-the denominator, what puts a case into a period (for waiting times, the day the clock stops),
-what counts in the numerator, and which provider is accountable. Each part is an Ibis deferred
-expression, so the same definition compiles to DuckDB or Spark, computes the measure, and
+A :class:`Measure` says which table it counts (pathways, treatments, deaths or experience returns),
+who is in the denominator, what puts a case into a period (for waiting times, the day the clock
+stops), what counts in the numerator, and which provider is accountable. Each part is an Ibis
+deferred expression, so the same definition compiles to DuckDB or Spark, computes the measure, and
 explains one pathway — there is no second copy to drift.
 
-Waiting-time rules (NHS England cancer waiting times, simplified as the issue specifies):
-- ``fds_28``: urgent and screening referrals; the clock runs from referral to the first of
-  diagnosis or ruling-out; met when it stops within 28 days.
-- ``cwt_31``: the clock runs from decision to treat to first treatment; met within 31 days.
-- ``cwt_62``: urgent, screening and consultant-upgrade referrals; from referral to first
-  treatment, less clock adjustments (patient-initiated pauses); met within 62 days.
-A pathway counts in the period in which its clock stops.
+The rules, and the published source of each, are the rulebook in docs/measures.md:
+- ``fds_28``: urgent suspected cancer, screening and breast symptomatic referrals; from the first
+  such referral of the pathway to the first of diagnosis or ruling-out, less first-seen adjustments;
+  met within 28 days.
+- ``cwt_31``: every treatment, first or subsequent, from its decision to treat, less the treatment
+  adjustments between the two; met within 31 days. A treatment dated before its decision counts 0
+  days (and is flagged in the quality report).
+- ``cwt_62``: the same referrals and consultant upgrades; from the first such referral (or the
+  upgrade) to the first treatment, less first-seen and treatment adjustments; met within 62 days.
+A clock never runs below 0 days, and a case counts in the period in which its clock stops.
 """
 
 from __future__ import annotations
@@ -23,8 +26,46 @@ from datetime import date
 import ibis
 from ibis import Deferred, _
 
-FDS_ROUTES = ["urgent_gp", "screening"]
-CWT62_ROUTES = ["urgent_gp", "screening", "upgrade"]
+from carecontract.measures.pathways import NMSC
+
+#: ICD-10 three-character codes of the cancers NDRS stages (the stageable cancers of "Case-mix
+#: adjusted percentage of cancers diagnosed at stages 1 and 2 in England"): oral cavity and
+#: oropharynx, oesophagus, stomach, colon, rectum, pancreas, larynx, lung, melanoma, breast, cervix,
+#: uterus, ovary, prostate, testis, kidney and urinary tract, bladder, thyroid, Hodgkin and
+#: non-Hodgkin lymphoma. Non-melanoma skin cancer (C44) and in-situ tumours (D codes) are not staged.
+STAGEABLE = (
+    *(f"C{n:02d}" for n in (0, 1, 2, 3, 4, 5, 6, 9, 10)),
+    "C15",
+    "C16",
+    "C18",
+    "C19",
+    "C20",
+    "C25",
+    "C32",
+    "C33",
+    "C34",
+    "C43",
+    "C50",
+    "C53",
+    "C54",
+    "C55",
+    "C56",
+    "C61",
+    "C62",
+    "C64",
+    "C65",
+    "C66",
+    "C67",
+    "C73",
+    *(f"C{n}" for n in range(81, 87)),
+)
+#: Excluded from the one-year survival cohort, as from the national index of cancer survival:
+#: non-melanoma skin cancer and prostate (ONS, Index of cancer survival for CCGs in England).
+SURVIVAL_EXCLUDED = (*NMSC, "C61")
+
+#: Places that are a usual place of residence in the national "death in usual place of residence"
+#: indicator (ONS / PHE End of Life Care Profiles): home, care home, religious establishment.
+USUAL_RESIDENCES = ("home", "care_home", "religious_establishment")
 
 
 def days(later: Deferred, earlier: Deferred) -> Deferred:
@@ -34,7 +75,7 @@ def days(later: Deferred, earlier: Deferred) -> Deferred:
 
 @dataclass(frozen=True)
 class Clock:
-    """A waiting-time clock: it starts, stops, may be paused, and is met within ``limit`` days."""
+    """A waiting-time clock: it starts, stops, may be adjusted, and is met within ``limit`` days."""
 
     start: Deferred
     stop: Deferred
@@ -42,8 +83,14 @@ class Clock:
     pauses: Deferred = field(default_factory=lambda: ibis.literal(0))
 
     @property
+    def calendar_days(self) -> Deferred:
+        """Days from start to stop before any adjustment (negative if the data put them in reverse)."""
+        return days(self.stop, self.start)
+
+    @property
     def elapsed(self) -> Deferred:
-        return days(self.stop, self.start) - self.pauses
+        """The waiting time: calendar days less adjustments, never below 0."""
+        return ibis.greatest(self.calendar_days - self.pauses, 0)
 
     @property
     def met(self) -> Deferred:
@@ -54,7 +101,7 @@ class Clock:
 class Measure:
     id: str
     title: str
-    source: str  # "pathways" | "deaths" | "experience"
+    source: str  # "pathways" | "treatments" | "deaths" | "experience"
     population: Deferred  # in the denominator (before the period filter)
     period_date: Deferred  # the date that puts a case in a period
     numerator: Deferred  # boolean for proportions; the value for means
@@ -62,14 +109,14 @@ class Measure:
     tumour_site: Deferred
     kind: str = "proportion"  # "proportion" | "mean"
     higher_is_better: bool = True
-    standard: float | None = None  # England's standard, the default target
     clock: Clock | None = None  # waiting-time measures: the numerator is "clock days <= limit"
 
 
 FDS_STOP = ibis.least(_.diagnosis_date, _.ruled_out_date)
-FDS = Clock(start=_.referral_date, stop=FDS_STOP, limit=28)
-CWT31 = Clock(start=_.decision_date, stop=_.treatment_date, limit=31)
-CWT62 = Clock(start=_.referral_date, stop=_.treatment_date, limit=62, pauses=_.adjustment_days.fill_null(0))
+FDS = Clock(start=_.fds_start, stop=FDS_STOP, limit=28, pauses=_.fds_pause_days)
+CWT31 = Clock(start=_.decision_date, stop=_.treatment_date, limit=31, pauses=_.pause_days)
+CWT62 = Clock(start=_.cwt62_start, stop=_.treatment_date, limit=62, pauses=_.cwt62_pause_days)
+INVASIVE = _.icd3.startswith("C")
 
 
 def _measures(censor: date | None = None) -> dict[str, Measure]:
@@ -79,55 +126,55 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
         for m in (
             Measure(
                 "fds_28",
-                "told of diagnosis or ruled out within 28 days of an urgent referral",
+                "diagnosis or ruling-out within 28 days of an urgent, screening or breast symptomatic referral",
                 "pathways",
-                population=_.referral_route.isin(FDS_ROUTES) & FDS_STOP.notnull(),
+                population=_.fds_start.notnull() & FDS_STOP.notnull() & (_.fds_start <= FDS_STOP),
                 period_date=FDS_STOP,
                 numerator=FDS.met,
                 provider=ibis.coalesce(_.diagnosis_provider, _.ruled_out_provider),
                 tumour_site=_.tumour_site,
-                standard=0.75,
                 clock=FDS,
             ),
             Measure(
                 "cwt_31",
-                "first treatment within 31 days of the decision to treat",
-                "pathways",
-                population=_.decision_date.notnull() & _.treatment_date.notnull(),
+                "each treatment, first or subsequent, within 31 days of its decision to treat",
+                "treatments",
+                population=_.decision_date.notnull(),
                 period_date=_.treatment_date,
                 numerator=CWT31.met,
-                provider=_.treatment_provider,
+                provider=_.provider_code,
                 tumour_site=_.tumour_site,
-                standard=0.96,
                 clock=CWT31,
             ),
             Measure(
                 "cwt_62",
-                "first treatment within 62 days of an urgent, screening or upgrade referral, less pauses",
+                "first treatment within 62 days of an urgent, screening or breast symptomatic referral or an upgrade",
                 "pathways",
-                population=_.referral_route.isin(CWT62_ROUTES) & _.treatment_date.notnull(),
+                population=_.cwt62_start.notnull() & _.treatment_date.notnull(),
                 period_date=_.treatment_date,
                 numerator=CWT62.met,
                 provider=_.treatment_provider,
                 tumour_site=_.tumour_site,
-                standard=0.85,
                 clock=CWT62,
             ),
             Measure(
                 "early_stage",
-                "staged diagnoses at stage 1 or 2",
+                "stageable cancers diagnosed at stage 1 or 2, of those staged",
                 "pathways",
-                population=_.diagnosis_date.notnull() & _.stage.notnull(),
+                population=_.diagnosis_date.notnull() & _.stage.notnull() & _.icd3.isin(STAGEABLE),
                 period_date=_.diagnosis_date,
                 numerator=_.stage <= 2,
                 provider=_.diagnosis_provider,
                 tumour_site=_.tumour_site,
             ),
             Measure(
-                "survival_1y",
-                "diagnosed patients alive one year after diagnosis (diagnoses with a full year of follow-up)",
+                "observed_survival_1y",
+                "crude observed one-year survival of invasive cancers (not the national net survival index)",
                 "pathways",
-                population=_.diagnosis_date.notnull() & (_.diagnosis_date + ibis.interval(days=365) <= follow_up_end),
+                population=_.diagnosis_date.notnull()
+                & INVASIVE
+                & ~_.icd3.isin(SURVIVAL_EXCLUDED)
+                & (_.diagnosis_date + ibis.interval(days=365) <= follow_up_end),
                 period_date=_.diagnosis_date,
                 numerator=_.death_date.isnull() | (days(_.death_date, _.diagnosis_date) > 365),
                 provider=_.diagnosis_provider,
@@ -135,20 +182,30 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
             ),
             Measure(
                 "emergency_presentation",
-                "diagnoses that followed an emergency presentation",
+                "invasive cancers (not non-melanoma skin) diagnosed after an emergency presentation",
                 "pathways",
-                population=_.diagnosis_date.notnull(),
+                population=_.diagnosis_date.notnull() & INVASIVE & ~_.icd3.isin(NMSC),
                 period_date=_.diagnosis_date,
-                numerator=_.referral_route == "emergency",
+                numerator=(_.referral_route.fill_null("") == "emergency") | _.emergency_admission_date.notnull(),
                 provider=_.diagnosis_provider,
                 tumour_site=_.tumour_site,
                 higher_is_better=False,
             ),
             Measure(
                 "usual_place_of_death",
-                "deaths in the usual place of residence",
+                "deaths at home, in a care home or a religious establishment, of all deaths",
                 "deaths",
-                population=_.place_of_death.notnull() & _.usual_residence.notnull(),
+                population=_.event_type == "death",
+                period_date=_.event_date,
+                numerator=_.place_of_death.isin(USUAL_RESIDENCES),
+                provider=_.provider_code,
+                tumour_site=ibis.null(str),
+            ),
+            Measure(
+                "died_where_usually_lived",
+                "deaths in the place recorded as the person's own usual residence, of deaths with one recorded",
+                "deaths",
+                population=_.usual_residence.notnull(),
                 period_date=_.event_date,
                 numerator=_.place_of_death == _.usual_residence,
                 provider=_.provider_code,
@@ -183,7 +240,6 @@ EQUITY = Measure(
     tumour_site=_.tumour_site,
     kind="gap",
     higher_is_better=False,
-    standard=None,
 )
 
 

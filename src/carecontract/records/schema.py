@@ -62,7 +62,11 @@ PATHWAY_EVENTS: tuple[str, ...] = (
     "clock_adjustment",
 )
 
-REFERRAL_ROUTES: tuple[str, ...] = ("urgent_gp", "screening", "upgrade", "emergency", "other")
+#: How a pathway came in. ``breast_symptomatic`` is the urgent referral of a patient with breast
+#: symptoms where cancer is not suspected: in the 28-day and 62-day standards (NHS England, National
+#: Cancer Waiting Times Monitoring Dataset Guidance v12.1, section 1.1). New values go at the end: the
+#: synthetic generator stores routes by position.
+REFERRAL_ROUTES: tuple[str, ...] = ("urgent_gp", "screening", "upgrade", "emergency", "other", "breast_symptomatic")
 MODALITIES: tuple[str, ...] = (
     "surgery",
     "chemotherapy",
@@ -72,7 +76,10 @@ MODALITIES: tuple[str, ...] = (
     "active_monitoring",
     "palliative",
 )
-PLACES: tuple[str, ...] = ("home", "care_home", "hospital", "hospice", "other")
+#: Place of death and usual residence. ``religious_establishment`` is the third usual place of residence
+#: of the national "death in usual place of residence" indicator (with home and care home); a hospice
+#: is not one (docs/measures.md, usual_place_of_death). New values go at the end (stored by position).
+PLACES: tuple[str, ...] = ("home", "care_home", "hospital", "hospice", "other", "religious_establishment")
 SEXES: tuple[str, ...] = ("M", "F", "U")
 #: NHS Data Dictionary ethnic category codes (2001 census classification); Z = not stated.
 ETHNIC_CATEGORIES: tuple[str, ...] = tuple("ABCDEFGHJKLMNPRSZ")

@@ -121,7 +121,9 @@ class _Cohort:
     first_seen: np.ndarray = field(init=False)
     diagnosis: np.ndarray = field(init=False)
     decision: np.ndarray = field(init=False)
-    paused: np.ndarray = field(init=False)  # has a clock adjustment
+    paused: np.ndarray = field(init=False)  # has a treatment adjustment (after the decision to treat)
+    missed: np.ndarray = field(init=False)  # did not attend a first appointment (a first-seen adjustment)
+    missed_days: np.ndarray = field(init=False)
     pause_days: np.ndarray = field(init=False)
     treatment: np.ndarray = field(init=False)  # first treatment
     death: np.ndarray = field(init=False)
@@ -307,6 +309,10 @@ class _Generator:
             hit = (u >= edge) & (u < edge + p[name])
             route[hit] = ROUTE[name]
             edge = edge + p[name]
+        # breast cancers found after a breast symptomatic referral (cancer not suspected)
+        breast = np.array([n == "breast" for n in self.site_names])[c.site]
+        symptomatic = self.rng.random(c.count) < self.r["pathway_events"]["breast_symptomatic_share_of_breast_cancers"]
+        route[breast & (route == ROUTE["urgent_gp"]) & symptomatic] = ROUTE["breast_symptomatic"]
         return route
 
     def _stages(self, c: _Cohort) -> np.ndarray:
@@ -336,6 +342,10 @@ class _Generator:
         rates = self.r["cancer"]
         emergency = c.route == ROUTE["emergency"]
         c.first_seen = c.t0 + self.wait("referral_to_first_seen", c.count)
+        events = self.r["pathway_events"]
+        c.missed = (~emergency) & (self.rng.random(c.count) < events["did_not_attend_first_share"])
+        c.missed_days = np.where(c.missed, self.uniform_int(events["did_not_attend_days"], c.count), 0)
+        c.first_seen = c.first_seen + c.missed_days  # seen again after the missed appointment
         c.diagnosis = np.where(
             emergency,
             c.t0 + self.wait("emergency_admission_to_diagnosis", c.count),
@@ -389,7 +399,20 @@ class _Generator:
         e = c.route == ROUTE["emergency"]
         admission_cost = self.cost("emergency_admission", int(e.sum()))
         add("emergency_admission", c.person[e], c.t0[e], c.home[e], cost_pence=admission_cost)
-        add("referral", c.person, c.t0, c.home, route=c.route)
+        # most emergency presentations are diagnosed in the admission with no referral recorded
+        events = self.r["pathway_events"]
+        no_referral = e & (self.rng.random(c.count) < events["emergency_without_referral_share"])
+        referred = ~no_referral
+        add("referral", c.person[referred], c.t0[referred], c.home[referred], route=c.route[referred])
+        # a second referral (screening or urgent) while the pathway is still open: it joins the pathway
+        again = ~e & (self.rng.random(c.count) < events["second_referral_while_open_share"])
+        again &= c.diagnosis - c.t0 >= 2
+        gap = np.maximum(c.diagnosis - c.t0 - 1, 1)
+        when = c.t0 + 1 + (self.rng.random(c.count) * gap).astype(np.int64)
+        second_route = np.where(self.rng.random(c.count) < 0.5, ROUTE["screening"], ROUTE["urgent_gp"])
+        add("referral", c.person[again], when[again], c.home[again], route=second_route[again])
+        m = c.missed  # the did-not-attend, dated the day after the referral: a first-seen adjustment
+        add("clock_adjustment", c.person[m], c.t0[m] + 1, c.home[m], adjustment_days=c.missed_days[m])
         ne = ~e
         first_seen_cost = self.cost("first_seen", int(ne.sum()))
         add("first_seen", c.person[ne], c.first_seen[ne], c.home[ne], cost_pence=first_seen_cost)
@@ -415,6 +438,9 @@ class _Generator:
         provider = np.where(second_at_centre, centre, c.home)
         cost = self.modality_cost(c.second_modality)
         modality = c.second_modality[m]
+        # the subsequent treatment's own decision to treat, after the first treatment (31-day standard)
+        decided = np.maximum(c.treatment + 1, second_day - self.wait("decision_to_treatment", c.count))
+        self.parts.add("decision_to_treat", c.person[m], decided[m], provider[m])
         self.parts.add("treatment", c.person[m], second_day[m], provider[m], modality=modality, cost_pence=cost[m])
 
     def _add_experience(self, c: _Cohort) -> None:
@@ -444,7 +470,9 @@ class _Generator:
         home = home_pool[person - pool[0]]
         first_seen = t0 + self.wait("referral_to_first_seen", count)
         ruled_out = np.maximum(first_seen + 1, t0 + self.wait("referral_to_ruled_out", count))
-        self.parts.add("referral", person, t0, home, route=np.int64(schema.REFERRAL_ROUTES.index("urgent_gp")))
+        share = self.r["pathway_events"]["breast_symptomatic_share_of_ruled_out"]
+        route = np.where(rng.random(count) < share, ROUTE["breast_symptomatic"], ROUTE["urgent_gp"])
+        self.parts.add("referral", person, t0, home, route=route)
         self.parts.add("first_seen", person, first_seen, home, cost_pence=self.cost("first_seen", count))
         self.parts.add("cancer_ruled_out", person, ruled_out, home, cost_pence=self.cost("cancer_ruled_out", count))
         return count
@@ -475,6 +503,11 @@ class _Generator:
                 mask = (residence == places.index(res)) & (is_cancer == cancer)
                 table = d["cancer_place_given_home"] if (cancer and res == "home") else d[key]
                 place[mask] = self.pick(table, int(mask.sum()), places)
+        # a few deaths in "other" places are in religious establishments (a usual place of residence)
+        religious = (place == places.index("other")) & (
+            rng.random(count) < r["pathway_events"]["religious_establishment_share_of_other_deaths"]
+        )
+        place[religious] = places.index("religious_establishment")
         hospices = r["hospice_share"]
         hospice = self.pick(hospices, count, self.providers)
         community = self.community

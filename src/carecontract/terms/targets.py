@@ -3,7 +3,8 @@
 Why here: the terminal table, the report, the notebook API and the service all show a target
 beside each rate, and a reader comparing two of them must see the same number. The rule is the
 contract's target where its terms set one (``outcomes:``), England's standard otherwise (the
-``standard`` of the measure's definition, e.g. 85% for the 62-day wait), and no target where
+standard in force on the period's last day from ``measures.standards``' dated table, e.g. 85% for the
+62-day wait, 75% then 80% from March 2026 for the 28-day standard), and no target where
 neither exists. :func:`compute_measures` applies it when given :func:`contract_targets`; this
 module says, for each measure, which of the three it was, so every output can state it.
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from carecontract.measures.definitions import MEASURE_IDS, measures
+from carecontract.measures import standards
+from carecontract.measures.definitions import MEASURE_IDS
 from carecontract.terms.model import Contract
 
 #: Where a target came from, as outputs print it (``target_source`` in rows and DataFrames).
@@ -36,15 +39,17 @@ def contract_targets(contract: Contract | None) -> dict[str, float]:
     return {o.measure: o.target for o in contract.outcomes} if contract is not None else {}
 
 
-def targets(contract: Contract | None) -> dict[str, Target]:
-    """Every measure's target under the rule: the contract's, else England's standard, else none."""
+def targets(contract: Contract | None, on: date | None = None) -> dict[str, Target]:
+    """Every measure's target under the rule: the contract's, else England's standard in force on
+    ``on`` (the period's last day; today if not given), else none."""
     own = contract_targets(contract)
     out: dict[str, Target] = {}
-    for measure_id, measure in measures().items():
+    for measure_id in MEASURE_IDS:
+        standard = standards.standard(measure_id, on or date.today())
         if measure_id in own:
             out[measure_id] = Target(measure_id, own[measure_id], FROM_CONTRACT)
-        elif measure.standard is not None:
-            out[measure_id] = Target(measure_id, measure.standard, FROM_STANDARD)
+        elif standard is not None:
+            out[measure_id] = Target(measure_id, standard, FROM_STANDARD)
         else:
             out[measure_id] = Target(measure_id, None, None)
     return out

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 import carecontract as cc
 from carecontract.cli import app
-from carecontract.present import EmptyPeriod, period_coverage
+from carecontract.present import SHORT_NAMES, EmptyPeriod, period_coverage
 from carecontract.terms import load_terms
 from tests.conftest import VALID_ROW, write_csv
 
@@ -288,6 +288,8 @@ def test_at_80_columns_no_figure_is_cut(paid_store: Path, tmp_path: Path) -> Non
             assert any(counts in line and r["provider"] in line for line in lines), counts
     if "usual_pod" in proc.stdout:
         assert "usual_pod = usual_place_of_death" in " ".join(proc.stdout.split())
+    for measure in {r["measure"] for r in rows}:  # every measure's name (or its short name) on one line
+        assert any(SHORT_NAMES.get(measure, measure) in line for line in lines), measure
 
 
 # -- 10. housekeeping ---------------------------------------------------------------------------

@@ -298,6 +298,8 @@ OUTLIER_LEGEND = f"{OUTLIER_MARK} outside the funnel plot's 99.8% control limits
 SHORT_NAMES = {
     "emergency_presentation": "emerg_pres",
     "usual_place_of_death": "usual_pod",
+    "died_where_usually_lived": "died_usual_res",
+    "observed_survival_1y": "obs_surv_1y",
     "patient_experience": "experience",
 }
 #: Below this many columns the measure table uses :data:`SHORT_NAMES`.

@@ -16,6 +16,8 @@ from typing import Any
 from carecontract.records import schema, validation
 from carecontract.records.store import Store
 
+#: The columns that describe an event (``action`` says what to do with a row, it is not an event's field).
+COLUMNS = schema.REQUIRED_COLUMNS + schema.OPTIONAL_COLUMNS
 STALE_YEARS = 4  # the seeds: "the data on which the contracts were based is now over 4 years old"
 
 
@@ -46,7 +48,7 @@ def _read_rows_sql() -> str:
     """Every row read, accepted or not, with a filled flag per column and its reasons."""
     event_cols = []
     quarantine_cols = []
-    for c in schema.ALL_COLUMNS:
+    for c in COLUMNS:
         if c == "nhs_number":
             event_cols.append("true AS f_nhs_number")
             quarantine_cols.append("(nhs_number IS NOT NULL OR patient_id IS NOT NULL) AS f_nhs_number")
@@ -125,13 +127,13 @@ def _by_column(con, read: int, reasons: dict[str, int]) -> list[dict[str, Any]]:
     for event_type, cols in schema.REQUIRED_FOR_EVENT.items():
         for c in cols:
             required_where[c] = f"event_type = '{event_type}'"
-    fills = ", ".join(f"avg(f_{c}::INT)" for c in schema.ALL_COLUMNS)
+    fills = ", ".join(f"avg(f_{c}::INT)" for c in COLUMNS)
     required = ", ".join(
         f"avg(f_{c}::INT) FILTER (WHERE {required_where[c]})" if c in required_where else "NULL"
-        for c in schema.ALL_COLUMNS
+        for c in COLUMNS
     )
     filled = con.execute(f"SELECT {fills}, {required} FROM read_rows").fetchone()
-    n = len(schema.ALL_COLUMNS)
+    n = len(COLUMNS)
     # rows failing each column: count rows, not reasons, so a row failing twice on one column counts once
     failing = dict(
         con.execute(
@@ -141,7 +143,7 @@ def _by_column(con, read: int, reasons: dict[str, int]) -> list[dict[str, Any]]:
         ).fetchall()
     )
     out = []
-    for i, c in enumerate(schema.ALL_COLUMNS):
+    for i, c in enumerate(COLUMNS):
         out.append(
             {
                 "column": c,

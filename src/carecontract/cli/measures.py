@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from carecontract.cli.options import (
+    AsAtOption,
     EngineOption,
     JsonOption,
     OptionalTermsArgument,
@@ -17,8 +18,8 @@ from carecontract.cli.options import (
     TermsFlag,
     load,
     parse_date,
-    require_store,
     split,
+    store_at,
     terms_path,
 )
 from carecontract.cli.shell import app
@@ -41,6 +42,7 @@ def measures(
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
     terms_flag: TermsFlag = None,
+    as_at: AsAtOption = None,
 ) -> None:
     """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits.
 
@@ -54,9 +56,15 @@ def measures(
     provenance = terms.provenance() if terms else None
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     keys = split(by)
-    require_store(store)
     rows = compute_measures(
-        store, first, last, keys, targets, split(only) or None, engine=engine, spark_master=spark_master
+        store_at(store, as_at),
+        first,
+        last,
+        keys,
+        targets,
+        split(only) or None,
+        engine=engine,
+        spark_master=spark_master,
     )
     if public:
         from carecontract.publish.disclosure import public_measures

@@ -55,6 +55,14 @@ SparkMasterOption = Annotated[
     str | None, typer.Option(help="Spark master URL for a cluster, e.g. spark://host:7077 (see docs/scale.md).")
 ]
 LogOption = Annotated[Path, typer.Option("--log", help="The decision log file.")]
+AsAtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-at",
+        help="Read the store as it stood: a date (YYYY-MM-DD: every submission up to that day) or a "
+        "submission id (see `carecontract submissions`). Default: the latest.",
+    ),
+]
 
 #: TERMS, the first argument of every command about one contract.
 TermsArgument = Annotated[Path, typer.Argument(metavar="TERMS", help="Contract terms YAML.", show_default=False)]
@@ -105,6 +113,16 @@ def require_store(store: Path) -> None:
 
     if not Store(store).exists():
         raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
+
+
+def store_at(store: Path, as_at: str | None):  # -> carecontract.records.store.Store
+    """The store at ``--as-at`` (checked: an unknown submission id is one line), after ``require_store``."""
+    from carecontract.records.store import Store
+
+    require_store(store)
+    view = Store(store, as_at)
+    view.committed()
+    return view
 
 
 def split(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from carecontract.cli.options import (
+    AsAtOption,
     EngineOption,
     JsonOption,
     LegacyTermsArgument,
@@ -22,6 +23,7 @@ from carecontract.cli.options import (
     load,
     parse_date,
     require_store,
+    store_at,
     terms_path,
 )
 from carecontract.cli.shell import app
@@ -39,14 +41,15 @@ def pay(
     as_json: JsonOption = False,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
+    as_at: AsAtOption = None,
 ) -> None:
     """Apply the contract's payment rules and close each period into a balanced double-entry ledger."""
     from carecontract.payments.close import close_periods
 
     terms = load(terms_file, overrides)
-    require_store(store)
+    view = store_at(store, as_at)
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
-        run = close_periods(terms, store, period, engine, spark_master, progress=report)
+        run = close_periods(terms, view, period, engine, spark_master, progress=report)
     if as_json:
         print(json.dumps({**run.as_dict(), "terms": terms.provenance()}, default=str))
         return
@@ -86,6 +89,7 @@ def baseline(
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
     terms_flag: TermsFlag = None,
+    as_at: AsAtOption = None,
 ) -> None:
     """Activity and cost by year, tumour site, service, provider, commissioner; patient and payment flows.
 
@@ -96,8 +100,7 @@ def baseline(
 
     terms_file = terms_path(terms_file, terms_flag, required=False)
     terms = load(terms_file, overrides) if terms_file else None
-    require_store(store)
-    result = build_baseline(store, terms, engine, spark_master)
+    result = build_baseline(store_at(store, as_at), terms, engine, spark_master)
     written = export(result, out, excel) if (out or excel) else []
     if as_json:
         print(json.dumps(result.as_dict(), default=str))

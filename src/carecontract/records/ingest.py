@@ -355,12 +355,12 @@ def _write_state(con, writer, previous: Path | None) -> dict[str, int]:
         "WHERE kind = 'event' AND status = 'held'"
     )
     con.execute(
-        f"CREATE TEMP TABLE new_state AS "
+        "CREATE TEMP TABLE new_state AS "
         # earlier decisions about rows this submission does not re-judge stand
         "SELECT s.* FROM old_state s ANTI JOIN (SELECT batch_id, record_id FROM pool WHERE rid IS NULL "
         "  UNION ALL SELECT batch_id, record_id FROM replaced) k "
         "  ON s.kind = 'event' AND s.batch_id = k.batch_id AND s.record_id = k.record_id "
-        f"UNION ALL SELECT 'event', batch_id, record_id, status, $batch_id, CAST(NULL AS VARCHAR[]) FROM replaced "
+        "UNION ALL SELECT 'event', batch_id, record_id, status, $batch_id, CAST(NULL AS VARCHAR[]) FROM replaced "
         # a hold that stands keeps the submission that first made it
         "UNION ALL SELECT 'event', v.batch_id, v.record_id, 'held', coalesce(h.by_batch, $batch_id), v.reasons "
         "  FROM verdicts v LEFT JOIN old_held h ON h.batch_id = v.batch_id AND h.record_id = v.record_id "
@@ -391,7 +391,8 @@ def _collect_rejected(con, params: dict) -> None:
     versions, written with the events and held by the state file.
     """
     con.execute(
-        f"CREATE TEMP TABLE rejected_cross AS SELECT rid, [reason] AS reasons FROM outcomes WHERE outcome = '{REJECTED}'"
+        "CREATE TEMP TABLE rejected_cross AS SELECT rid, [reason] AS reasons FROM outcomes "
+        f"WHERE outcome = '{REJECTED}'"
     )
     con.execute(
         "CREATE TEMP TABLE suspects AS SELECT * FROM raw "
@@ -440,7 +441,9 @@ def _batch_record(
         ).fetchall()
     )
     counts = {k: sum(s.outcomes.get(k, 0) for s in summaries) for k in (*ACCEPTED_OUTCOMES, HELD, REJECTED)}
-    providers = [r[0] for r in con.execute("SELECT DISTINCT provider_code FROM checked WHERE row_ok ORDER BY 1").fetchall()]
+    providers = [
+        r[0] for r in con.execute("SELECT DISTINCT provider_code FROM checked WHERE row_ok ORDER BY 1").fetchall()
+    ]
     return Batch(
         id=writer.batch_id,
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),

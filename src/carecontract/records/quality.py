@@ -4,13 +4,21 @@ Why it matters: the seeds' contracts were priced on base data "over four years o
 had checked. Stage 1 of the Staffordshire contract existed to fix exactly that, and its gate asks
 for a data-completeness threshold — so the measures here are the ones a gate can be set on.
 
-Everything is computed over every row ever read (accepted events and quarantined rows together),
-by column, provider and commissioner, in one DuckDB pass per table.
+Everything is computed over the store's view (the latest, or as at a date or submission): the
+current events and the open quarantine (rows rejected and not since resubmitted, and events a
+cross-row rule holds back), by column, provider and commissioner, in one DuckDB pass per table. A
+superseded or withdrawn version is not counted: a correction replaces the row it corrects.
+
+Over a period (``start``, ``end``), the rows are those whose event date falls in it, *plus every
+row whose date could not be read*: such a row cannot be placed in a period, and leaving it out
+would let a period look cleaner than its data is. A period with no rows has no completeness or
+validity (None), so a gate set on them fails rather than passes on nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from carecontract.records import schema, validation
@@ -30,9 +38,11 @@ class QualityReport:
     by_provider: list[dict[str, Any]]
     by_commissioner: list[dict[str, Any]]
     reading: list[dict[str, Any]] = field(default_factory=list)
+    scope: dict[str, Any] = field(default_factory=dict)  # the period and the store version measured
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "scope": self.scope,
             "rows": self.rows,
             "duplicates": self.reasons.get(validation.DUPLICATE_RECORD_ID, 0),
             "columns": self.columns,
@@ -65,11 +75,18 @@ def _read_rows_sql() -> str:
     )
 
 
-def quality(store: str | Store) -> QualityReport:
+def quality(store: str | Store, start: date | None = None, end: date | None = None) -> QualityReport:
+    """The quality of ``store``'s view (its ``as_at``), over events dated in [start, end] if given."""
     store = store if isinstance(store, Store) else Store(store)
     con = store.connect()
     try:
         con.execute(f"CREATE TEMP TABLE read_rows AS {_read_rows_sql()}")
+        if start is not None or end is not None:  # undated rows stay: they may belong to any period
+            con.execute(
+                "DELETE FROM read_rows WHERE event_date < coalesce($start, DATE '0001-01-01') "
+                "OR event_date > coalesce($end, DATE '9999-12-31')",
+                {"start": start, "end": end},
+            )
         read, accepted = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE len(reasons) = 0) FROM read_rows"
         ).fetchone()
@@ -92,6 +109,12 @@ def quality(store: str | Store) -> QualityReport:
         by_provider,
         by_commissioner,
         _reading(store),
+        {
+            "from": start.isoformat() if start else None,
+            "to": end.isoformat() if end else None,
+            "as_at": str(store.as_at) if store.as_at is not None else None,
+            "version": store.version(),
+        },
     )
 
 
@@ -129,8 +152,7 @@ def _by_column(con, read: int, reasons: dict[str, int]) -> list[dict[str, Any]]:
             required_where[c] = f"event_type = '{event_type}'"
     fills = ", ".join(f"avg(f_{c}::INT)" for c in COLUMNS)
     required = ", ".join(
-        f"avg(f_{c}::INT) FILTER (WHERE {required_where[c]})" if c in required_where else "NULL"
-        for c in COLUMNS
+        f"avg(f_{c}::INT) FILTER (WHERE {required_where[c]})" if c in required_where else "NULL" for c in COLUMNS
     )
     filled = con.execute(f"SELECT {fills}, {required} FROM read_rows").fetchone()
     n = len(COLUMNS)

@@ -99,7 +99,7 @@ AsAt = date | str | None
 
 def parse_as_at(value: date | datetime | str | None) -> AsAt:
     """``None``, a date (an ISO date string becomes one) or a submission id, as given."""
-    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
     if isinstance(value, datetime):
         return value.date()
@@ -394,10 +394,11 @@ def define_views(
     state_file: Path | None = None,
     persistent: bool = False,
 ) -> None:
-    """``all_events`` (every version), ``versions`` (each record's current version, held or not),
-    ``events`` (current and not held: what every figure counts), ``quarantine`` (the open list:
-    ``quarantine_rows``, rejected rows not since resubmitted, and held events with their reasons),
-    ``state``, ``batches``."""
+    """The views every reader uses: ``all_events`` (every version), ``all_quarantine`` (every
+    rejected row), ``versions`` (each record's current version, held or not), ``events`` (current
+    and not held: what every figure counts), ``quarantine_rows`` (rejected rows not since
+    resubmitted), ``quarantine`` (the open list: those, and held events with their reasons),
+    ``state`` and ``batches``."""
     kind = "VIEW" if persistent else "TEMP VIEW"
     all_events = (
         f"SELECT * FROM read_parquet({_parquet_list(event_files)}, union_by_name=true)"
@@ -412,10 +413,11 @@ def define_views(
     replaced = ", ".join(f"'{s}'" for s in REPLACED)
     con.execute(f"CREATE OR REPLACE {kind} state AS {state_sql(state_file)}")
     con.execute(f"CREATE OR REPLACE {kind} all_events AS {all_events}")
+    con.execute(f"CREATE OR REPLACE {kind} all_quarantine AS {quarantine_rows}")
     if state_file is None:  # nothing superseded, withdrawn, held or resolved: no join to pay for
         con.execute(f"CREATE OR REPLACE {kind} versions AS SELECT * FROM all_events")
         con.execute(f"CREATE OR REPLACE {kind} events AS SELECT * FROM all_events")
-        con.execute(f"CREATE OR REPLACE {kind} quarantine_rows AS {quarantine_rows}")
+        con.execute(f"CREATE OR REPLACE {kind} quarantine_rows AS SELECT * FROM all_quarantine")
         con.execute(f"CREATE OR REPLACE {kind} quarantine AS SELECT * FROM quarantine_rows")
     else:
         con.execute(
@@ -429,7 +431,7 @@ def define_views(
             "ON e.batch_id = s.batch_id AND e.record_id = s.record_id"
         )
         con.execute(
-            f"CREATE OR REPLACE {kind} quarantine_rows AS SELECT q.* FROM ({quarantine_rows}) q ANTI JOIN "
+            f"CREATE OR REPLACE {kind} quarantine_rows AS SELECT q.* FROM all_quarantine q ANTI JOIN "
             "(SELECT batch_id, record_id FROM state WHERE kind = 'quarantine') s "
             "ON q.batch_id = s.batch_id AND trim(q.record_id) = s.record_id"
         )

@@ -187,7 +187,7 @@ def _pathway(patient: str, prefix: str, first: str, second: str) -> list[dict[st
 def test_two_reads_at_one_as_at_agree_whatever_came_after(tmp_path_factory, later: list[str]) -> None:
     tmp = tmp_path_factory.mktemp("asat")
     store = tmp / "store"
-    first = submit(tmp, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01") + [{**VALID_ROW, "stage": "9"}])
+    first = submit(tmp, "a.csv", [*_pathway(NHS[0], "a", "2024-01-05", "2024-02-01"), {**VALID_ROW, "stage": "9"}])
     start, end = date(2023, 1, 1), date(2024, 12, 31)
 
     def figures() -> tuple:
@@ -318,3 +318,39 @@ def test_a_withdrawal_with_a_bad_nhs_number_is_rejected(tmp_path: Path) -> None:
 def test_an_unknown_action_is_quarantined(tmp_path: Path, action: str) -> None:
     result = submit(tmp_path, "a.csv", [{**VALID_ROW, "action": action}])
     assert result.reasons == {"invalid_action": 1}
+
+
+# -- payments close on a frozen view ---------------------------------------------------------------
+def test_a_close_records_its_view_and_a_reclose_after_corrections_is_a_new_version(tmp_path: Path) -> None:
+    import duckdb
+
+    from carecontract.payments.book import PaymentBook
+    from carecontract.payments.close import close_periods
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+    from carecontract.terms import load_terms
+
+    terms = load_terms(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml")
+    files = write_economy(generate(5_000, 1, seed=3, start=date(2017, 4, 1)), tmp_path / "data")
+    store = tmp_path / "store"
+    first = ingest(files, store, as_of=AS_OF)
+    v1 = close_periods(terms, store, [2017]).periods[0]
+    assert (v1["version"], v1["store_version"], v1["as_at"]) == (1, first.batch_id, None)
+    # a month of corrections: the provider withdraws a fifth of its treatments
+    treatments = duckdb.sql(
+        f"SELECT record_id, provider_code FROM '{files[0]}' WHERE event_type = 'treatment'"
+    ).fetchall()
+    withdrawals = [{"record_id": r, "provider_code": p, "action": "withdraw"} for r, p in treatments[::5]]
+    second = submit(tmp_path, "corrections.csv", withdrawals)
+    assert second.counts["withdrawn"] == len(withdrawals)
+    v2 = close_periods(terms, store, [2017]).periods[0]
+    assert (v2["version"], v2["store_version"]) == (2, second.batch_id)
+    changed = {
+        a for a in set(v1["by_account"]) | set(v2["by_account"]) if v1["by_account"].get(a) != v2["by_account"].get(a)
+    }
+    assert set(v2["diff"] or {}) == changed
+    # the frozen view reproduces the first close exactly; an unchanged view closes nothing new
+    again = close_periods(terms, store, [2017], as_at=first.batch_id).periods[0]
+    assert again["by_account"] == v1["by_account"] and again["as_at"] == first.batch_id
+    assert close_periods(terms, store, [2017], as_at=first.batch_id).periods[0]["status"] == "unchanged"
+    assert len(PaymentBook(store, terms).manifest()["versions"]) == 3

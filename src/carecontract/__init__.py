@@ -30,12 +30,14 @@ __all__ = [
     "build_baseline",
     "compute_measures",
     "generate_economy",
+    "history",
     "ingest",
     "load_terms",
     "pay",
     "quality",
     "report",
     "stress",
+    "submissions",
     "synthesise",
 ]
 
@@ -49,12 +51,14 @@ if TYPE_CHECKING:
         build_baseline,
         compute_measures,
         generate_economy,
+        history,
         ingest,
         load_terms,
         pay,
         quality,
         report,
         stress,
+        submissions,
         synthesise,
     )
 

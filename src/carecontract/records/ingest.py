@@ -264,13 +264,15 @@ def _check_rows(con, params: dict, batch_id: str) -> None:
 def _classify(con, batch_id: str) -> None:
     """Each valid row against the submission and the store: what it does to the record it names.
 
-    ``outcomes`` gets one row per valid row: new, corrected (the provider's current version differs),
-    unchanged (equal on every field), withdrawn, or rejected with a reason (a duplicate within the
-    submission: first valid copy in file order wins; a record id another provider submitted; a
-    withdrawal of a record the provider has no current version of).
+    ``outcomes`` gets one row per valid row that is *not* simply new: corrected (the provider's
+    current version differs), unchanged (equal on every field), withdrawn, or rejected with a reason
+    (a duplicate within the submission: first valid copy in file order wins; a record id another
+    provider submitted; a withdrawal of a record the provider has no current version of). Every
+    other valid row is new: listing only the exceptions keeps a first submission of millions of
+    rows as cheap as an append (``written`` is the view of the rows that become versions).
     """
     con.execute(
-        "CREATE TEMP TABLE ids AS SELECT rid, record_id AS rec, provider_code AS provider, withdraw, "
+        "CREATE TEMP VIEW ids AS SELECT rid, record_id AS rec, provider_code AS provider, withdraw, "
         "source_index, source_row FROM checked WHERE row_ok"
     )
     con.execute(
@@ -295,7 +297,13 @@ def _classify(con, batch_id: str) -> None:
         f"CASE WHEN reason IS NOT NULL THEN '{REJECTED}' WHEN c.withdraw THEN 'withdrawn' "
         f"  WHEN p.record_id IS NULL THEN 'new' WHEN {same} THEN 'unchanged' ELSE 'corrected' END AS outcome "
         "FROM checked c LEFT JOIN prior p ON p.record_id = c.record_id "
-        "LEFT JOIN owners o ON o.record_id = c.record_id LEFT JOIN duplicates dup ON dup.rid = c.rid WHERE c.row_ok"
+        "LEFT JOIN owners o ON o.record_id = c.record_id LEFT JOIN duplicates dup ON dup.rid = c.rid "
+        "WHERE c.row_ok AND (c.withdraw OR dup.rid IS NOT NULL OR o.record_id IS NOT NULL)"
+    )
+    not_versions = "', '".join((REJECTED, "unchanged", "withdrawn"))
+    con.execute(
+        "CREATE TEMP VIEW written AS SELECT rid, record_id AS rec, patient_id, event_type AS t, event_date AS d "
+        f"FROM checked WHERE row_ok AND rid NOT IN (SELECT rid FROM outcomes WHERE outcome IN ('{not_versions}'))"
     )
 
 
@@ -314,17 +322,21 @@ def _re_evaluate(con, batch_id: str) -> None:
         "CASE outcome WHEN 'withdrawn' THEN 'withdrawn' ELSE 'superseded' END AS status "
         "FROM outcomes WHERE outcome IN ('corrected', 'withdrawn')"
     )
+    # the store's current versions of the touched patients (none to read into an empty store)
+    earlier = "SELECT * FROM versions WHERE false"
+    if con.execute("SELECT count(*) FROM batches").fetchone()[0]:
+        con.execute(
+            "CREATE TEMP TABLE touched AS SELECT DISTINCT patient_id FROM written UNION SELECT patient_id FROM replaced"
+        )
+        earlier = "SELECT * FROM versions WHERE patient_id IN (SELECT patient_id FROM touched)"
     con.execute(
-        "CREATE TEMP TABLE touched AS SELECT patient_id FROM outcomes WHERE outcome IN ('new', 'corrected') "
-        "UNION SELECT patient_id FROM replaced"
+        "CREATE TEMP TABLE earlier AS SELECT v.batch_id, v.record_id, v.patient_id, v.event_type AS t, "
+        f"v.event_date AS d, CAST(NULL AS BIGINT) AS rid FROM ({earlier}) v "
+        "ANTI JOIN replaced r ON v.batch_id = r.batch_id AND v.record_id = r.record_id"
     )
-    con.execute(
-        "CREATE TEMP TABLE pool AS SELECT v.batch_id, v.record_id, v.patient_id, v.event_type AS t, "
-        "v.event_date AS d, CAST(NULL AS BIGINT) AS rid FROM "
-        "(SELECT * FROM versions WHERE patient_id IN (SELECT patient_id FROM touched)) v "
-        "ANTI JOIN replaced r ON v.batch_id = r.batch_id AND v.record_id = r.record_id "
-        "UNION ALL SELECT $batch_id, rec, patient_id, t, d, rid FROM outcomes WHERE outcome IN ('new', 'corrected')",
-        {"batch_id": batch_id},
+    con.execute(  # the batch id is ours (a timestamp and hex digits), safe to inline in a view
+        f"CREATE TEMP VIEW pool AS SELECT * FROM earlier "
+        f"UNION ALL SELECT '{batch_id}', rec, patient_id, t, d, rid FROM written"
     )
     con.execute(
         "CREATE TEMP TABLE timeline AS SELECT patient_id, "
@@ -340,6 +352,10 @@ def _re_evaluate(con, batch_id: str) -> None:
         f"FROM pool p JOIN timeline l USING (patient_id) WHERE {before} OR p.d > l.death"
     )
     con.execute(f"UPDATE outcomes SET outcome = '{HELD}' WHERE rid IN (SELECT rid FROM verdicts)")
+    con.execute(
+        f"INSERT INTO outcomes (rid, outcome) SELECT rid, '{HELD}' FROM verdicts "
+        "WHERE rid IS NOT NULL AND rid NOT IN (SELECT rid FROM outcomes)"
+    )
 
 
 def _write_state(con, writer, previous: Path | None) -> dict[str, int]:
@@ -357,7 +373,7 @@ def _write_state(con, writer, previous: Path | None) -> dict[str, int]:
     con.execute(
         "CREATE TEMP TABLE new_state AS "
         # earlier decisions about rows this submission does not re-judge stand
-        "SELECT s.* FROM old_state s ANTI JOIN (SELECT batch_id, record_id FROM pool WHERE rid IS NULL "
+        "SELECT s.* FROM old_state s ANTI JOIN (SELECT batch_id, record_id FROM earlier "
         "  UNION ALL SELECT batch_id, record_id FROM replaced) k "
         "  ON s.kind = 'event' AND s.batch_id = k.batch_id AND s.record_id = k.record_id "
         "UNION ALL SELECT 'event', batch_id, record_id, status, $batch_id, CAST(NULL AS VARCHAR[]) FROM replaced "
@@ -374,7 +390,7 @@ def _write_state(con, writer, previous: Path | None) -> dict[str, int]:
     path = writer.path(writer.state_file)
     con.execute(f"COPY (SELECT {cols} FROM new_state) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
     released, newly_held = con.execute(
-        "SELECT (SELECT count(*) FROM old_held h SEMI JOIN (SELECT * FROM pool WHERE rid IS NULL) p "
+        "SELECT (SELECT count(*) FROM old_held h SEMI JOIN earlier p "
         "   ON h.batch_id = p.batch_id AND h.record_id = p.record_id "
         "   ANTI JOIN verdicts v ON h.batch_id = v.batch_id AND h.record_id = v.record_id), "
         "(SELECT count(*) FROM (SELECT * FROM verdicts WHERE rid IS NULL) v ANTI JOIN old_held h "
@@ -479,12 +495,15 @@ def _account_for_every_row(con, sources: list[Source], written: tuple[int, int],
     """
     rid_shift = reading.RID_SHIFT
     outcomes: dict[int, dict[str, int]] = {i: {} for i in range(len(sources))}
+    # valid rows per source, less those with another outcome (rejected by a cross-row check too), are new
     for index, outcome, n in con.execute(
-        f"SELECT rid >> {rid_shift}, outcome, count(*) FROM ("
-        f"  SELECT rid, outcome FROM outcomes WHERE outcome <> '{REJECTED}'"
-        f"  UNION ALL SELECT rid, '{REJECTED}' FROM rejected) GROUP BY ALL"
+        f"SELECT rid >> {rid_shift}, 'new', count(*) FROM checked WHERE row_ok GROUP BY ALL "
+        f"UNION ALL SELECT rid >> {rid_shift}, 'new', -count(*) FROM outcomes GROUP BY ALL "
+        f"UNION ALL SELECT rid >> {rid_shift}, outcome, count(*) FROM outcomes WHERE outcome <> '{REJECTED}' "
+        "GROUP BY ALL "
+        f"UNION ALL SELECT rid >> {rid_shift}, '{REJECTED}', count(*) FROM rejected GROUP BY ALL"
     ).fetchall():
-        outcomes[index][outcome] = n
+        outcomes[index][outcome] = outcomes[index].get(outcome, 0) + n
     for index, source in enumerate(sources):
         got = outcomes[index]
         source.summary.outcomes = got

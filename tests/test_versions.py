@@ -354,3 +354,53 @@ def test_a_close_records_its_view_and_a_reclose_after_corrections_is_a_new_versi
     assert again["by_account"] == v1["by_account"] and again["as_at"] == first.batch_id
     assert close_periods(terms, store, [2017], as_at=first.batch_id).periods[0]["status"] == "unchanged"
     assert len(PaymentBook(store, terms).manifest()["versions"]) == 3
+
+
+def test_every_engine_reads_the_same_as_at_view(tmp_path: Path, engine: str) -> None:
+    """Spark reads the store's versions as DuckDB does: corrections, withdrawals and holds applied."""
+    store = tmp_path / "store"
+    first = submit(
+        tmp_path, "a.csv", [*_pathway(NHS[0], "a", "2024-01-05", "2024-02-01"), {**VALID_ROW, "record_id": "x"}]
+    )
+    submit(
+        tmp_path,
+        "b.csv",
+        [
+            {**VALID_ROW, "record_id": "aref", "nhs_number": NHS[0], "event_date": "2024-03-01"},  # holds atx
+            {"record_id": "x", "provider_code": "RJE", "action": "withdraw"},
+        ],
+    )
+    then = Run(store, engine=engine, as_at=first.batch_id)
+    now = Run(store, engine=engine)
+    ids = lambda run: sorted(run.events.record_id.execute().tolist())  # noqa: E731
+    assert ids(then) == ["aref", "atx", "x"]
+    assert ids(now) == ["aref"]
+    period = (date(2024, 1, 1), date(2024, 12, 31))
+    assert now.measures(*period) == Run(store).measures(*period)
+
+
+def _correct_then_die(source: str, store: str) -> None:
+    def die(*args: object, **kwargs: object) -> None:
+        os._exit(9)  # kill -9 at the commit point: files written, manifest not replaced
+
+    Store._commit = die  # type: ignore[method-assign]
+    os.environ["CARECONTRACT_KEY"] = "test-key"
+    ingest([source], store, as_of=AS_OF)
+
+
+def test_a_correction_killed_before_commit_leaves_the_last_good_version(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    submit(tmp_path, "a.csv", [VALID_ROW, {**VALID_ROW, "record_id": "r2"}])
+    before = events(store), open_quarantine(store)
+    fix = write_csv(
+        tmp_path / "b.csv",
+        [{**VALID_ROW, "event_date": "2024-02-02"}, {"record_id": "r2", "provider_code": "RJE", "action": "withdraw"}],
+    )
+    process = multiprocessing.get_context("fork").Process(target=_correct_then_die, args=(str(fix), str(store)))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 9
+    assert len(list((store / "state").iterdir())) == 2  # the dead submission's state file, uncommitted
+    assert (events(store), open_quarantine(store)) == before
+    submit(tmp_path, "c.csv", [{**VALID_ROW, "record_id": "r3"}])  # the next writer sweeps what the crash left
+    assert len(list((store / "state").iterdir())) == 2 and set(events(store)) == {"r1", "r2", "r3"}

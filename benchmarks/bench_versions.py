@@ -168,7 +168,8 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=1_100_000)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--baseline-src", type=Path, required=True)
+    parser.add_argument("--baseline-src", type=Path, help="src of the commit before (omit: no ingest comparison)")
+    parser.add_argument("--no-delta", action="store_true", help="skip the Delta Lake comparison")
     parser.add_argument("--out", type=Path, default=HERE / "results-versions.md")
     args = parser.parse_args()
     from carecontract.records.ingest import ingest
@@ -192,13 +193,14 @@ def main() -> None:
         "|---|---:|---|---:|---:|",
     ]
     new, old = [], []
-    for _ in range(args.repeat):  # alternate, so load affects both alike
+    for _ in range(args.repeat if args.baseline_src else 0):  # alternate, so load affects both alike
         old.append(timed_ingest(args.baseline_src, files, work / "old-store"))
         new.append(timed_ingest(SRC, files, work / "new-store"))
-    lines.append(
-        f"| ingest, versioned (one submission of every file) | {min(new):.2f} | "
-        f"unversioned ingest (the commit before) | {min(old):.2f} | {min(new) / min(old):.2f}× |"
-    )
+    if new:
+        lines.append(
+            f"| ingest, versioned (one submission of every file) | {min(new):.2f} | "
+            f"unversioned ingest (the commit before) | {min(old):.2f} | {min(new) / min(old):.2f}× |"
+        )
     # a store of yearly submissions, then a month of corrections
     store = work / "store"
     key = PseudonymKey(b"benchmark")
@@ -221,7 +223,8 @@ def main() -> None:
         f"{counts['withdrawn']:,} withdrawn, {counts['released']:,} released, {counts['newly_held']:,} newly held).",
     ]
     try:
-        lines += delta_comparison(store, work, args.repeat)
+        if not args.no_delta:
+            lines += delta_comparison(store, work, args.repeat)
     except ImportError:
         lines += ["", "Delta Lake: `deltalake` not installed (pip install deltalake); comparison skipped."]
     lines += ["", f"Measured {date.today()} by `python benchmarks/bench_versions.py`."]

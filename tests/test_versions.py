@@ -404,3 +404,57 @@ def test_a_correction_killed_before_commit_leaves_the_last_good_version(tmp_path
     assert (events(store), open_quarantine(store)) == before
     submit(tmp_path, "c.csv", [{**VALID_ROW, "record_id": "r3"}])  # the next writer sweeps what the crash left
     assert len(list((store / "state").iterdir())) == 2 and set(events(store)) == {"r1", "r2", "r3"}
+
+
+# -- a model of submissions, checked against the store ---------------------------------------------
+OP = st.tuples(
+    st.sampled_from(["submit", "withdraw", "bad"]),
+    st.sampled_from(["r1", "r2", "r3", "r4"]),
+    st.sampled_from(["RJE", "RXW"]),
+    st.integers(1, 3),  # the day: a resubmission with another day is a correction
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(OP, min_size=1, max_size=5, unique_by=lambda op: op[1]), min_size=1, max_size=4))
+def test_every_submission_reconciles_with_a_model_of_the_records(tmp_path_factory, batches: list) -> None:
+    """A dict of record → (provider, day) is the model: each submission's counts and the store's
+    current records must be what it says. Referrals only, so no cross-row rule applies."""
+    tmp = tmp_path_factory.mktemp("model")
+    model: dict[str, tuple[str, int]] = {}
+    owners: dict[str, str] = {}
+    seen: set[bytes] = set()
+    for i, ops in enumerate(batches):
+        rows, expected = [], dict.fromkeys(["new", "corrected", "withdrawn", "unchanged", "quarantined"], 0)
+        after, owned = dict(model), dict(owners)
+        for action, rid, provider, day in ops:
+            if action == "bad":
+                rows.append({**VALID_ROW, "record_id": rid, "provider_code": provider, "stage": "9"})
+                expected["quarantined"] += 1
+                continue
+            if action == "withdraw":
+                rows.append({"record_id": rid, "provider_code": provider, "action": "withdraw"})
+            else:
+                rows.append({**VALID_ROW, "record_id": rid, "provider_code": provider, "event_date": f"2024-01-0{day}"})
+            if owned.get(rid, provider) != provider or (action == "withdraw" and rid not in after):
+                expected["quarantined"] += 1
+            elif action == "withdraw":
+                expected["withdrawn"] += 1
+                del after[rid]
+            else:
+                owned[rid] = provider
+                kind = "new" if rid not in after else "unchanged" if after[rid] == (provider, day) else "corrected"
+                expected[kind] += 1
+                after[rid] = (provider, day)
+        path = write_csv(tmp / f"{i}.csv", rows)
+        result = ingest([path], tmp / "store", as_of=AS_OF)
+        if path.read_bytes() in seen:  # the same bytes again: skipped whole, nothing changes
+            assert result.no_op
+        else:
+            seen.add(path.read_bytes())
+            model, owners = after, owned
+            got = {k: result.counts[k] for k in ("new", "corrected", "withdrawn", "unchanged")}
+            assert {**got, "quarantined": result.quarantined} == expected
+            assert result.read == lines_in(path) == sum(expected.values())
+        current = {r: (p, d.day) for r, (d, _, p, _) in events(tmp / "store").items()}
+        assert current == model

@@ -458,3 +458,12 @@ def test_every_submission_reconciles_with_a_model_of_the_records(tmp_path_factor
             assert result.read == lines_in(path) == sum(expected.values())
         current = {r: (p, d.day) for r, (d, _, p, _) in events(tmp / "store").items()}
         assert current == model
+
+
+def test_the_same_bytes_twice_in_one_submission_are_read_once(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", [VALID_ROW])
+    b = tmp_path / "b.csv"
+    b.write_bytes(a.read_bytes())
+    result = ingest([a, b, a], tmp_path / "store", as_of=AS_OF)
+    assert (result.read, result.accepted, result.quarantined) == (1, 1, 0)
+    assert result.skipped == {str(b): "this submission"}

@@ -153,8 +153,15 @@ def ingest(
     hashes = {Path(f): file_sha256(Path(f)) for f in files if Path(f).is_file()}
     known = store.file_hashes()
     skipped = {str(p): known[h] for p, h in hashes.items() if h in known}
-    paths = [Path(f) for f in files if str(Path(f)) not in skipped]
-    paths = list(dict.fromkeys(paths))  # the same file named twice is one file
+    paths, taken = [], set()
+    for path in map(Path, files):  # the same bytes twice in one submission (two names, or one twice): once
+        if path in paths:
+            continue
+        if str(path) in skipped or (path in hashes and hashes[path] in taken):
+            skipped.setdefault(str(path), "this submission")
+            continue
+        taken.add(hashes.get(path))
+        paths.append(path)
     if not paths:
         return IngestResult(0, 0, 0, {}, None, str(store.root), [], {}, skipped)
 

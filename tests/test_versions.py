@@ -467,3 +467,25 @@ def test_the_same_bytes_twice_in_one_submission_are_read_once(tmp_path: Path) ->
     result = ingest([a, b, a], tmp_path / "store", as_of=AS_OF)
     assert (result.read, result.accepted, result.quarantined) == (1, 1, 0)
     assert result.skipped == {str(b): "this submission"}
+
+
+def test_as_at_on_the_command_line(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    submit(tmp_path, "b.csv", [{"record_id": "atx", "provider_code": "RJE", "action": "withdraw"}])
+    env = {**os.environ, "CARECONTRACT_KEY": "test-key"}
+    period = ["--from", "2024-01-01", "--to", "2024-12-31"]
+
+    def cli(*args: str) -> object:
+        cmd = [sys.executable, "-m", "carecontract.cli", *args, "--store", str(store), "--json"]
+        return json.loads(subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout)
+
+    then = cli("measures", *period, "--as-at", first.batch_id)
+    assert then == json.loads(
+        json.dumps(Run(store, as_at=first.batch_id).measures(date(2024, 1, 1), date(2024, 12, 31)), default=str)
+    )
+    assert then != cli("measures", *period)
+    assert cli("quality", "--as-at", first.batch_id)["rows"]["accepted"] == 2
+    assert cli("quality")["rows"]["accepted"] == 1
+    assert [s["withdrawn"] for s in cli("submissions")] == [0, 1]
+    assert [h["status"] for h in cli("history", "--record", "atx")] == ["withdrawn", "withdrawal"]

@@ -74,31 +74,36 @@ def corrections(files: list[Path], out: Path, share: int = 100) -> Path:
     return out
 
 
-def measures_seconds(store: Path, as_at: str | None, period: tuple[date, date], repeat: int) -> tuple[float, int]:
-    """Best seconds of a fresh Run's measures over ``period`` (as at ``as_at``), and the events read."""
+def read_seconds(store: Path, before: str, period: tuple[date, date], repeat: int) -> dict[str, tuple[float, int]]:
+    """Best seconds of the measures over ``period`` read three ways, alternating so that load on a
+    shared machine falls on each alike: a fresh Run (current), a fresh Run as at ``before``, and the
+    same files read with nothing excluded (what an unversioned store costs); with the events read."""
+    from carecontract.engine import read_events
+    from carecontract.measures.compute import compute_measures, sources
+    from carecontract.records.store import Store
     from carecontract.run import Run
 
-    def once() -> int:
+    files = [str(f) for f in Store(store).files("events")]
+
+    def run_at(as_at: str | None) -> int:
         run = Run(store, as_at=as_at)
         run.measures(*period)
         return run.events.count().execute()
 
-    fastest, _, n = best_of(once, repeat)
-    return fastest, n
+    def plain() -> int:
+        events = read_events(files)
+        compute_measures(store, *period, src=sources(events, detail=False))
+        return events.count().execute()
 
-
-def unversioned_seconds(store: Path, period: tuple[date, date], repeat: int) -> float:
-    """The same measures over the same files read with nothing excluded (an unversioned store)."""
-    from carecontract.engine import read_events
-    from carecontract.measures.compute import compute_measures, sources
-    from carecontract.records.store import Store
-
-    files = [str(f) for f in Store(store).files("events")]
-
-    def once() -> None:
-        compute_measures(store, *period, src=sources(read_events(files), detail=False))
-
-    return best_of(once, repeat)[0]
+    ways = {"current": lambda: run_at(None), "as_at": lambda: run_at(before), "plain": plain}
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    counts: dict[str, int] = {}
+    for _ in range(repeat):
+        for name, fn in ways.items():
+            t0 = time.perf_counter()
+            counts[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: (min(v), counts[k]) for k, v in times.items()}
 
 
 AGGREGATE = "SELECT event_type, year(event_date) AS y, count(*), sum(cost_gbp) FROM {t} GROUP BY ALL"
@@ -209,9 +214,8 @@ def main() -> None:
     fix = ingest([corrections(files, work / "corrections.csv")], store, key=key, as_of=date(2026, 11, 1))
     before = Store(store).committed()[-2]["id"]
     period = (START, date(START.year + args.years, 3, 31))
-    current_s, n_now = measures_seconds(store, None, period, args.repeat)
-    as_at_s, n_then = measures_seconds(store, before, period, args.repeat)
-    plain_s = unversioned_seconds(store, period, args.repeat)
+    reads = read_seconds(store, before, period, args.repeat)
+    (current_s, n_now), (as_at_s, n_then), (plain_s, _) = reads["current"], reads["as_at"], reads["plain"]
     counts = fix.counts
     lines += [
         f"| measures, as at the submission before the corrections ({n_then:,} events) | {as_at_s:.2f} | "

@@ -6,8 +6,8 @@ quality, check that every injected error was found, show the outcome measures, p
 Staffordshire cancer contract for the years the data covers, and write the HTML report. Then a month
 of corrections arrives, as real returns do: the providers correct some records, withdraw a few
 recorded in error and resubmit quarantined rows fixed. The demo submits them and prints how the
-figures moved between the two as-at points (the first submission, and now), and re-closes the
-payments on the new view, which makes a new version with its difference.
+figures moved between the two as-at points (the first submission, and now). Re-closing the
+payments on the new view (``carecontract pay``) makes a new version with its difference.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -232,45 +231,12 @@ def _a_month_of_corrections(
         if (b["numerator"], b["denominator"]) != (a["numerator"], a["denominator"]):
             moved.add_row(b["measure"], _rate_and_counts(b), _rate_and_counts(a))
     console.print(moved)
-    repaid = _reclose(store_dir, month, console)
-    return {
-        "month": month,
-        "kinds": kinds,
-        "ingest": result.as_dict(),
-        "before": before,
-        "after": after,
-        "repaid": repaid,
-    }
-
-
-def pounds(pence: int) -> str:
-    """Pence as signed pounds and pence (a correction moves payments by small sums)."""
-    return f"{'+' if pence >= 0 else '−'}£{abs(pence) / 100:,.2f}"
-
-
-def _reclose(store_dir: Path, month: str, console: Console) -> list[dict]:
-    """Close the contract year the corrections fall in again, on the corrected view: a new version
-    with its difference from the one paid before."""
-    from carecontract.payments.book import PaymentBook, covered_years
-    from carecontract.terms import load_terms
-
-    terms_file = CONTRACTS / "staffordshire-cancer.yaml"
-    if not terms_file.exists():
-        return []
-    terms = load_terms(terms_file)
-    day = date.fromisoformat(f"{month}-01")
-    starts = terms.contract.contract_years()
-    years = [d.year for i, d in enumerate(starts) if d <= day < terms.contract.term.year_start(i + 1)]
-    years = [y for y in years if y in covered_years(terms.contract, Store(store_dir))]
-    closed = PaymentBook(store_dir, terms).close(years) if years else []
-    for entry in closed:
-        diff = entry.get("diff") or {}
-        moved = ", ".join(f"{a} {pounds(v)}" for a, v in sorted(diff.items(), key=lambda d: -abs(d[1]))[:3])
-        console.print(
-            f"Re-closed {entry['period']} on submission {entry['store_version']}: version {entry['version']} "
-            f"({entry['status']}); moved: {moved or 'nothing'}."
-        )
-    return closed
+    terms = CONTRACTS / "staffordshire-cancer.yaml"
+    console.print(
+        "Closed payments stand, each with the view it read. To re-close on the corrected figures (a new "
+        f"version for each year that moved, with its difference): carecontract pay {terms} --store {store_dir}"
+    )
+    return {"month": month, "kinds": kinds, "ingest": result.as_dict(), "before": before, "after": after}
 
 
 def _check_injected(manifest: Path, store_dir: Path) -> str:

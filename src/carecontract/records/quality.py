@@ -54,8 +54,9 @@ class QualityReport:
         }
 
 
-def _read_rows_sql() -> str:
-    """Every row read, accepted or not, with a filled flag per column and its reasons."""
+def _read_rows_sql(period: bool = False) -> str:
+    """Every row read, accepted or not, with a filled flag per column and its reasons; with ``period``,
+    only rows dated in [$start, $end] and rows with no readable date (filtered as the files are read)."""
     event_cols = []
     quarantine_cols = []
     for c in COLUMNS:
@@ -68,10 +69,17 @@ def _read_rows_sql() -> str:
     return (
         f"SELECT provider_code AS provider, commissioner_code AS commissioner, event_type, event_date, "
         f"CAST([] AS VARCHAR[]) AS reasons, batch_id, {', '.join(event_cols)} FROM events "
-        "UNION ALL "
+        + ("WHERE event_date IS NULL OR event_date BETWEEN $start AND $end " if period else "")
+        + "UNION ALL "
         "SELECT upper(NULLIF(trim(provider_code), '')), upper(NULLIF(trim(commissioner_code), '')), "
         "lower(trim(event_type)), TRY_CAST(trim(event_date) AS DATE), reasons, batch_id, "
         f"{', '.join(quarantine_cols)} FROM quarantine"
+        + (
+            " WHERE TRY_CAST(trim(event_date) AS DATE) IS NULL "
+            "OR TRY_CAST(trim(event_date) AS DATE) BETWEEN $start AND $end"
+            if period
+            else ""
+        )
     )
 
 
@@ -80,12 +88,12 @@ def quality(store: str | Store, start: date | None = None, end: date | None = No
     store = store if isinstance(store, Store) else Store(store)
     con = store.connect()
     try:
-        con.execute(f"CREATE TEMP TABLE read_rows AS {_read_rows_sql()}")
-        if start is not None or end is not None:  # undated rows stay: they may belong to any period
+        if start is None and end is None:
+            con.execute(f"CREATE TEMP TABLE read_rows AS {_read_rows_sql()}")
+        else:  # undated rows stay: they may belong to any period
             con.execute(
-                "DELETE FROM read_rows WHERE event_date < coalesce($start, DATE '0001-01-01') "
-                "OR event_date > coalesce($end, DATE '9999-12-31')",
-                {"start": start, "end": end},
+                f"CREATE TEMP TABLE read_rows AS {_read_rows_sql(period=True)}",
+                {"start": start or date(1, 1, 1), "end": end or date(9999, 12, 31)},
             )
         read, accepted = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE len(reasons) = 0) FROM read_rows"

@@ -249,7 +249,7 @@ def test_a_bug_keeps_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     src = write_csv(tmp_path / "a.csv", [VALID_ROW])
     assert runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s")]).exit_code == 0
 
-    def broken(store):
+    def broken(store, *period):
         raise UnbalancedTransaction("transaction t1 (rule) is off by 1 pence")
 
     monkeypatch.setattr(quality, "quality", broken)

@@ -105,3 +105,53 @@ def test_a_run_is_evidence_and_measures_the_store_once(tmp_path: Path, monkeypat
     report = {"columns": [], "rows": {"read": 10, "accepted": 10}}
     verdict = judge_gate(contract, *PERIOD, {"patient_experience": 8.0}, report)
     assert [c["passed"] for c in verdict["criteria"]] == [True, False] and verdict["passed"] is False
+
+
+# -- the gate's data quality is the period's, in one version of the store -------------------------
+def test_data_quality_is_measured_over_the_period_not_the_store(tmp_path: Path) -> None:
+    contract = _contract(tmp_path, {"data_validity": 0.9, "data_completeness": 0.5})
+    rows = [{**VALID_ROW, "record_id": f"ok{i}"} for i in range(3)]
+    rows += [{**VALID_ROW, "record_id": f"bad{i}", "stage": "9", "event_date": "2023-05-01"} for i in range(3)]
+    ingest([write_csv(tmp_path / "in.csv", rows)], tmp_path / "store", as_of=date(2025, 6, 1))
+    in_2024 = evaluate_gate(contract, tmp_path / "store", *PERIOD)  # the bad rows are dated 2023
+    assert {c["name"]: c["value"] for c in in_2024["criteria"]}["data_validity"] == 1.0
+    assert in_2024["evidence"]["rows"] == {"read": 3, "accepted": 3, "quarantined": 0}
+    in_2023 = evaluate_gate(contract, tmp_path / "store", date(2023, 1, 1), date(2023, 12, 31))
+    assert {c["name"]: c["value"] for c in in_2023["criteria"]}["data_validity"] == 0.0
+
+
+def test_a_period_with_no_data_does_not_pass(tmp_path: Path) -> None:
+    contract = _contract(tmp_path, {"data_validity": 0.9, "data_completeness": 0.5})
+    store = _store(tmp_path, [9, 9])  # dated 2024
+    result = evaluate_gate(contract, store, date(2019, 1, 1), date(2019, 12, 31))
+    assert result["passed"] is False
+    assert all(c["value"] is None and not c["passed"] for c in result["criteria"])
+
+
+def test_undated_rows_count_in_every_period(tmp_path: Path) -> None:
+    """A row whose date cannot be read cannot be placed, so it lowers validity wherever it might belong."""
+    contract = _contract(tmp_path, {"data_validity": 0.5})
+    rows = [VALID_ROW, {**VALID_ROW, "record_id": "undated", "event_date": "31/02/2024"}]
+    ingest([write_csv(tmp_path / "in.csv", rows)], tmp_path / "store", as_of=date(2025, 6, 1))
+    (criterion,) = evaluate_gate(contract, tmp_path / "store", *PERIOD)["criteria"]
+    assert criterion["value"] == 0.5
+
+
+def test_the_gate_as_at_an_earlier_submission(tmp_path: Path) -> None:
+    from carecontract.run import Run
+
+    contract = _contract(tmp_path, {"data_validity": 0.9})
+    first = ingest(
+        [write_csv(tmp_path / "a.csv", [VALID_ROW, {**VALID_ROW, "record_id": "x", "stage": "9"}])],
+        tmp_path / "store",
+        as_of=date(2025, 6, 1),
+    )
+    ingest(  # the bad row corrected
+        [write_csv(tmp_path / "b.csv", [{**VALID_ROW, "record_id": "x", "stage": "2"}])],
+        tmp_path / "store",
+        as_of=date(2025, 6, 1),
+    )
+    then = evaluate_gate(contract, Run(tmp_path / "store", as_at=first.batch_id), *PERIOD)
+    now = evaluate_gate(contract, Run(tmp_path / "store"), *PERIOD)
+    assert (then["passed"], now["passed"]) == (False, True)
+    assert then["evidence"]["version"] == first.batch_id and then["evidence"]["as_at"] == first.batch_id

@@ -183,11 +183,23 @@ def test_reingesting_the_same_file_adds_nothing(tmp_path: Path) -> None:
     first = run(tmp_path, rows)
     second = run(tmp_path, rows)
     assert (first.accepted, first.quarantined) == (5, 1)
-    assert (second.accepted, second.quarantined) == (0, 6)
-    assert second.reasons == {"duplicate_record_id": 5, "invalid_stage": 1}
+    assert second.no_op and (second.read, second.accepted, second.quarantined) == (0, 0, 0)
+    assert second.skipped == {str(tmp_path / "in.csv"): first.batch_id}
     con = Store(tmp_path / "store").connect()
     assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 5
-    assert con.execute("SELECT sum(read), sum(accepted) + sum(quarantined) FROM batches").fetchone() == (12, 12)
+    assert con.execute("SELECT count(*), sum(read) FROM batches").fetchone() == (1, 6)
+
+
+def test_the_same_rows_in_another_file_are_unchanged_not_duplicates(tmp_path: Path) -> None:
+    rows = [{**VALID_ROW, "record_id": f"r{i}"} for i in range(5)] + [{**VALID_ROW, "record_id": "bad", "stage": "9"}]
+    run(tmp_path, rows)
+    second = run(tmp_path, [*rows, {**VALID_ROW, "record_id": "r9"}], "again.csv")  # other bytes
+    assert second.counts["unchanged"] == 5 and second.counts["new"] == 1
+    assert (second.accepted, second.quarantined, second.reasons) == (6, 1, {"invalid_stage": 1})
+    con = Store(tmp_path / "store").connect()
+    assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 6
+    # the first submission's bad row is superseded on the open list by the second's (same record id)
+    assert con.execute("SELECT batch_id FROM quarantine").fetchall() == [(second.batch_id,)]
 
 
 def test_a_second_ingest_appends(tmp_path: Path) -> None:

@@ -31,12 +31,14 @@ __all__ = [
     "build_baseline",
     "compute_measures",
     "generate_economy",
+    "history",
     "ingest",
     "load_terms",
     "pay",
     "quality",
     "report",
     "stress",
+    "submissions",
     "synthesise",
 ]
 
@@ -51,12 +53,14 @@ if TYPE_CHECKING:
         build_baseline,
         compute_measures,
         generate_economy,
+        history,
         ingest,
         load_terms,
         pay,
         quality,
         report,
         stress,
+        submissions,
         synthesise,
     )
 

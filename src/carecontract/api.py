@@ -19,8 +19,7 @@ from carecontract.present import EmptyPeriod
 from carecontract.records.ingest import IngestResult
 from carecontract.records.ingest import ingest as ingest
 from carecontract.records.quality import QualityReport
-from carecontract.records.quality import quality as quality
-from carecontract.records.store import Store
+from carecontract.records.store import AsAt, Store
 from carecontract.synth.economy import generate as generate_economy
 from carecontract.terms import Terms, load_terms
 
@@ -39,12 +38,14 @@ __all__ = [
     "build_baseline",
     "compute_measures",
     "generate_economy",
+    "history",
     "ingest",
     "load_terms",
     "pay",
     "quality",
     "report",
     "stress",
+    "submissions",
     "synthesise",
 ]
 
@@ -58,6 +59,49 @@ def _date(value: DateLike) -> date:
 
 def _terms(terms: TermsLike) -> Terms:
     return terms if isinstance(terms, Terms) else load_terms(terms)
+
+
+def _at(store: str | Path | Store, as_at: AsAt | date) -> str | Path | Store:
+    """``store`` read as at ``as_at`` (a date, an ISO date or a submission id); unchanged if None."""
+    if as_at is None:
+        return store
+    return Store(store.root if isinstance(store, Store) else store, as_at)
+
+
+def quality(
+    store: str | Path | Store,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    as_at: AsAt | date = None,
+) -> QualityReport:
+    """The data-quality report of the store (as at ``as_at``), over events dated in [start, end] if given."""
+    from carecontract.records.quality import quality as run_quality
+
+    view = _at(store, as_at)
+    return run_quality(
+        view if isinstance(view, Store) else Store(view),
+        _date(start) if start is not None else None,
+        _date(end) if end is not None else None,
+    )
+
+
+def submissions(store: str | Path | Store, as_at: AsAt | date = None) -> pd.DataFrame:
+    """Every submission to the store (as at ``as_at``), with its counts, as a DataFrame."""
+    import pandas as pd
+
+    from carecontract.records.history import submissions as list_submissions
+
+    view = _at(store, as_at)
+    return pd.DataFrame(list_submissions(view if isinstance(view, Store) else Store(view)))
+
+
+def history(store: str | Path | Store, record_id: str) -> pd.DataFrame:
+    """Every version of one record: who submitted it, when, what became of it (no NHS numbers)."""
+    import pandas as pd
+
+    from carecontract.records.history import record_history
+
+    return pd.DataFrame(record_history(store if isinstance(store, Store) else Store(store), record_id))
 
 
 def synthesise(
@@ -92,8 +136,11 @@ def compute_measures(
     only: Sequence[str] | None = None,
     terms: TermsLike | None = None,
     engine: str = "duckdb",
+    as_at: AsAt | date = None,
 ) -> pd.DataFrame:
     """Outcome measures for cases in [start, end], one row per measure (and breakdown), as a DataFrame.
+
+    ``as_at`` (a date, ``"2025-06-30"`` or a submission id) reads the store as it stood then.
 
     Columns include ``rate``, its Wilson 95% interval ``ci_low``/``ci_high``, ``numerator``,
     ``denominator``, ``target`` (from ``terms``' outcomes, else England's standards), ``met`` and
@@ -110,32 +157,40 @@ def compute_measures(
     from carecontract.terms.targets import contract_targets, label_rows
 
     first, last = _date(start), _date(end)
-    note = check_period(store, first, last)
+    view = _at(store, as_at)
+    note = check_period(view, first, last)
     if note:
         warnings.warn(note, stacklevel=2)
     contract = _terms(terms).contract if terms is not None else None
     only = list(only) if only else None
-    rows = compute(store, first, last, list(by), contract_targets(contract), only, engine=engine)
+    rows = compute(view, first, last, list(by), contract_targets(contract), only, engine=engine)
     return pd.DataFrame(label_rows(rows, contract))
 
 
 def pay(
-    terms: TermsLike, store: str | Path | Store, periods: list[int] | None = None, engine: str = "duckdb"
+    terms: TermsLike,
+    store: str | Path | Store,
+    periods: list[int] | None = None,
+    engine: str = "duckdb",
+    as_at: AsAt | date = None,
 ) -> PayRun:
     """Close contract years (default: every ended year the store covers) into the balanced ledger.
 
     Closing is idempotent: an unchanged year is not paid twice. ``PayRun.ledger()`` is a DataFrame.
+    The close reads the store as at ``as_at`` (default: the latest submission) and records it.
     """
     from carecontract.payments.close import close_periods
 
-    return close_periods(_terms(terms), store, periods, engine)
+    return close_periods(_terms(terms), _at(store, as_at), periods, engine)
 
 
-def build_baseline(store: str | Path | Store, terms: TermsLike | None = None, engine: str = "duckdb") -> Baseline:
-    """Activity, cost, patient flows (and, with ``terms``, payment flows) for the baseline."""
+def build_baseline(
+    store: str | Path | Store, terms: TermsLike | None = None, engine: str = "duckdb", as_at: AsAt | date = None
+) -> Baseline:
+    """Activity, cost, patient flows (and, with ``terms``, payment flows) for the baseline (as at ``as_at``)."""
     from carecontract.baseline.compute import build_baseline as build
 
-    return build(store, _terms(terms) if terms is not None else None, engine)
+    return build(_at(store, as_at), _terms(terms) if terms is not None else None, engine)
 
 
 def stress(
@@ -152,11 +207,16 @@ def stress(
 
 
 def report(
-    terms: TermsLike, store: str | Path | Store, out: str | Path = "report.html", public: bool = False, runs: int = 5000
+    terms: TermsLike,
+    store: str | Path | Store,
+    out: str | Path = "report.html",
+    public: bool = False,
+    runs: int = 5000,
+    as_at: AsAt | date = None,
 ) -> Path:
     """Write the self-contained HTML report (``public=True`` for the disclosure-controlled edition)."""
     from carecontract.publish.report import build_report
 
     path = Path(out)
-    path.write_text(build_report(_terms(terms), store, public=public, runs=runs))
+    path.write_text(build_report(_terms(terms), _at(store, as_at), public=public, runs=runs))
     return path

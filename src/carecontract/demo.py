@@ -3,7 +3,11 @@
 It is the newcomer's first run and the project's smoke test: synthesise 1.1 million people's
 activity with 1% realistic errors, ingest it, show what was quarantined and why, report data
 quality, check that every injected error was found, show the outcome measures, pay the
-Staffordshire cancer contract for the years the data covers, and write the HTML report.
+Staffordshire cancer contract for the years the data covers, and write the HTML report. Then a month
+of corrections arrives, as real returns do: the providers correct some records, withdraw a few
+recorded in error and resubmit quarantined rows fixed. The demo submits them and prints how the
+figures moved between the two as-at points (the first submission, and now). Re-closing the
+payments on the new view (``carecontract pay``) makes a new version with its difference.
 """
 
 from __future__ import annotations
@@ -13,11 +17,20 @@ import shutil
 import time
 from pathlib import Path
 
+import duckdb
 import pyarrow.csv as pacsv
 from rich.console import Console
 
 from carecontract.measures.compute import compute_measures
-from carecontract.present import print_ingest, print_measures, print_quality, progress_bar
+from carecontract.present import (
+    percent,
+    print_ingest,
+    print_measures,
+    print_quality,
+    progress_bar,
+    rate,
+    table,
+)
 from carecontract.records.ingest import ingest
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
@@ -66,6 +79,7 @@ def run_demo(
     )
     print_measures(outcome_rows, [], hint, console=console)
     report_path = _pay_and_report(store_dir, out, console)
+    moved = _a_month_of_corrections(files[-1], store_dir, out, (result.batch_id, outcome_rows), period, console)
     console.rule()
     console.print(f"Done in {time.perf_counter() - t0:.1f}s. Outputs:")
     console.print(f"  activity files     {data}/activity-*.csv  (injected errors listed in injected_errors.csv)")
@@ -76,7 +90,7 @@ def run_demo(
         terms = CONTRACTS / "staffordshire-cancer.yaml"
         console.print(f"  dashboard          carecontract serve {terms} --store {store_dir}  (API docs at /docs)")
         console.print(f"[bold]Open the report:[/] {report_path}  (one file, works offline)")
-    return {"ingest": result.as_dict(), "quality": report_data, "measures": outcome_rows}
+    return {"ingest": result.as_dict(), "quality": report_data, "measures": outcome_rows, "corrections": moved}
 
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
@@ -106,6 +120,126 @@ def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None
     release.write_text(json.dumps(release_package(terms, store_dir), indent=2, ensure_ascii=False))
     console.print(f"Published the contract as OCDS 1.1 releases (ledger transactions, gate milestones): {release}")
     return path
+
+
+#: Row rules a provider can fix by leaving an optional field empty (a miscoded value it cannot stand by).
+FIXABLE = {
+    "invalid_stage": "stage",
+    "invalid_sex": "sex",
+    "invalid_ethnicity": "ethnicity",
+    "invalid_imd_quintile": "imd_quintile",
+    "invalid_age": "age",
+    "invalid_score": "score",
+}
+
+
+def _corrections_file(last_file: Path, store_dir: Path, path: Path) -> tuple[str, dict[str, int]]:
+    """Write a month of corrections for the last month of ``last_file``: about 2% of its treatments
+    re-costed (+10%), 0.5% of its records withdrawn, and its quarantined rows whose only faults are
+    optional fields resubmitted with those fields empty. Chosen by a hash of the record id, so the
+    same data gives the same corrections."""
+    from carecontract.records.schema import ALL_COLUMNS
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE TEMP VIEW raw AS SELECT * FROM read_csv('{last_file}', all_varchar = true)")
+        Store(store_dir).connect(con)
+        month = con.execute("SELECT strftime(max(event_date), '%Y-%m') FROM events").fetchone()[0]
+        fixable = ", ".join(f"'{r}'" for r in FIXABLE)
+        con.execute(
+            "CREATE TEMP TABLE fix AS SELECT DISTINCT trim(record_id) AS record_id, reasons FROM quarantine_rows "
+            f"WHERE len(reasons) > 0 AND len(list_filter(reasons, lambda r: r NOT IN ({fixable}))) = 0"
+        )
+        present = [c for c in ALL_COLUMNS if c != "action"]
+        blank = {c: f"CASE WHEN list_contains(f.reasons, '{r}') THEN NULL ELSE r.{c} END" for r, c in FIXABLE.items()}
+        fixed_cols = ", ".join(f"{blank.get(c, 'r.' + c)} AS {c}" for c in present)
+        recost = ", ".join(
+            "CAST(round(TRY_CAST(cost_gbp AS DOUBLE) * 1.1, 2) AS VARCHAR) AS cost_gbp" if c == "cost_gbp" else c
+            for c in present
+        )
+        nulls = ", ".join(
+            "record_id" if c == "record_id" else "provider_code" if c == "provider_code" else f"NULL AS {c}"
+            for c in present
+        )
+        # records the store holds cleanly (no quarantined copy), dated in the month
+        in_month = (
+            f"event_date LIKE '{month}-%' AND trim(record_id) NOT IN (SELECT trim(record_id) FROM quarantine_rows "
+            "WHERE record_id IS NOT NULL)"
+        )
+        treatment = "event_type = 'treatment' AND TRY_CAST(cost_gbp AS DOUBLE) > 0"
+        con.execute(
+            f"CREATE TEMP TABLE corrections AS "
+            f"SELECT {recost}, 'submit' AS action, 'corrected' AS kind FROM raw "
+            f"WHERE {in_month} AND {treatment} AND hash(record_id) % 50 = 0 "
+            f"UNION ALL SELECT {nulls}, 'withdraw', 'withdrawn' FROM raw "
+            f"WHERE {in_month} AND event_type NOT IN ('referral', 'death') AND hash(record_id) % 200 = 1 "
+            f"UNION ALL SELECT {fixed_cols}, 'submit', 'fixed' FROM raw r "
+            f"JOIN fix f ON trim(r.record_id) = f.record_id WHERE r.event_date LIKE '{month}-%'"
+        )
+        kinds = dict(con.execute("SELECT kind, count(*) FROM corrections GROUP BY kind").fetchall())
+        cols = ", ".join([*present, "action"])
+        con.execute(f"COPY (SELECT {cols} FROM corrections) TO '{path}' (HEADER, DELIMITER ',')")
+    finally:
+        con.close()
+    return month, kinds
+
+
+def _counts(store: Store) -> tuple[int, int]:
+    """(events in the figures, rows on the open quarantine list) of a view of the store."""
+    con = store.connect()
+    try:
+        return con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM quarantine)").fetchone()
+    finally:
+        con.close()
+
+
+def _rate_and_counts(row: dict) -> str:
+    n, d = row.get("numerator"), row.get("denominator")
+    counts = f"n={d:,}" if n is None else f"{n:,}/{d:,}"
+    return f"{rate(row['measure'], row['rate'])} ({counts})"
+
+
+def _a_month_of_corrections(
+    last_file: Path, store_dir: Path, out: Path, first: tuple[str | None, list[dict]], period: tuple, console: Console
+) -> dict:
+    """Submit a month of corrections, then show how the figures moved between the two as-at points.
+
+    ``first`` is the first submission and the measures already computed on it (read again as at that
+    submission they are the same: the store's versions are immutable), so only "now" is computed.
+    """
+    from carecontract.run import Run
+
+    first_batch, before = first
+    path = out / "data" / "corrections.csv"
+    month, kinds = _corrections_file(last_file, store_dir, path)
+    console.rule(f"A month of corrections ({month})")
+    result = ingest([path], store_dir)
+    c = result.counts
+    console.print(
+        f"{path.name}: {result.read:,} rows from the providers: {c['corrected']:,} corrected (re-costed treatments), "
+        f"{c['withdrawn']:,} withdrawn (recorded in error), {c['new']:,} quarantined rows resubmitted fixed; "
+        f"{result.quarantined:,} quarantined. Earlier events released from hold: {c['released']:,}."
+    )
+    after = Run(store_dir).measures(*period)
+    moved = table(
+        f"How the figures moved, as at {first_batch} → as at {result.batch_id}",
+        ["figure", "then", "now"],
+        left=("figure",),
+    )
+    (e0, q0), (e1, q1) = _counts(Store(store_dir, first_batch)), _counts(Store(store_dir))
+    moved.add_row("events in the figures", f"{e0:,}", f"{e1:,}")
+    moved.add_row("open quarantine", f"{q0:,}", f"{q1:,}")
+    moved.add_row("validity", percent(e0 / (e0 + q0)), percent(e1 / (e1 + q1)))
+    for b, a in zip(before, after, strict=True):
+        if (b["numerator"], b["denominator"]) != (a["numerator"], a["denominator"]):
+            moved.add_row(b["measure"], _rate_and_counts(b), _rate_and_counts(a))
+    console.print(moved)
+    terms = CONTRACTS / "staffordshire-cancer.yaml"
+    console.print(
+        "Closed payments stand, each with the view it read. To re-close on the corrected figures (a new "
+        f"version for each year that moved, with its difference): carecontract pay {terms} --store {store_dir}"
+    )
+    return {"month": month, "kinds": kinds, "ingest": result.as_dict(), "before": before, "after": after}
 
 
 def _check_injected(manifest: Path, store_dir: Path) -> str:

@@ -63,12 +63,27 @@ def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.
 
 
 def read_events(
-    files: list[str], engine: Engine = "duckdb", spark_master: str | None = None, name: str = "events"
+    files: list[str],
+    engine: Engine = "duckdb",
+    spark_master: str | None = None,
+    name: str = "events",
+    exclude: str | None = None,
 ) -> Table:
-    """The events Parquet files as an Ibis table on the chosen engine."""
+    """The events Parquet files as an Ibis table on the chosen engine, without the event rows a
+    store's state file (``exclude``) says are not current (superseded, withdrawn or held)."""
     con = backend(engine, spark_master)
+    key = ["batch_id", "record_id"]
     if engine == "spark":
         # Ibis's PySpark read_parquet takes one path; Spark itself reads many
-        spark_session(spark_master).read.parquet(*files).createOrReplaceTempView(name)
+        session = spark_session(spark_master)
+        frame = session.read.parquet(*files)
+        if exclude:
+            gone = session.read.parquet(exclude).where("kind = 'event'").select(*key)
+            frame = frame.join(gone, key, "left_anti")
+        frame.createOrReplaceTempView(name)
         return con.table(name)
-    return con.read_parquet(files)
+    table = con.read_parquet(files)
+    if exclude:
+        gone = con.read_parquet(exclude)
+        table = table.anti_join(gone.filter(gone.kind == "event").select(*key), key)
+    return table

@@ -4,8 +4,11 @@ Before, the store's path was threaded through every call and each layer opened i
 run reached the measures by two roads (each fee year's gate and each outcome year's payment), and
 each built its own events table. A :class:`Run` is built once, at the edge (a CLI command, an
 API request, a notebook cell), and passed down. It holds the store, the engine the queries run
-on, the terms if the caller has them, and the point in the store's history to read (``as_at``:
-``None``, the latest committed state, until the store is versioned). What it computes it keeps:
+on, the terms if the caller has them, and the point in the store's history to read (``as_at``: a date or
+a submission id; ``None``, the latest committed state). ``Run(..., as_at=...)`` is the one entry
+point for as-at reads: the Run's store is the store *as at* that point (:class:`Store` with
+``as_at``), so every reader below it (events on either engine, measures, quality, gate, payments,
+baseline, report, service) sees that version without knowing. What it computes it keeps:
 
 - the events table, built once for the engine;
 - the measures' source tables (pathways, deaths, experience returns), built once;
@@ -42,7 +45,7 @@ from carecontract.measures.compute import (
     sources,
 )
 from carecontract.records.quality import quality
-from carecontract.records.store import Store
+from carecontract.records.store import AsAt, Store
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import Contract
 
@@ -56,20 +59,28 @@ class Run:
 
     ``Run(store, terms=None, engine="duckdb", spark_master=None, as_at=None)``; ``store`` may be a
     path. Fields are fixed once built; only the cache behind them fills in.
+
+    ``as_at`` (a date, an ISO date string or a submission id) reads the store as it stood then; a
+    store given with its own ``as_at`` keeps it unless the Run is given one. Two Runs at the same
+    as-at give the same figures whatever was submitted since.
     """
 
     store: Store
     terms: Terms | None = None
     engine: Engine = "duckdb"
     spark_master: str | None = None
-    as_at: date | None = None  # the store's state to read; None: the latest committed (versioned store: to come)
+    as_at: AsAt = None  # the store's state to read; None: the latest committed
     _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.store, Store):
-            object.__setattr__(self, "store", Store(self.store))
+        store = self.store if isinstance(self.store, Store) else Store(self.store)
+        if self.as_at is not None:
+            store = store.at(self.as_at)
+        object.__setattr__(self, "store", store)
+        object.__setattr__(self, "as_at", store.as_at)
         check_engine(self.engine)
+        store.committed()  # an unknown submission id fails here, in one line
 
     @classmethod
     def of(
@@ -79,14 +90,20 @@ class Run:
         *,
         engine: Engine = "duckdb",
         spark_master: str | None = None,
+        as_at: AsAt = None,
     ) -> Run:
-        """``source`` itself if it is a Run (its own engine and terms stand), else a new Run over it.
+        """``source`` itself if it is a Run (its own engine, terms and as-at stand), else a new Run over it.
 
         The bridge for functions that still accept a store path: ``run = Run.of(store, engine=engine)``.
         """
         if isinstance(source, Run):
             return source
-        return cls(source, terms, engine, spark_master)
+        return cls(source, terms, engine, spark_master, as_at)
+
+    @property
+    def version(self) -> str | None:
+        """The last submission this Run reads (None: an empty store, or an as-at before any)."""
+        return self.cached("version", self.store.version)
 
     def with_terms(self, terms: Terms | None) -> Run:
         """The same data, and what has been computed from it so far, under other terms (a what-if
@@ -157,14 +174,16 @@ class Run:
 
         return copy.deepcopy(self.cached(key, compute))
 
-    def quality_report(self) -> dict[str, Any]:
-        """The store's data-quality report (:func:`carecontract.records.quality.quality`), computed once,
-        with the pathway checks the measures depend on (``pathways``: treatments dated before their
-        decision to treat), which the records layer cannot compute since it sits below the measures."""
+    def quality_report(self, start: date | None = None, end: date | None = None) -> dict[str, Any]:
+        """The data-quality report (:func:`carecontract.records.quality.quality`) of the Run's view of
+        the store, over events dated in [start, end] if given, computed once per period; with the
+        pathway checks the measures depend on (``pathways``: treatments dated before their decision to
+        treat, over the whole view), which the records layer cannot compute since it sits below the
+        measures."""
 
         def compute() -> dict[str, Any]:
-            report = quality(self.store).as_dict()
+            report = quality(self.store, start, end).as_dict()
             report["pathways"] = pathway_checks(self.sources())
             return report
 
-        return copy.deepcopy(self.cached("quality", compute))
+        return copy.deepcopy(self.cached(("quality", start, end), compute))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from carecontract.cli.options import (
+    AsAtOption,
     EngineOption,
     JsonOption,
     OptionalTermsArgument,
@@ -18,8 +19,8 @@ from carecontract.cli.options import (
     check_period,
     load,
     parse_date,
-    require_store,
     split,
+    store_at,
     terms_path,
 )
 from carecontract.cli.shell import app
@@ -48,6 +49,7 @@ def measures(
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
     terms_flag: TermsFlag = None,
+    as_at: AsAtOption = None,
 ) -> None:
     """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits.
 
@@ -62,10 +64,10 @@ def measures(
     provenance = terms.provenance() if terms else None
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     keys = list(dict.fromkeys(key for value in by or [] for key in split(value)))
-    require_store(store)
-    check_period(store, first, last)
+    view = store_at(store, as_at)
+    check_period(view, first, last)
     rows = compute_measures(
-        store,
+        view,
         first,
         last,
         keys,

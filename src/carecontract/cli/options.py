@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -56,6 +56,14 @@ SparkMasterOption = Annotated[
     str | None, typer.Option(help="Spark master URL for a cluster, e.g. spark://host:7077 (see docs/scale.md).")
 ]
 LogOption = Annotated[Path, typer.Option("--log", help="The decision log file.")]
+AsAtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-at",
+        help="Read the store as it stood: a date (YYYY-MM-DD: every submission up to that day) or a "
+        "submission id (see `carecontract submissions`). Default: the latest.",
+    ),
+]
 
 #: TERMS, the first argument of every command about one contract.
 TermsArgument = Annotated[Path, typer.Argument(metavar="TERMS", help="Contract terms YAML.", show_default=False)]
@@ -108,8 +116,9 @@ def require_store(store: Path) -> None:
         raise StoreError(f"{store}: no store here (run `carecontract ingest FILE --store {store}` first)")
 
 
-def check_period(store: Path, first: date, last: date) -> None:
-    """Refuse a period with no events in the store (naming the dates it holds); note a partial one."""
+def check_period(store: Any, first: date, last: date) -> None:
+    """Refuse a period with no events in the store (a path, or a Store view as at a date), naming the
+    dates it holds; note a partial one."""
     from carecontract.present import check_period as coverage
     from carecontract.present import err
 
@@ -128,6 +137,16 @@ def output_file(path: Path, option: str) -> Path:
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise BadOption(f"{option} {path}: no permission to write there")
     return path
+
+
+def store_at(store: Path, as_at: str | None):  # -> carecontract.records.store.Store
+    """The store at ``--as-at`` (checked: an unknown submission id is one line), after ``require_store``."""
+    from carecontract.records.store import Store
+
+    require_store(store)
+    view = Store(store, as_at)
+    view.committed()
+    return view
 
 
 def split(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from carecontract.cli.options import (
+    AsAtOption,
     EngineOption,
     JsonOption,
     LegacyTermsArgument,
@@ -24,6 +25,7 @@ from carecontract.cli.options import (
     output_file,
     parse_date,
     require_store,
+    store_at,
     terms_path,
 )
 from carecontract.cli.shell import app
@@ -41,14 +43,15 @@ def pay(
     as_json: JsonOption = False,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
+    as_at: AsAtOption = None,
 ) -> None:
     """Apply the contract's payment rules and close each period into a balanced double-entry ledger."""
     from carecontract.payments.close import close_periods
 
     terms = load(terms_file, overrides)
-    require_store(store)
+    view = store_at(store, as_at)
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
-        run = close_periods(terms, store, period, engine, spark_master, progress=report)
+        run = close_periods(terms, view, period, engine, spark_master, progress=report)
     if as_json:
         print(json.dumps({**run.as_dict(), "terms": terms.provenance()}, default=str))
         return
@@ -90,6 +93,7 @@ def baseline(
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
     terms_flag: TermsFlag = None,
+    as_at: AsAtOption = None,
 ) -> None:
     """Activity and cost by year, tumour site, service, provider, commissioner; patient and payment flows.
 
@@ -100,10 +104,10 @@ def baseline(
 
     terms_file = terms_path(terms_file, terms_flag, required=False)
     terms = load(terms_file, overrides) if terms_file else None
-    require_store(store)
+    view = store_at(store, as_at)
     if excel:
         output_file(excel, "--excel")
-    result = build_baseline(store, terms, engine, spark_master)
+    result = build_baseline(view, terms, engine, spark_master)
     written = export(result, out, excel, terms.contract if terms else None) if (out or excel) else []
     if as_json:
         print(json.dumps(result.as_dict(), default=str))

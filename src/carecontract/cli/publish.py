@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from carecontract.cli.options import (
+    AsAtOption,
     BadOption,
     LogOption,
     SetOption,
@@ -20,6 +21,7 @@ from carecontract.cli.options import (
     load,
     output_file,
     require_store,
+    store_at,
     terms_path,
 )
 from carecontract.cli.shell import app, deprecated_alias, usage_error
@@ -37,16 +39,17 @@ def report(
     runs: Annotated[int, typer.Option(help="Stress-test runs.")] = 5000,
     log: DecisionLogOption = Path("decisions.jsonl"),
     overrides: SetOption = None,
+    as_at: AsAtOption = None,
 ) -> None:
     """One self-contained HTML report (works offline): terms, data quality, flows, outcomes, money, viability."""
     from carecontract.publish.report import build_report
 
     terms = load(terms_file, overrides)
-    require_store(store)
+    view = store_at(store, as_at)
     output_file(out, "--out")
     with progress_bar(sys.stderr.isatty()) as progress:
         progress("report", 0.0)
-        text = build_report(terms, store, public=public, runs=runs, decision_log=log if log.exists() else None)
+        text = build_report(terms, view, public=public, runs=runs, decision_log=log if log.exists() else None)
         progress("report", 1.0)
     out.write_text(text)
     edition = "public" if public else "restricted"

@@ -10,9 +10,16 @@ from typing import Annotated
 
 import typer
 
-from carecontract.cli.options import BadOption, JsonOption, StoreOption, parse_date, require_store
+from carecontract.cli.options import (
+    AsAtOption,
+    BadOption,
+    JsonOption,
+    StoreOption,
+    parse_date,
+    store_at,
+)
 from carecontract.cli.shell import app
-from carecontract.present import console, print_ingest, print_quality, progress_bar
+from carecontract.present import console, print_ingest, print_quality, progress_bar, table
 
 
 def _one_of(*choices: str):
@@ -98,17 +105,103 @@ def ingest(
     if as_json:
         print(json.dumps(result.as_dict(), default=str))
         return
+    for path, batch in result.skipped.items():
+        console.print(f"{path}: already submitted, byte for byte (submission {batch}); skipped")
+    if result.no_op:
+        console.print("Nothing to do: every file was submitted before. The store is unchanged.")
+        return
     print_ingest(result.as_dict())
+    print_counts(result.batch_id, result.counts)
+
+
+def print_counts(batch: str | None, counts: dict[str, int]) -> None:
+    """What a submission did to the store's records, beyond accepted and quarantined."""
+    console.print(
+        f"Submission {batch}: {counts.get('new', 0):,} new, {counts.get('corrected', 0):,} corrected, "
+        f"{counts.get('withdrawn', 0):,} withdrawn, {counts.get('unchanged', 0):,} unchanged; "
+        f"{counts.get('held', 0):,} held by a cross-row rule, {counts.get('rejected', 0):,} rejected. "
+        f"Earlier events released: {counts.get('released', 0):,}; newly held: {counts.get('newly_held', 0):,}."
+    )
+
+
+def print_submissions(rows: list[dict]) -> None:
+    cols = ["#", "submission", "providers", "read", "new", "corrected", "withdrawn", "unchanged", "quarantined"]
+    out = table("Submissions", cols, left=("submission", "providers"))
+    for r in rows:
+        out.add_row(
+            str(r["seq"]),
+            f"{r['submission']}",
+            ", ".join(r["providers"]),
+            *(f"{r[k]:,}" for k in ("read", "new", "corrected", "withdrawn", "unchanged", "quarantined")),
+        )
+    console.print(out)
+
+
+def print_history(record: str, rows: list[dict]) -> None:
+    cols = ["submitted", "submission", "action", "provider", "event", "date", "patient", "status", "by"]
+    out = table(f"Record {record}: every version", cols, left=tuple(cols))
+    for r in rows:
+        status = r["status"] + (f" ({', '.join(r['reasons'])})" if r["reasons"] else "")
+        out.add_row(
+            r["submitted_at"] or "",
+            r["submission"],
+            r["action"],
+            r["provider"] or "",
+            r["event_type"] or "",
+            r["event_date"] or "",
+            r["patient"] or "",
+            status,
+            r["by_submission"] or "",
+        )
+    console.print(out)
 
 
 @app.command()
-def quality(store: StoreOption, as_json: JsonOption = False) -> None:
+def quality(
+    store: StoreOption,
+    start: Annotated[str | None, typer.Option("--from", help="Only events dated from this day (ISO date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Only events dated up to this day (ISO date).")] = None,
+    as_at: AsAtOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Data quality: completeness, validity, timeliness and duplicates by column, provider, commissioner."""
     from carecontract.records.quality import quality as run_quality
 
-    require_store(store)
-    report = run_quality(store).as_dict()
+    first = parse_date(start, "--from") if start else None
+    last = parse_date(end, "--to") if end else None
+    report = run_quality(store_at(store, as_at), first, last).as_dict()
     if as_json:
         print(json.dumps(report, default=str))
         return
     print_quality(report)
+
+
+@app.command()
+def submissions(store: StoreOption, as_at: AsAtOption = None, as_json: JsonOption = False) -> None:
+    """Every submission to the store, in order, with its counts (read = accepted + quarantined)."""
+    from carecontract.records.history import submissions as list_submissions
+
+    rows = list_submissions(store_at(store, as_at))
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    print_submissions(rows)
+
+
+@app.command()
+def history(
+    store: StoreOption,
+    record: Annotated[str, typer.Option(help="The record_id whose versions to show.")],
+    as_at: AsAtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every version of one record: who submitted it, when, and what became of it (no NHS numbers)."""
+    from carecontract.records.history import record_history
+
+    rows = record_history(store_at(store, as_at), record)
+    if not rows:
+        raise BadOption(f"{store}: no record {record!r} in any submission")
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    print_history(record, rows)

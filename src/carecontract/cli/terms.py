@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 
 from carecontract.cli.options import (
+    AsAtOption,
     JsonOption,
     SetOption,
     StoreOption,
     check_period,
     load,
     parse_date,
-    require_store,
+    store_at,
 )
 from carecontract.cli.shell import app
 from carecontract.present import console, contract_year, gate_aims, parameter_value, table, yes_no
@@ -102,15 +103,16 @@ def terms_gate(
     end: Annotated[str, typer.Option("--to", help="Last day of the period.")],
     overrides: SetOption = None,
     as_json: JsonOption = False,
+    as_at: AsAtOption = None,
 ) -> None:
     """Is the gate from the fee stage to the outcomes stage passed? Each aim measured from the store."""
     from carecontract.terms.summary import gate_result
 
     terms = load(file, overrides)
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
-    require_store(store)
-    check_period(store, first, last)
-    result = gate_result(terms, store, first, last)
+    view = store_at(store, as_at)
+    check_period(view, first, last)
+    result = gate_result(terms, view, first, last)
     if as_json:
         print(json.dumps(result))
         return

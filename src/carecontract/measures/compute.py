@@ -60,7 +60,8 @@ def events_table(store: Store, engine: Engine = "duckdb", spark_master: str | No
     if not files:
         schema = ibis.schema({c: _ibis_type(t) for c, t in EVENT_COLUMNS.items()})
         return ibis.memtable({c: [] for c in EVENT_COLUMNS}, schema=schema)
-    return read_events(files, engine, spark_master, name=f"events_{store.fingerprint()}")
+    state = store.state_file()  # the store's version: rows superseded, withdrawn or held are not read
+    return read_events(files, engine, spark_master, f"events_{store.fingerprint()}", str(state) if state else None)
 
 
 def _ibis_type(sql_type: str) -> str:

@@ -7,9 +7,16 @@ Layout, inside the store directory::
     payments/<contract-slug>--what-if-<fingerprint>/ the same for a run with --set overrides
 
 Closing a period is idempotent: the inputs (the terms' fingerprint, with any what-ifs, and the
-store's committed batches) are fingerprinted, and a period already closed on the same inputs is
-left alone. Changed inputs produce a new version with a diff by account against the previous
-one — a correction is recorded, never a silent overwrite. The manifest is replaced atomically
+committed submissions of the store's view) are fingerprinted, and a period already closed on the same
+inputs is left alone.
+
+A close reads a frozen view of the store: the Run's ``as_at`` (a date or a submission; by default the
+latest submission at the moment of closing). Each version records that view (``as_at``: what was
+asked, ``store_version``: the last submission it read), so "what did the figures say when we paid"
+is ``Run(store, as_at=version["store_version"])``. Re-closing after corrections have arrived reads a
+newer view, so it makes a new version with its difference from the one before. Any changed input
+produces a new version with a diff by account against the previous one — a correction is
+recorded, never a silent overwrite. The manifest is replaced atomically
 after the Parquet file is written, as for ingest, so a crash leaves the book as it was.
 """
 
@@ -92,6 +99,11 @@ class PaymentBook:
             return {"contract": self.terms.contract.name, "versions": []}
         return json.loads(self.manifest_path.read_text())
 
+    def frozen_view(self) -> dict[str, Any]:
+        """The view of the store a close reads: what was asked, and the last submission it includes."""
+        as_at = self.run.as_at
+        return {"as_at": None if as_at is None else str(as_at), "store_version": self.run.version}
+
     def inputs_fingerprint(self, year: int) -> str:
         text = f"{RULES_VERSION}|{self.terms.fingerprint}|{self.store.fingerprint()}|{year}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -141,6 +153,7 @@ class PaymentBook:
             "status": "new" if previous is None else ("changed" if diff else "recomputed, same payments"),
             "file": file,
             "inputs": self.inputs_fingerprint(year),
+            **self.frozen_view(),
             "terms": self.terms.provenance(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "by_account": balances,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from carecontract.errors import UserError
 from carecontract.payments.book import PaymentBook, covered_years
 from carecontract.payments.ledger import net_by_account
-from carecontract.records.store import Store
+from carecontract.records.store import AsAt, Store
 from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import Contract
@@ -103,9 +103,14 @@ def close_periods(
     engine: str = "duckdb",
     spark_master: str | None = None,
     progress: Progress = _no_progress,
+    as_at: AsAt = None,
 ) -> PayRun:
-    """Close the contract years asked for (default: every ended year with data) and read back their ledger."""
-    run = Run(store, terms, engine=engine, spark_master=spark_master)
+    """Close the contract years asked for (default: every ended year with data) and read back their ledger.
+
+    The close reads the store as at ``as_at`` (or a ``store`` given with its own; default: the latest
+    submission now), and each version it makes records that view.
+    """
+    run = Run(store, terms, engine=engine, spark_master=spark_master, as_at=as_at)
     years = payable_years(terms.contract, run, periods)  # the store's event range, read once for both
     progress("closing periods", 0.0)
     book = PaymentBook(run, terms)

@@ -4,18 +4,28 @@ Why it matters: the seeds' contracts were priced on base data "over four years o
 had checked. Stage 1 of the Staffordshire contract existed to fix exactly that, and its gate asks
 for a data-completeness threshold — so the measures here are the ones a gate can be set on.
 
-Everything is computed over every row ever read (accepted events and quarantined rows together),
-by column, provider and commissioner, in one DuckDB pass per table.
+Everything is computed over the store's view (the latest, or as at a date or submission): the
+current events and the open quarantine (rows rejected and not since resubmitted, and events a
+cross-row rule holds back), by column, provider and commissioner, in one DuckDB pass per table. A
+superseded or withdrawn version is not counted: a correction replaces the row it corrects.
+
+Over a period (``start``, ``end``), the rows are those whose event date falls in it, *plus every
+row whose date could not be read*: such a row cannot be placed in a period, and leaving it out
+would let a period look cleaner than its data is. A period with no rows has no completeness or
+validity (None), so a gate set on them fails rather than passes on nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from carecontract.records import schema, validation
 from carecontract.records.store import Store
 
+#: The columns that describe an event (``action`` says what to do with a row, it is not an event's field).
+COLUMNS = schema.REQUIRED_COLUMNS + schema.OPTIONAL_COLUMNS
 STALE_YEARS = 4  # the seeds: "the data on which the contracts were based is now over 4 years old"
 
 
@@ -28,9 +38,11 @@ class QualityReport:
     by_provider: list[dict[str, Any]]
     by_commissioner: list[dict[str, Any]]
     reading: list[dict[str, Any]] = field(default_factory=list)
+    scope: dict[str, Any] = field(default_factory=dict)  # the period and the store version measured
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "scope": self.scope,
             "rows": self.rows,
             "duplicates": self.reasons.get(validation.DUPLICATE_RECORD_ID, 0),
             "columns": self.columns,
@@ -42,11 +54,12 @@ class QualityReport:
         }
 
 
-def _read_rows_sql() -> str:
-    """Every row read, accepted or not, with a filled flag per column and its reasons."""
+def _read_rows_sql(period: bool = False) -> str:
+    """Every row read, accepted or not, with a filled flag per column and its reasons; with ``period``,
+    only rows dated in [$start, $end] and rows with no readable date (filtered as the files are read)."""
     event_cols = []
     quarantine_cols = []
-    for c in schema.ALL_COLUMNS:
+    for c in COLUMNS:
         if c == "nhs_number":
             event_cols.append("true AS f_nhs_number")
             quarantine_cols.append("(nhs_number IS NOT NULL OR patient_id IS NOT NULL) AS f_nhs_number")
@@ -56,18 +69,32 @@ def _read_rows_sql() -> str:
     return (
         f"SELECT provider_code AS provider, commissioner_code AS commissioner, event_type, event_date, "
         f"CAST([] AS VARCHAR[]) AS reasons, batch_id, {', '.join(event_cols)} FROM events "
-        "UNION ALL "
+        + ("WHERE event_date IS NULL OR event_date BETWEEN $start AND $end " if period else "")
+        + "UNION ALL "
         "SELECT upper(NULLIF(trim(provider_code), '')), upper(NULLIF(trim(commissioner_code), '')), "
         "lower(trim(event_type)), TRY_CAST(trim(event_date) AS DATE), reasons, batch_id, "
         f"{', '.join(quarantine_cols)} FROM quarantine"
+        + (
+            " WHERE TRY_CAST(trim(event_date) AS DATE) IS NULL "
+            "OR TRY_CAST(trim(event_date) AS DATE) BETWEEN $start AND $end"
+            if period
+            else ""
+        )
     )
 
 
-def quality(store: str | Store) -> QualityReport:
+def quality(store: str | Store, start: date | None = None, end: date | None = None) -> QualityReport:
+    """The quality of ``store``'s view (its ``as_at``), over events dated in [start, end] if given."""
     store = store if isinstance(store, Store) else Store(store)
     con = store.connect()
     try:
-        con.execute(f"CREATE TEMP TABLE read_rows AS {_read_rows_sql()}")
+        if start is None and end is None:
+            con.execute(f"CREATE TEMP TABLE read_rows AS {_read_rows_sql()}")
+        else:  # undated rows stay: they may belong to any period
+            con.execute(
+                f"CREATE TEMP TABLE read_rows AS {_read_rows_sql(period=True)}",
+                {"start": start or date(1, 1, 1), "end": end or date(9999, 12, 31)},
+            )
         read, accepted = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE len(reasons) = 0) FROM read_rows"
         ).fetchone()
@@ -90,6 +117,12 @@ def quality(store: str | Store) -> QualityReport:
         by_provider,
         by_commissioner,
         _reading(store),
+        {
+            "from": start.isoformat() if start else None,
+            "to": end.isoformat() if end else None,
+            "as_at": str(store.as_at) if store.as_at is not None else None,
+            "version": store.version(),
+        },
     )
 
 
@@ -125,13 +158,12 @@ def _by_column(con, read: int, reasons: dict[str, int]) -> list[dict[str, Any]]:
     for event_type, cols in schema.REQUIRED_FOR_EVENT.items():
         for c in cols:
             required_where[c] = f"event_type = '{event_type}'"
-    fills = ", ".join(f"avg(f_{c}::INT)" for c in schema.ALL_COLUMNS)
+    fills = ", ".join(f"avg(f_{c}::INT)" for c in COLUMNS)
     required = ", ".join(
-        f"avg(f_{c}::INT) FILTER (WHERE {required_where[c]})" if c in required_where else "NULL"
-        for c in schema.ALL_COLUMNS
+        f"avg(f_{c}::INT) FILTER (WHERE {required_where[c]})" if c in required_where else "NULL" for c in COLUMNS
     )
     filled = con.execute(f"SELECT {fills}, {required} FROM read_rows").fetchone()
-    n = len(schema.ALL_COLUMNS)
+    n = len(COLUMNS)
     # rows failing each column: count rows, not reasons, so a row failing twice on one column counts once
     failing = dict(
         con.execute(
@@ -141,7 +173,7 @@ def _by_column(con, read: int, reasons: dict[str, int]) -> list[dict[str, Any]]:
         ).fetchall()
     )
     out = []
-    for i, c in enumerate(schema.ALL_COLUMNS):
+    for i, c in enumerate(COLUMNS):
         out.append(
             {
                 "column": c,

@@ -14,7 +14,7 @@ import csv
 import hashlib
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -44,6 +44,7 @@ class SourceSummary:
     normalised: bool = False  # read through a normalised copy (mixed line ends, stray quotes, long records)
     accepted: int = 0
     quarantined: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # new, corrected, withdrawn, unchanged, held, rejected
 
     @property
     def mixed_line_endings(self) -> bool:

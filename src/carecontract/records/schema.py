@@ -34,7 +34,19 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "ethnicity",
 )
 
-ALL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+#: Columns that say what to do with a row rather than describe the event (not stored as event fields).
+CONTROL_COLUMNS: tuple[str, ...] = ("action",)
+
+ALL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + CONTROL_COLUMNS
+
+#: ``action``: empty or ``submit`` (the default) adds a record or corrects the provider's earlier
+#: version of it (same ``record_id``); ``withdraw`` removes the provider's record from current
+#: figures, and needs only ``record_id`` and ``provider_code``.
+SUBMIT = "submit"
+WITHDRAW = "withdraw"
+ACTIONS: tuple[str, ...] = (SUBMIT, WITHDRAW)
+#: What a withdrawal row must carry (the other required columns may be left empty).
+WITHDRAWAL_COLUMNS: tuple[str, ...] = ("record_id", "provider_code")
 
 EVENT_TYPES: tuple[str, ...] = (
     "referral",

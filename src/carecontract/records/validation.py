@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from carecontract.records import nhs_number, schema
 
-LOWER = {"event_type", "referral_route", "modality", "place_of_death", "usual_residence"}
+LOWER = {"event_type", "referral_route", "modality", "place_of_death", "usual_residence", "action"}
 UPPER = {"provider_code", "commissioner_code", "icd10", "sex", "ethnicity"}
 
 
@@ -61,13 +61,21 @@ def _pattern_rule(column: str, pattern: str, extra: str, description: str) -> Ru
 
 
 EVENT_DATE = "TRY_CAST(n_event_date AS DATE)"
+WITHDRAWAL = f"n_action = '{schema.WITHDRAW}'"
+NOT_WITHDRAWAL = f"n_action IS DISTINCT FROM '{schema.WITHDRAW}'"
 CANCER_SITE = schema.tumour_site_sql("n_icd10")
 ICD10_PATTERN = r"[A-Z][0-9]{2}(\.?[0-9A-Z]{1,2})?"
 
 
 def row_rules() -> list[Rule]:
     """Every single-row rule, in the order reasons are reported."""
-    rules = [Rule(f"missing_{c}", c, f"n_{c} IS NULL", f"{c} is required") for c in schema.REQUIRED_COLUMNS]
+    # a withdrawal row needs only the record and its provider: the other required columns may be empty
+    rules = [
+        Rule(f"missing_{c}", c, f"n_{c} IS NULL", f"{c} is required")
+        if c in schema.WITHDRAWAL_COLUMNS
+        else Rule(f"missing_{c}", c, f"n_{c} IS NULL AND {NOT_WITHDRAWAL}", f"{c} is required")
+        for c in schema.REQUIRED_COLUMNS
+    ]
     rules += [
         Rule(
             "invalid_nhs_number",
@@ -131,6 +139,7 @@ def row_rules() -> list[Rule]:
         _enum_rule("sex", schema.SEXES),
         _enum_rule("imd_quintile", ("1", "2", "3", "4", "5")),
         _enum_rule("ethnicity", schema.ETHNIC_CATEGORIES),
+        _enum_rule("action", schema.ACTIONS),
     ]
     for event_type, columns in schema.REQUIRED_FOR_EVENT.items():
         rules += [
@@ -168,9 +177,14 @@ UNBALANCED_QUOTE = "unbalanced_quote"
 SWALLOWED_BY_QUOTED_FIELD = "swallowed_by_quoted_field"
 RECORD_TOO_LONG = "record_too_long"
 
+OTHER_PROVIDERS_RECORD = "record_id_of_other_provider"
+NOTHING_TO_WITHDRAW = "nothing_to_withdraw"
+
 #: Reasons that need more than one row, applied after the row rules.
 CROSS_ROW_RULES: tuple[Rule, ...] = (
-    Rule(DUPLICATE_RECORD_ID, "record_id", "", "record_id was already read (in this ingest or the store)"),
+    Rule(DUPLICATE_RECORD_ID, "record_id", "", "record_id appears more than once in one submission (first kept)"),
+    Rule(OTHER_PROVIDERS_RECORD, "record_id", "", "record_id belongs to a record another provider submitted"),
+    Rule(NOTHING_TO_WITHDRAW, "record_id", "", "a withdrawal of a record_id the provider has no current record for"),
     Rule(BEFORE_FIRST_REFERRAL, "event_date", "", "a pathway event dated before the patient's first referral"),
     Rule(AFTER_DEATH, "event_date", "", "an event dated after the patient's death"),
 )

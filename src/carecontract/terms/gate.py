@@ -31,11 +31,11 @@ class GateError(UserError, ValueError):
 
 @runtime_checkable
 class Evidence(Protocol):
-    """What a gate is judged on: measures over a period and the store's data quality (a Run is one)."""
+    """What a gate is judged on: measures and data quality over a period (a Run is one)."""
 
     def measures(self, start: date, end: date, by: Any = (), *, only: Any = None) -> list[dict[str, Any]]: ...
 
-    def quality_report(self) -> dict[str, Any]: ...
+    def quality_report(self, start: date | None = None, end: date | None = None) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -44,14 +44,14 @@ class _StoreEvidence:
 
     store: Store
     src: Sources | None = None
-    report: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None  # given by the caller: used as the period's report
 
     def measures(self, start: date, end: date, by: Any = (), *, only: Any = None) -> list[dict[str, Any]]:
         return compute_measures(self.store, start, end, by, only=only, src=self.src)
 
-    def quality_report(self) -> dict[str, Any]:
+    def quality_report(self, start: date | None = None, end: date | None = None) -> dict[str, Any]:
         if self.report is None:
-            self.report = quality(self.store).as_dict()
+            self.report = quality(self.store, start, end).as_dict()
         return self.report
 
 
@@ -107,7 +107,7 @@ def judge_gate(
     criteria: list[Criterion] = []
     if gate.data_completeness is not None or gate.data_validity is not None:
         if quality_report is None:
-            raise ValueError("this gate judges data quality: give the store's quality report")
+            raise ValueError("this gate judges data quality: give the period's quality report")
         completeness, validity = data_quality(quality_report)
         if gate.data_completeness is not None:
             criteria.append(Criterion("data_completeness", gate.data_completeness, completeness, True))
@@ -118,6 +118,10 @@ def judge_gate(
     return {
         "stage": stage.name,
         "period": {"from": start.isoformat(), "to": end.isoformat()},
+        # what the data-quality criteria were measured on: the period's rows in one version of the store
+        "evidence": None
+        if quality_report is None
+        else {**quality_report.get("scope", {}), "rows": quality_report["rows"]},
         "passed": all(c.passed for c in criteria),
         "criteria": [
             {
@@ -143,6 +147,10 @@ def evaluate_gate(
 ) -> dict[str, Any]:
     """Each criterion of the first fee stage's gate, measured over [start, end], and the verdict.
 
+    Data completeness and validity are measured over the period's rows (events dated in it, and
+    rows whose date could not be read), in the evidence's version of the store: a period with no
+    rows has no quality to measure, so those criteria fail.
+
     ``evidence`` is a Run (or anything with its ``measures`` and ``quality_report``), or a store.
     For a store, ``src`` and ``quality_report`` let a caller evaluating several years build them
     once; a Run keeps them itself.
@@ -153,7 +161,7 @@ def evaluate_gate(
         evidence = _StoreEvidence(store, src, quality_report)
     report = None
     if gate.data_completeness is not None or gate.data_validity is not None:
-        report = evidence.quality_report()
+        report = evidence.quality_report(start, end)
     rates: dict[str, float | None] = {}
     if gate.measures:
         rows = evidence.measures(start, end, only=list(gate.measures))

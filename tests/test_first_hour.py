@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 import carecontract as cc
 from carecontract.cli import app
-from carecontract.present import SHORT_NAMES, EmptyPeriod, period_coverage
+from carecontract.measures.definitions import SHORT_NAMES, EmptyPeriod, period_coverage
 from carecontract.terms import load_terms
 from tests.conftest import VALID_ROW, write_csv
 

@@ -52,7 +52,7 @@ def _smaller(command: str, pathway: str | None) -> str:
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "COLUMNS": "120", "CARECONTRACT_KEY": "readme", "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "COLUMNS": "120", "CARECONTRACT_KEY": "readme-" + "0" * 32, "PYTHONPATH": str(ROOT / "src")}
     env["CARECONTRACT_KEY_FILE"] = str(tmp_path / "unused.key")
     return env
 

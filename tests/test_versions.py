@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from carecontract.records.history import record_history, submissions
 from carecontract.records.ingest import ingest
-from carecontract.records.store import Store
+from carecontract.records.store import Store, StoreError
 from carecontract.run import Run
+from carecontract.terms.targets import label_rows
 from tests.conftest import VALID_ROW, write_csv
 
 AS_OF = date(2026, 1, 1)
@@ -120,7 +121,7 @@ def test_a_quarantined_row_resubmitted_correctly_leaves_the_open_list(tmp_path: 
 def test_an_identical_file_is_a_no_op_from_the_command_line(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", [VALID_ROW])
     cmd = [sys.executable, "-m", "carecontract.cli", "ingest", str(path), "--store", str(tmp_path / "s")]
-    env = {**os.environ, "CARECONTRACT_KEY": "k"}
+    env = {**os.environ, "CARECONTRACT_KEY": "k" * 32}
     subprocess.run(cmd, check=True, capture_output=True, env=env)
     manifest = (tmp_path / "s" / "manifest.json").read_bytes()
     again = subprocess.run(cmd, capture_output=True, text=True, env={**env, "COLUMNS": "200"})
@@ -133,7 +134,7 @@ def test_history_and_submissions_never_show_an_nhs_number(tmp_path: Path) -> Non
     store = tmp_path / "store"
     submit(tmp_path, "a.csv", [{**VALID_ROW, "nhs_number": "9434765918"}, {**VALID_ROW, "record_id": "r2"}])
     submit(tmp_path, "b.csv", [VALID_ROW])
-    env = {**os.environ, "CARECONTRACT_KEY": "test-key", "COLUMNS": "250"}
+    env = {**os.environ, "CARECONTRACT_KEY": "test-key-" + "0" * 32, "COLUMNS": "250"}
     for args in (["history", "--record", "r1"], ["submissions"], ["history", "--record", "r1", "--json"]):
         cmd = [sys.executable, "-m", "carecontract.cli", *args, "--store", str(store)]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
@@ -271,7 +272,7 @@ def test_arrival_order_does_not_matter_even_in_one_submission(tmp_path_factory, 
 
 # -- concurrency --------------------------------------------------------------------------------
 def _ingest_one(path: str, store: str) -> None:
-    os.environ["CARECONTRACT_KEY"] = "test-key"
+    os.environ["CARECONTRACT_KEY"] = "test-key-" + "0" * 32
     ingest([path], store, as_of=AS_OF)
 
 
@@ -384,7 +385,6 @@ def _correct_then_die(source: str, store: str) -> None:
         os._exit(9)  # kill -9 at the commit point: files written, manifest not replaced
 
     Store._commit = die  # type: ignore[method-assign]
-    os.environ["CARECONTRACT_KEY"] = "test-key"
     ingest([source], store, as_of=AS_OF)
 
 
@@ -473,7 +473,7 @@ def test_as_at_on_the_command_line(tmp_path: Path) -> None:
     store = tmp_path / "store"
     first = submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
     submit(tmp_path, "b.csv", [{"record_id": "atx", "provider_code": "RJE", "action": "withdraw"}])
-    env = {**os.environ, "CARECONTRACT_KEY": "test-key"}
+    env = {**os.environ, "CARECONTRACT_KEY": "test-key-" + "0" * 32}
     period = ["--from", "2024-01-01", "--to", "2024-12-31"]
 
     def cli(*args: str) -> object:
@@ -482,10 +482,23 @@ def test_as_at_on_the_command_line(tmp_path: Path) -> None:
 
     then = cli("measures", *period, "--as-at", first.batch_id)
     assert then == json.loads(
-        json.dumps(Run(store, as_at=first.batch_id).measures(date(2024, 1, 1), date(2024, 12, 31)), default=str)
+        json.dumps(
+            label_rows(Run(store, as_at=first.batch_id).measures(date(2024, 1, 1), date(2024, 12, 31)), None),
+            default=str,
+        )
     )
     assert then != cli("measures", *period)
     assert cli("quality", "--as-at", first.batch_id)["rows"]["accepted"] == 2
     assert cli("quality")["rows"]["accepted"] == 1
     assert [s["withdrawn"] for s in cli("submissions")] == [0, 1]
     assert [h["status"] for h in cli("history", "--record", "atx")] == ["withdrawn", "withdrawal"]
+
+
+def test_as_at_a_submission_number_reads_the_first_n_submissions(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = submit(tmp_path, "a.csv", [VALID_ROW])
+    submit(tmp_path, "b.csv", [{**VALID_ROW, "record_id": "r2"}])
+    assert Store(store, "1").committed() == Store(store, first.batch_id).committed()
+    assert len(Store(store, "2").committed()) == 2
+    with pytest.raises(StoreError, match="2 submission"):
+        Store(store, "3").committed()

@@ -133,7 +133,7 @@ FIXABLE = {
 }
 
 
-def _corrections_file(last_file: Path, store_dir: Path, path: Path) -> tuple[str, dict[str, int]]:
+def corrections_file(last_file: Path, store_dir: Path, path: Path) -> tuple[str, dict[str, int]]:
     """Write a month of corrections for the last month of ``last_file``: about 2% of its treatments
     re-costed (+10%), 0.5% of its records withdrawn, and its quarantined rows whose only faults are
     optional fields resubmitted with those fields empty. Chosen by a hash of the record id, so the
@@ -211,7 +211,7 @@ def _a_month_of_corrections(
 
     first_batch, before = first
     path = out / "data" / "corrections.csv"
-    month, kinds = _corrections_file(last_file, store_dir, path)
+    month, kinds = corrections_file(last_file, store_dir, path)
     console.rule(f"A month of corrections ({month})")
     result = ingest([path], store_dir)
     c = result.counts

@@ -294,15 +294,7 @@ OUTLIER_MARK = "!"
 OUTLIER_LEGEND = f"{OUTLIER_MARK} outside the funnel plot's 99.8% control limits (an outlier)."
 
 
-#: Shorter names for the longest measure ids, used (with a legend) when the terminal is narrow.
-SHORT_NAMES = {
-    "emergency_presentation": "emerg_pres",
-    "usual_place_of_death": "usual_pod",
-    "died_where_usually_lived": "died_usual_res",
-    "observed_survival_1y": "obs_surv_1y",
-    "patient_experience": "experience",
-}
-#: Below this many columns the measure table uses :data:`SHORT_NAMES`.
+#: Below this many columns the measure table uses the measures' short names (``Measure.short``).
 WIDE_ENOUGH = 100
 
 
@@ -325,6 +317,8 @@ def print_measures(
     """
     out = table(title, ["measure", *keys, "rate", "95% interval", "n / N", "target", "met"], ("measure", *keys))
     outliers = False
+    from carecontract.measures.definitions import SHORT_NAMES  # here: keeps ibis out of CLI start-up
+
     short = SHORT_NAMES if console.width < WIDE_ENOUGH else {}
     shortened: dict[str, str] = {}
     for r in rows:

@@ -61,7 +61,7 @@ AsAtOption = Annotated[
     typer.Option(
         "--as-at",
         help="Read the store as it stood: a date (YYYY-MM-DD: every submission up to that day) or a "
-        "submission id (see `carecontract submissions`). Default: the latest.",
+        "submission, by its id or its number in `carecontract submissions` (1 the first). Default: the latest.",
     ),
 ]
 

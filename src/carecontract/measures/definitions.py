@@ -110,6 +110,7 @@ class Measure:
     kind: str = "proportion"  # "proportion" | "mean"
     higher_is_better: bool = True
     clock: Clock | None = None  # waiting-time measures: the numerator is "clock days <= limit"
+    short: str | None = None  # a shorter name for narrow terminals (shown with a legend)
 
 
 FDS_STOP = ibis.least(_.diagnosis_date, _.ruled_out_date)
@@ -179,6 +180,7 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 numerator=_.death_date.isnull() | (days(_.death_date, _.diagnosis_date) > 365),
                 provider=_.diagnosis_provider,
                 tumour_site=_.tumour_site,
+                short="obs_surv_1y",
             ),
             Measure(
                 "emergency_presentation",
@@ -189,6 +191,7 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 numerator=(_.referral_route.fill_null("") == "emergency") | _.emergency_admission_date.notnull(),
                 provider=_.diagnosis_provider,
                 tumour_site=_.tumour_site,
+                short="emerg_pres",
                 higher_is_better=False,
             ),
             Measure(
@@ -200,6 +203,7 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 numerator=_.place_of_death.isin(USUAL_RESIDENCES),
                 provider=_.provider_code,
                 tumour_site=ibis.null(str),
+                short="usual_pod",
             ),
             Measure(
                 "died_where_usually_lived",
@@ -210,6 +214,7 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 numerator=_.place_of_death == _.usual_residence,
                 provider=_.provider_code,
                 tumour_site=ibis.null(str),
+                short="died_usual_res",
             ),
             Measure(
                 "patient_experience",
@@ -220,6 +225,7 @@ def _measures(censor: date | None = None) -> dict[str, Measure]:
                 numerator=_.score,
                 provider=_.provider_code,
                 tumour_site=ibis.null(str),
+                short="experience",
                 kind="mean",
             ),
         )
@@ -254,3 +260,5 @@ def measures(censor: date | None = None) -> dict[str, Measure]:
 HIGHER_IS_BETTER: dict[str, bool] = {m.id: m.higher_is_better for m in measures().values()}
 #: Every measure id, in the order reported.
 MEASURE_IDS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
+#: Shorter names for the longest ids, for narrow terminals (``present`` prints them with a legend).
+SHORT_NAMES: dict[str, str] = {m.id: m.short for m in measures().values() if m.short}

@@ -98,7 +98,8 @@ AsAt = date | str | None
 
 
 def parse_as_at(value: date | datetime | str | None) -> AsAt:
-    """``None``, a date (an ISO date string becomes one) or a submission id, as given."""
+    """``None``, a date (an ISO date string becomes one), or a submission: its id, or its number in
+    ``carecontract submissions`` (1 the first), as given."""
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
     if isinstance(value, datetime):
@@ -167,11 +168,16 @@ class Store:
         if isinstance(self.as_at, date):
             day = self.as_at.isoformat()
             return [b for b in batches if b["ingested_at"][:10] <= day]
+        if self.as_at.isdigit():  # the n-th submission, as `carecontract submissions` numbers them
+            n = int(self.as_at)
+            if not 1 <= n <= len(batches):
+                raise StoreError(f"{self.root}: --as-at {n}: the store has {len(batches)} submission(s)")
+            return batches[:n]
         ids = [b["id"] for b in batches]
         if self.as_at not in ids:
             raise StoreError(
                 f"{self.root}: --as-at {self.as_at!r} is neither an ISO date (YYYY-MM-DD) nor a submission "
-                "of this store (see `carecontract submissions`)"
+                "id or number of this store (see `carecontract submissions`)"
             )
         return batches[: ids.index(self.as_at) + 1]
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 
 from carecontract.baseline.accountability import accountability
+from carecontract.errors import UserError
 from carecontract.measures.compute import BREAKDOWNS
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
@@ -66,17 +67,27 @@ class ServiceContext:
         self.decision_log = None if decision_log is None else Path(decision_log)
         self.stress_runs = stress_runs
         self._cache = _Cache(store)
-        self._runs: tuple[str, Run] | None = None
+        self._runs: dict[tuple[str, str | None], Run] = {}
         self._runs_lock = threading.Lock()
 
-    def run(self) -> Run:
-        """The Run over the store's committed state now: one per state, so every request between two
-        ingests reads the same snapshot and shares what it computed (events, pathways, measures)."""
+    def run(self, as_at: str | None = None) -> Run:
+        """The Run over the store's committed state now, read as at ``as_at`` (``None``: the latest):
+        one per state and as-at, so every request between two ingests reads the same snapshot and
+        shares what it computed (events, pathways, measures). An unknown as-at is a 422."""
         state = self.store.fingerprint()
         with self._runs_lock:
-            if self._runs is None or self._runs[0] != state:
-                self._runs = (state, Run(self.store))
-            return self._runs[1]
+            if any(key[0] != state for key in self._runs):  # new data: drop the old snapshots
+                self._runs.clear()
+            if (state, as_at) not in self._runs:
+                try:
+                    run = Run(self.store, as_at=as_at)
+                    run.store.committed()  # an unknown submission is refused here, not mid-figure
+                except UserError:  # its text names the server's path: say it without
+                    raise HTTPException(
+                        422, f"as_at {as_at!r}: neither a date (YYYY-MM-DD) nor a submission id or number of this store"
+                    ) from None
+                self._runs[state, as_at] = run
+            return self._runs[state, as_at]
 
     # -- what the request names
 
@@ -87,10 +98,10 @@ class ServiceContext:
             raise HTTPException(404, f"no contract {shown!r} (known: {', '.join(self.contracts)})")
         return self.contracts[name]
 
-    def period(self, start: date | None, end: date | None) -> tuple[date, date]:
-        """The asked-for period, each missing end taken from the accepted events; 409 if there are none,
-        422 if it ends before it starts."""
-        first, last = self.run().event_range()
+    def period(self, start: date | None, end: date | None, as_at: str | None = None) -> tuple[date, date]:
+        """The asked-for period, each missing end taken from the accepted events (as at ``as_at``); 409
+        if there are none, 422 if it ends before it starts."""
+        first, last = self.run(as_at).event_range()
         if first is None:
             raise HTTPException(409, "the store has no accepted events yet")
         start, end = start or first, end or last
@@ -120,12 +131,15 @@ class ServiceContext:
 
     # -- figures (cached by store state); raise the library's own errors
 
-    def measures(self, name: str, by: list[str], first: date, last: date) -> list[dict[str, Any]]:
+    def measures(
+        self, name: str, by: list[str], first: date, last: date, as_at: str | None = None
+    ) -> list[dict[str, Any]]:
         contract = self.contract(name).contract
+        run = self.run(as_at)
         return self._cache.get(
-            ("measures", name, tuple(by), first, last),
+            ("measures", name, tuple(by), first, last, as_at),
             # the one target rule (terms.targets), each row saying where its target came from
-            lambda: label_rows(self.run().measures(first, last, by=by, targets=contract_targets(contract)), contract),
+            lambda: label_rows(run.measures(first, last, by=by, targets=contract_targets(contract)), contract),
         )
 
     def public_tables(self, name: str, period: tuple[date, date]) -> PublicTables:
@@ -139,19 +153,21 @@ class ServiceContext:
         terms = self.contract(name)
         return self._cache.get(("ledger", name), lambda: PaymentBook(self.run().with_terms(terms), terms).ledger_rows())
 
-    def accountability(self, name: str, first: date, last: date) -> list[dict[str, Any]]:
+    def accountability(self, name: str, first: date, last: date, as_at: str | None = None) -> list[dict[str, Any]]:
         terms = self.contract(name)
+        run = self.run(as_at).with_terms(terms)
         return self._cache.get(
-            ("accountability", name, first, last),
-            lambda: accountability(self.run().with_terms(terms), terms, first, last),
+            ("accountability", name, first, last, as_at),
+            lambda: accountability(run, terms, first, last),
         )
 
     def stress(self, name: str) -> dict[str, Any]:
         contract = self.contract(name).contract
         return self._cache.get(("stress", name), lambda: stress(contract, self.stress_runs, 0))
 
-    def quality(self) -> dict[str, Any]:
-        return self._cache.get(("quality",), lambda: self.run().quality_report())
+    def quality(self, as_at: str | None = None) -> dict[str, Any]:
+        run = self.run(as_at)
+        return self._cache.get(("quality", as_at), lambda: run.quality_report())
 
     def decisions(self) -> DecisionLog | None:
         """The decision log, or None if the service has none (or it has no file yet)."""

@@ -11,7 +11,7 @@ from carecontract.measures.compute import BREAKDOWNS, MeasureError
 from carecontract.publish.disclosure import MAX_PUBLIC_BREAKDOWNS
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
-from carecontract.service.routes.window import window
+from carecontract.service.routes.window import as_at, refuse_public_as_at, window
 from carecontract.terms.targets import label_rows
 
 router = APIRouter()
@@ -50,6 +50,7 @@ def measures(
     ctx: Context,
     name: str,
     period: Annotated[tuple[date | None, date | None], Depends(window)],
+    at: Annotated[str | None, Depends(as_at)],
     by: Annotated[list[str] | None, Query()] = None,
 ) -> list[dict[str, Any]]:
     """Outcome measures with 95% intervals: the others' limited to their own; the public's for a
@@ -64,15 +65,16 @@ def measures(
             422, f"unknown breakdown {', '.join(shorten(b) for b in bad)} (valid: {', '.join(BREAKDOWNS)})"
         )
     if who.role == "public":
+        refuse_public_as_at(at)
         if len(asked) > MAX_PUBLIC_BREAKDOWNS:
             raise HTTPException(422, f"the public sees at most {MAX_PUBLIC_BREAKDOWNS} breakdowns at once")
         rows = ctx.public_tables(name, ctx.public_period(name, *period)).rows(asked)
         return label_rows(rows, ctx.contract(name).contract)  # where each target came from, as in the report
     own = OWN_BREAKDOWN.get(who.role)
     keys = [own, *[b for b in asked if b != own]] if own else asked
-    first, last = ctx.period(*period)
+    first, last = ctx.period(*period, at)
     try:
-        rows = ctx.measures(name, keys, first, last)
+        rows = ctx.measures(name, keys, first, last, at)
     except MeasureError as exc:
         raise HTTPException(422, str(exc)) from None
     if own:

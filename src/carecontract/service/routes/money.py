@@ -12,7 +12,7 @@ from carecontract.payments.ledger import net_by_account
 from carecontract.publish.disclosure import public_accountability
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
-from carecontract.service.routes.window import window
+from carecontract.service.routes.window import as_at, refuse_public_as_at, window
 
 router = APIRouter()
 
@@ -50,13 +50,15 @@ def accountability_table(
     ctx: Context,
     name: str,
     period: Annotated[tuple[date | None, date | None], Depends(window)],
+    at: Annotated[str | None, Depends(as_at)],
 ) -> list[dict[str, Any]]:
     """Each subcontractor's activity, cost, payment and outcomes for each commissioner's patients;
     the public's for a published period, events protected and money following them."""
     prime = ctx.contract(name).contract.prime.code
     if who.role == "public":
+        refuse_public_as_at(at)
         return public_accountability(ctx.accountability(name, *ctx.public_period(name, *period)))
-    rows = ctx.accountability(name, *ctx.period(*period))
+    rows = ctx.accountability(name, *ctx.period(*period, at), at)
     if who.role == "commissioner":
         return [r for r in rows if r["commissioner"] == who.organisation]
     if who.role == "provider":

@@ -10,6 +10,7 @@ from carecontract.publish.decisions import DecisionLogError
 from carecontract.publish.disclosure import public_quality
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
+from carecontract.service.routes.window import as_at, refuse_public_as_at
 
 router = APIRouter()
 PATIENT_LEVEL_LIMIT = 1000
@@ -17,10 +18,17 @@ Limit = Annotated[int, Query(ge=1, le=PATIENT_LEVEL_LIMIT)]
 
 
 @router.get("/api/quality", tags=["data"])
-def data_quality(who: Annotated[Principal, Depends(allowed("quality"))], ctx: Context) -> dict[str, Any]:
-    """Completeness, validity, timeliness and duplicates; the public's counts suppressed."""
-    report = ctx.quality()
-    return public_quality(report) if who.role == "public" else report
+def data_quality(
+    who: Annotated[Principal, Depends(allowed("quality"))],
+    ctx: Context,
+    at: Annotated[str | None, Depends(as_at)],
+) -> dict[str, Any]:
+    """Completeness, validity, timeliness and duplicates (as at ``as_at``); the public's counts
+    suppressed, and the latest only."""
+    if who.role == "public":
+        refuse_public_as_at(at)
+        return public_quality(ctx.quality())
+    return ctx.quality(at)
 
 
 @router.get("/api/decisions", tags=["accountability"])

@@ -27,3 +27,24 @@ def window(
     if first is not None and last is not None and first > last:
         raise HTTPException(422, f"from {first} is after to {last}")
     return first, last
+
+
+def as_at(
+    as_at: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Read the store as it stood (as the CLI's --as-at): a date (YYYY-MM-DD), or a "
+            "submission's id or number. Not for the public, who see the latest published figures.",
+        ),
+    ] = None,
+) -> str | None:
+    """The as-at a request names (checked against the store by the context: unknown → 422)."""
+    return as_at.strip() or None if as_at is not None else None
+
+
+def refuse_public_as_at(at: str | None) -> None:
+    """The public sees the latest published figures only: two as-at answers for one period could be
+    subtracted to reveal the few records corrected in between (docs/transparency.md)."""
+    if at is not None:
+        raise HTTPException(403, "the public sees the latest published figures; as_at is for signed-in roles")

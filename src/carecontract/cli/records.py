@@ -164,12 +164,13 @@ def quality(
     as_at: AsAtOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Data quality: completeness, validity, timeliness and duplicates by column, provider, commissioner."""
-    from carecontract.records.quality import quality as run_quality
+    """Data quality: completeness, validity, timeliness and duplicates by column, provider, commissioner;
+    and the pathway checks the measures depend on (treatments dated before their decision to treat)."""
+    from carecontract.run import Run
 
     first = parse_date(start, "--from") if start else None
     last = parse_date(end, "--to") if end else None
-    report = run_quality(store_at(store, as_at), first, last).as_dict()
+    report = Run(store_at(store, as_at)).quality_report(first, last)
     if as_json:
         print(json.dumps(report, default=str))
         return

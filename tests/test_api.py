@@ -103,3 +103,22 @@ def test_the_library_steps_behind_the_commands() -> None:
     check_activity_window(date(2020, 4, 1), 3, today=date(2023, 4, 1))
     with pytest.raises(UserError, match="use at most 3 year"):
         check_activity_window(date(2020, 4, 1), 4, today=date(2023, 6, 1))
+
+
+def test_viability_questions_from_a_notebook() -> None:
+    """The waterfall adds up to its total, the break-even table has a row per lever, and a funded
+    option is never riskier than the terms as written (same draws)."""
+    from carecontract.terms import load_terms
+
+    terms = "contracts/unitingcare.yaml"
+    root = Path(__file__).resolve().parents[1]
+    gaps = carecontract.waterfall(root / terms, runs=400)
+    parts = gaps[~gaps["cause"].isin(["total"])]["gbp"].sum()
+    assert parts == pytest.approx(gaps.set_index("cause").loc["total", "gbp"], abs=0.02)
+    assert gaps.attrs["method"] == "shapley"
+    levers = carecontract.break_even(root / terms, runs=400)
+    assert len(levers) >= 5 and "lever" in levers.columns
+    funded = load_terms(root / terms, overrides=["payments.fund_demand_growth=true"])
+    table = carecontract.options({"as written": root / terms, "funded": funded}, runs=400)
+    probability = table.set_index("label")["deficit_probability"]
+    assert probability["funded"] <= probability["as written"]

@@ -28,18 +28,21 @@ __all__ = [
     "QualityReport",
     "Store",
     "Terms",
+    "break_even",
     "build_baseline",
     "compute_measures",
     "generate_economy",
     "history",
     "ingest",
     "load_terms",
+    "options",
     "pay",
     "quality",
     "report",
     "stress",
     "submissions",
     "synthesise",
+    "waterfall",
 ]
 
 if TYPE_CHECKING:
@@ -50,18 +53,21 @@ if TYPE_CHECKING:
         QualityReport,
         Store,
         Terms,
+        break_even,
         build_baseline,
         compute_measures,
         generate_economy,
         history,
         ingest,
         load_terms,
+        options,
         pay,
         quality,
         report,
         stress,
         submissions,
         synthesise,
+        waterfall,
     )
 
 

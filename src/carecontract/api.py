@@ -35,18 +35,21 @@ __all__ = [
     "QualityReport",
     "Store",
     "Terms",
+    "break_even",
     "build_baseline",
     "compute_measures",
     "generate_economy",
     "history",
     "ingest",
     "load_terms",
+    "options",
     "pay",
     "quality",
     "report",
     "stress",
     "submissions",
     "synthesise",
+    "waterfall",
 ]
 
 DateLike = date | str
@@ -204,6 +207,70 @@ def stress(
     from carecontract.viability.summary import stress_summary
 
     return stress_summary(_terms(terms), runs, seed, store, Path(charts) if charts is not None else None)
+
+
+def waterfall(
+    terms: TermsLike,
+    runs: int = 10_000,
+    seed: int = 0,
+    store: str | Path | Store | None = None,
+    method: str = "shapley",
+) -> pd.DataFrame:
+    """Where the expected funding gap comes from: one row per cause (``gbp``, ``meaning_when_off``),
+    then ``base`` and ``total``, which the causes and the base add up to exactly (Shapley by default,
+    or ``method="sequential"``; docs/viability.md). ``attrs`` holds the inputs' sources."""
+    import pandas as pd
+
+    from carecontract.viability.summary import waterfall_summary
+
+    result = waterfall_summary(_terms(terms), runs, seed, store, method)  # type: ignore[arg-type]
+    rows = [
+        {"cause": "base", "meaning_when_off": "price against first-year cost", "gbp": result["base_gbp"]},
+        *result["contributions"],
+        {"cause": "total", "meaning_when_off": "expected funding gap", "gbp": result["total_gbp"]},
+    ]
+    frame = pd.DataFrame(rows)
+    frame.attrs.update({k: result[k] for k in ("method", "runs", "seed", "sources", "warnings")})
+    return frame
+
+
+def break_even(
+    terms: TermsLike,
+    runs: int = 10_000,
+    seed: int = 0,
+    store: str | Path | Store | None = None,
+    appetite: float = 0.10,
+) -> pd.DataFrame:
+    """Each lever's value at which the probability of a deficit falls to ``appetite``, with its
+    interval and the recommended value (``carecontract breakeven``; docs/viability.md)."""
+    import pandas as pd
+
+    from carecontract.viability.summary import break_even_summary
+
+    result = break_even_summary(_terms(terms), runs, seed, store, appetite)
+    frame = pd.DataFrame(result["levers"])
+    frame.attrs.update({k: result[k] for k in ("runs", "seed", "appetite", "sources", "warnings")})
+    return frame
+
+
+def options(
+    variants: dict[str, TermsLike],
+    runs: int = 10_000,
+    seed: int = 0,
+    store: str | Path | Store | None = None,
+    optimism_bias: float = 0.0,
+) -> pd.DataFrame:
+    """Options side by side on the same draws: deficit probability, expected and 90th-percentile gap,
+    net present cost at the Green Book discount rate (``carecontract options``). ``variants`` maps a
+    label to terms (a path, or ``load_terms(path, overrides=[...])`` for a what-if)."""
+    import pandas as pd
+
+    from carecontract.viability.summary import options_summary
+
+    result = options_summary([(label, _terms(t)) for label, t in variants.items()], runs, seed, store, optimism_bias)
+    frame = pd.DataFrame(result["options"])
+    frame.attrs.update({k: result[k] for k in ("runs", "seed", "optimism_bias", "discount", "warnings")})
+    return frame
 
 
 def report(

@@ -21,7 +21,6 @@ import duckdb
 import pyarrow.csv as pacsv
 from rich.console import Console
 
-from carecontract.measures.compute import compute_measures
 from carecontract.present import (
     percent,
     print_ingest,
@@ -34,6 +33,7 @@ from carecontract.present import (
 from carecontract.records.ingest import ingest
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
+from carecontract.run import Run
 from carecontract.synth.economy import contract_year_bounds, generate
 from carecontract.synth.writer import write_economy
 from carecontract.terms import load_terms
@@ -72,13 +72,14 @@ def run_demo(
     console.rule(f"Outcome measures, {period[0]} to {period[1]}")
     terms_file = CONTRACTS / "staffordshire-cancer.yaml"
     contract = load_terms(terms_file).contract if terms_file.exists() else None  # the report's targets too
-    outcome_rows = label_rows(compute_measures(store_dir, *period, targets=contract_targets(contract)), contract)
+    run = Run(store_dir)  # one Run for the measures, the payments, the report and OCDS: pathways built once
+    outcome_rows = label_rows(run.measures(*period, targets=contract_targets(contract)), contract)
     hint = (
         f"{targets_rule(contract, terms_file.name if contract else None)} By provider: carecontract measures "
         f"{terms_file if contract else ''} --store {store_dir} --from {period[0]} --to {period[1]} --by provider"
     )
     print_measures(outcome_rows, [], hint, console=console)
-    report_path = _pay_and_report(store_dir, out, console)
+    report_path = _pay_and_report(run, out, console)
     moved = _a_month_of_corrections(files[-1], store_dir, out, (result.batch_id, outcome_rows), period, console)
     console.rule()
     console.print(f"Done in {time.perf_counter() - t0:.1f}s. Outputs:")
@@ -96,7 +97,7 @@ def run_demo(
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
-def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None:
+def _pay_and_report(run: Run, out: Path, console: Console) -> Path | None:
     """Close the Staffordshire cancer contract's years the data covers, and write the report."""
     from carecontract.payments.book import PaymentBook, covered_years
     from carecontract.publish.ocds import release_package
@@ -107,17 +108,18 @@ def _pay_and_report(store_dir: Path, out: Path, console: Console) -> Path | None
         console.print("(contracts/ not found beside the source: payments and the report are skipped)")
         return None
     terms = load_terms(terms_file)
-    years = covered_years(terms.contract, Store(store_dir))
+    run = run.with_terms(terms)
+    years = covered_years(terms.contract, run)
     if years:
-        closed = PaymentBook(store_dir, terms).close(years)
+        closed = PaymentBook(run, terms).close(years)
         paid = sum(e["result"]["paid_by_commissioners_pence"] for e in closed) / 1e8
         console.print(
             f"Paid {terms.contract.name} for {years[0]}–{years[-1]}: £{paid:,.1f}m through a balanced ledger."
         )
     path = out / "report.html"
-    path.write_text(build_report(terms, store_dir, runs=5000))
+    path.write_text(build_report(terms, run, runs=5000))
     release = out / "release.json"
-    release.write_text(json.dumps(release_package(terms, store_dir), indent=2, ensure_ascii=False))
+    release.write_text(json.dumps(release_package(terms, run), indent=2, ensure_ascii=False))
     console.print(f"Published the contract as OCDS 1.1 releases (ledger transactions, gate milestones): {release}")
     return path
 

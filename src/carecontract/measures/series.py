@@ -1,0 +1,38 @@
+"""Monthly series of a measure: the points an SPC chart plots.
+
+Why a module of its own: the XmR arithmetic (``spc.py``) is pure and engine-free; this turns the
+store into its points with the measure's own definition (``definitions.py``), one grouped
+aggregate by calendar month of the measure's period date, so it runs on DuckDB and Spark alike.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ibis import _
+
+from carecontract.measures.compute import MeasureError, Sources, _keyed
+from carecontract.measures.definitions import measures
+
+
+def monthly(src: Sources, measure_id: str, start: date, end: date, provider: str | None = None) -> list[dict[str, Any]]:
+    """``{month, numerator, denominator, rate}`` for each calendar month in [start, end] with cases."""
+    defs = measures(src.censor)
+    if measure_id not in defs or measure_id == "equity_gap":
+        valid = ", ".join(m for m in defs if m != "equity_gap")
+        raise MeasureError(f"no monthly series for {measure_id!r} (valid: {valid})")
+    measure = defs[measure_id]
+    by = ("provider",) if provider else ()
+    table = _keyed(measure, src.table(measure), by).filter(_._in, _._period.between(start, end))
+    if provider:
+        table = table.filter(_.provider == provider)
+    table = table.mutate(month=_._period.truncate("M"))
+    value = table._value.cast("float64")
+    rows = table.group_by("month").aggregate(denominator=table.count(), numerator=value.sum()).to_pyarrow().to_pylist()
+    out = []
+    for r in sorted(rows, key=lambda r: r["month"]):
+        month = r["month"].date() if hasattr(r["month"], "date") else r["month"]
+        n, d = r["numerator"] or 0.0, r["denominator"]
+        out.append({"month": month, "numerator": n, "denominator": d, "rate": n / d if d else None})
+    return out

@@ -203,3 +203,35 @@ def test_spc_rebases_only_at_recorded_decisions() -> None:
     whole = spc.xmr(dates, values)
     assert whole.points[0].mean == pytest.approx(15.5)  # nothing rebases on its own
     assert math.isclose(whole.points[0].mean, whole.points[-1].mean)
+
+
+# -- the statistical corridor for payment
+
+
+def test_minimum_detectable_change_pays_nothing_within_random_variation() -> None:
+    from carecontract.payments.rules import achievement
+    from carecontract.terms.model import Outcome
+
+    plain = Outcome(measure="early_stage", target=0.60, weight=1, threshold=0.50)
+    fair = Outcome(measure="early_stage", target=0.60, weight=1, threshold=0.50, minimum_detectable_change=0.03)
+    # 0.52 is 0.02 above the threshold: paid 20% plainly, nothing inside the 0.03 corridor
+    assert achievement(plain, 0.52) == pytest.approx(0.2)
+    assert achievement(fair, 0.52) == 0.0
+    # beyond the corridor it is paid from the threshold, as shared savings are from the first pound
+    assert achievement(fair, 0.54) == pytest.approx(0.4)
+    lower = Outcome(
+        measure="emergency_presentation", target=0.15, weight=1, threshold=0.20, minimum_detectable_change=0.03
+    )
+    assert achievement(lower, 0.18) == 0.0 and achievement(lower, 0.16) == pytest.approx(0.8)
+
+
+def test_terms_reject_adjustment_that_does_not_exist() -> None:
+    from pydantic import ValidationError
+
+    from carecontract.terms.model import Outcome
+
+    with pytest.raises(ValidationError, match="no case-mix adjustment"):
+        Outcome(measure="cwt_62", target=0.85, weight=1, basis="adjusted")
+    with pytest.raises(ValidationError, match="needs a threshold"):
+        Outcome(measure="early_stage", target=0.6, weight=1, minimum_detectable_change=0.02)
+    assert Outcome(measure="early_stage", target=0.6, weight=1, basis="adjusted").basis == "adjusted"

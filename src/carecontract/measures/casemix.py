@@ -99,13 +99,26 @@ def _cases(src: Sources, measure_id: str) -> Table:
 
 
 def observed_expected(
-    src: Sources, measure_id: str, start: date, end: date, by: tuple[str, ...]
+    src: Sources,
+    measure_id: str,
+    start: date,
+    end: date,
+    by: tuple[str, ...],
+    reference: tuple[date, date] | None = None,
 ) -> list[dict[str, Any]]:
-    """Observed, expected and cases per unit of ``by`` (empty ``by``: the whole store, O = E)."""
-    strata = STRATA
-    cases = _cases(src, measure_id).filter(_._in, _._period.between(start, end))
-    rates = cases.group_by(list(strata)).aggregate(_rate=_._value.mean())
-    joined = cases.join(rates, list(strata))
+    """Observed, expected and cases per unit of ``by``.
+
+    The stratum rates come from the whole store over ``reference`` (default: the same period, so
+    with no breakdown O = E). A stratum the reference does not hold takes the reference's overall rate.
+    """
+    strata = list(STRATA)
+    everyone = _cases(src, measure_id).filter(_._in)
+    cases = everyone.filter(_._period.between(start, end))
+    base = cases if reference is None else everyone.filter(_._period.between(*reference))
+    rates = base.group_by(strata).aggregate(_rate=_._value.mean())
+    overall = base._value.mean()
+    joined = cases.left_join(rates, strata)
+    joined = joined.mutate(_rate=joined._rate.fill_null(overall.as_scalar()))
     metrics = {"observed": joined._value.sum(), "expected": joined._rate.sum(), "denominator": joined.count()}
     result = joined.group_by(list(by)).aggregate(**metrics) if by else joined.aggregate(**metrics)
     rows = result.to_pyarrow().to_pylist()
@@ -163,3 +176,17 @@ def adjusted_rows(src: Sources, measure_id: str, start: date, end: date, by: tup
                 "outlier": p.outlier,
             }
     return out
+
+
+def adjusted_rate(src: Sources, measure_id: str, start: date, end: date) -> float | None:
+    """The period's indirectly standardised rate against the whole store (every date it holds):
+    O/E × the store's overall rate, so a year whose patients are older or later-diagnosed than the
+    store's usual mix is not paid less for that (the ``basis: adjusted`` of a paid outcome)."""
+    rows = observed_expected(src, measure_id, start, end, (), reference=(date.min, date.max))
+    if not rows or not rows[0]["expected"]:
+        return None
+    everyone = _cases(src, measure_id).filter(_._in)
+    overall = everyone.aggregate(n=everyone._value.sum(), d=everyone.count()).to_pyarrow().to_pylist()[0]
+    if not overall["d"]:
+        return None
+    return (rows[0]["observed"] or 0) / rows[0]["expected"] * overall["n"] / overall["d"]

@@ -28,6 +28,7 @@ __all__ = [
     "QualityReport",
     "Store",
     "Terms",
+    "adjusted_measures",
     "build_baseline",
     "compute_measures",
     "generate_economy",
@@ -36,6 +37,7 @@ __all__ = [
     "pay",
     "quality",
     "report",
+    "spc",
     "stress",
     "synthesise",
 ]
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
         QualityReport,
         Store,
         Terms,
+        adjusted_measures,
         build_baseline,
         compute_measures,
         generate_economy,
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
         pay,
         quality,
         report,
+        spc,
         stress,
         synthesise,
     )

@@ -13,15 +13,17 @@ from typing import Any
 from ibis import _
 
 from carecontract.measures.compute import MeasureError, Sources, _keyed
-from carecontract.measures.definitions import measures
+from carecontract.measures.definitions import MEASURE_IDS, measures
+
+#: The measures with a monthly series (the equity gap is a difference of two rates, not a series).
+SERIES = tuple(m for m in MEASURE_IDS if m != "equity_gap")
 
 
 def monthly(src: Sources, measure_id: str, start: date, end: date, provider: str | None = None) -> list[dict[str, Any]]:
     """``{month, numerator, denominator, rate}`` for each calendar month in [start, end] with cases."""
     defs = measures(src.censor)
-    if measure_id not in defs or measure_id == "equity_gap":
-        valid = ", ".join(m for m in defs if m != "equity_gap")
-        raise MeasureError(f"no monthly series for {measure_id!r} (valid: {valid})")
+    if measure_id not in SERIES:
+        raise MeasureError(f"no monthly series for {measure_id!r} (valid: {', '.join(SERIES)})")
     measure = defs[measure_id]
     by = ("provider",) if provider else ()
     table = _keyed(measure, src.table(measure), by).filter(_._in, _._period.between(start, end))

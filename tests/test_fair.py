@@ -235,3 +235,30 @@ def test_terms_reject_adjustment_that_does_not_exist() -> None:
     with pytest.raises(ValidationError, match="needs a threshold"):
         Outcome(measure="early_stage", target=0.6, weight=1, minimum_detectable_change=0.02)
     assert Outcome(measure="early_stage", target=0.6, weight=1, basis="adjusted").basis == "adjusted"
+
+
+# -- the report
+
+
+def test_the_report_draws_the_adjusted_funnel_and_the_spc_chart(paid_store: Path) -> None:
+    from carecontract.publish import fair_charts
+    from carecontract.publish.report import gather_report, render_report
+    from carecontract.terms import load_terms
+
+    terms = load_terms(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml")
+    data = gather_report(terms, paid_store, runs=50)
+    figs = fair_charts.figures(data.fair)
+    assert set(figs) == {"funnel-early_stage-oe", "spc-cwt_62"}
+    funnel_fig = figs["funnel-early_stage-oe"]
+    legend = {t.name for t in funnel_fig.data if t.showlegend is not False}
+    assert {"95% limits", "99.8% limits", "as expected (1.0)"} <= legend
+    labels = {a.text for a in funnel_fig.layout.annotations}
+    assert {"95% limits", "99.8% limits"} <= labels  # the limits are labelled on the chart itself
+    assert funnel_fig.layout.xaxis.title.text and funnel_fig.layout.yaxis.title.text == "observed / expected"
+    spc_fig = figs["spc-cwt_62"]
+    assert spc_fig.layout.yaxis.tickformat == ".0%" and spc_fig.layout.xaxis.title.text == "month"
+    assert {"mean", "lower process limit", "upper process limit"} <= {t.name for t in spc_fig.data}
+    text = render_report(data)
+    assert "<h3>Fair comparisons</h3>" in text and 'id="spc-cwt_62"' in text
+    public = gather_report(terms, paid_store, public=True, runs=50)
+    assert public.fair == {} and "<h3>Fair comparisons</h3>" not in render_report(public)

@@ -262,3 +262,46 @@ def test_the_report_draws_the_adjusted_funnel_and_the_spc_chart(paid_store: Path
     assert "<h3>Fair comparisons</h3>" in text and 'id="spc-cwt_62"' in text
     public = gather_report(terms, paid_store, public=True, runs=50)
     assert public.fair == {} and "<h3>Fair comparisons</h3>" not in render_report(public)
+
+
+# -- the command line
+
+
+def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from carecontract.cli import app
+    from carecontract.publish.decisions import DecisionLog
+
+    runner = CliRunner()
+    period = ["--store", str(paid_store), "--from", "2017-04-01", "--to", "2020-03-31"]
+    out = runner.invoke(app, ["measures", *period, "--adjusted", "--only", "early_stage", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert {r["measure"] for r in rows} == {"early_stage", "early_stage_oe"}  # raw and adjusted side by side
+    adjusted = [r for r in rows if r["measure"] == "early_stage_oe"]
+    assert all("provider" in r and r["expected"] > 0 for r in adjusted)
+    table = runner.invoke(app, ["measures", *period, "--adjusted", "--only", "early_stage"])
+    assert table.exit_code == 0 and "Case-mix adjusted" in table.output and "early_stage_oe" in table.output
+    log = DecisionLog(tmp_path / "decisions.jsonl")
+    log.append("variation", "rebase cwt_62 from 2018-10-01: new pathway", "Staffordshire cancer care", "fp")
+    out = runner.invoke(app, ["spc", "cwt_62", *period, "--log", str(log.path), "--json"])
+    assert out.exit_code == 0, out.output
+    months = json.loads(out.output)
+    means = {m["month"]: m["mean"] for m in months}
+    before = [v for k, v in means.items() if k < "2018-10-01"]
+    after = [v for k, v in means.items() if k >= "2018-10-01"]
+    assert len(set(before)) == 1 and len(set(after)) == 1  # one mean per segment, split at the decision only
+    assert months[0]["target"] == 0.85 and months[0]["assurance"] in {
+        "consistently_pass",
+        "consistently_fail",
+        "inconsistent",
+    }
+    text = runner.invoke(app, ["spc", "cwt_62", *period])
+    assert text.exit_code == 0 and "Variation:" in text.output
+    bad = runner.invoke(app, ["spc", "equity_gap", *period])
+    assert bad.exit_code == 2 and "no monthly series" in bad.output and "Traceback" not in bad.output
+    both = runner.invoke(app, ["measures", *period, "--adjusted", "--public"])
+    assert both.exit_code == 2

@@ -287,7 +287,7 @@ def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
     assert table.exit_code == 0 and "Case-mix adjusted" in table.output and "early_stage_oe" in table.output
     log = DecisionLog(tmp_path / "decisions.jsonl")
     log.append("variation", "rebase cwt_62 from 2018-10-01: new pathway", "Staffordshire cancer care", "fp")
-    out = runner.invoke(app, ["spc", "cwt_62", *period, "--log", str(log.path), "--json"])
+    out = runner.invoke(app, ["spc", *period, "--measure", "cwt_62", "--log", str(log.path), "--json"])
     assert out.exit_code == 0, out.output
     months = json.loads(out.output)
     means = {m["month"]: m["mean"] for m in months}
@@ -299,9 +299,18 @@ def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
         "consistently_fail",
         "inconsistent",
     }
-    text = runner.invoke(app, ["spc", "cwt_62", *period])
+    text = runner.invoke(
+        app,
+        [
+            "spc",
+            str(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"),
+            *period,
+            "--measure",
+            "cwt_62",
+        ],
+    )
     assert text.exit_code == 0 and "Variation:" in text.output
-    bad = runner.invoke(app, ["spc", "equity_gap", *period])
+    bad = runner.invoke(app, ["spc", *period, "--measure", "equity_gap"])
     assert bad.exit_code == 2 and "no monthly series" in bad.output and "Traceback" not in bad.output
     both = runner.invoke(app, ["measures", *period, "--adjusted", "--public"])
     assert both.exit_code == 2

@@ -1,7 +1,7 @@
 """Fair comparisons on the command line: case-mix adjusted measures and Making Data Count SPC charts.
 
 ``measures --adjusted`` prints the adjusted table beside the raw one (:func:`print_adjusted`);
-``spc MEASURE [TERMS]`` prints a measure's monthly XmR chart with its variation and assurance.
+``spc [TERMS] --measure MEASURE`` prints a measure's monthly XmR chart with its variation and assurance.
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ def print_adjusted(rows: list[dict[str, Any]], keys: list[str]) -> None:
 
 @app.command()
 def spc(
-    measure: Annotated[str, typer.Argument(help="Measure id, e.g. cwt_62.")],
     store: StoreOption,
     start: Annotated[str, typer.Option("--from", help="First day of the period (ISO date).")],
     end: Annotated[str, typer.Option("--to", help="Last day of the period (ISO date).")],
+    measure: Annotated[str, typer.Option("--measure", help="Measure id, e.g. cwt_62.")],
     terms_file: OptionalTermsArgument = None,
     log: Annotated[Path | None, typer.Option("--log", help="The decision log (rebasing dates).")] = None,
     provider: Annotated[str | None, typer.Option(help="One provider's chart (default: the whole contract).")] = None,

@@ -314,3 +314,18 @@ def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "no monthly series" in bad.output and "Traceback" not in bad.output
     both = runner.invoke(app, ["measures", *period, "--adjusted", "--public"])
     assert both.exit_code == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-100, 100, allow_nan=False), min_size=2, max_size=30),
+    st.floats(-50, 50, allow_nan=False),
+)
+def test_spc_limits_move_with_the_data(values: list[float], shift: float) -> None:
+    dates = _dates(len(values))
+    chart = spc.xmr(dates, values)
+    moved = spc.xmr(dates, [v + shift for v in values])
+    p, q = chart.points[0], moved.points[0]
+    assert p.mean == pytest.approx(sum(values) / len(values), abs=1e-9)
+    assert p.upl - p.mean == pytest.approx(p.mean - p.lpl, abs=1e-9)  # symmetric about the mean
+    assert (q.mean, q.lpl, q.upl) == pytest.approx((p.mean + shift, p.lpl + shift, p.upl + shift), abs=1e-6)

@@ -38,11 +38,13 @@ def spc_chart(
     target: float | None = None,
     rebase_at: Iterable[date] = (),
     provider: str | None = None,
+    commissioner: str | None = None,
 ) -> spc.SpcChart:
     """The measure's monthly XmR chart, improvement in the measure's own direction."""
-    points = series.monthly(src, measure_id, start, end, provider)
+    points = series.monthly(src, measure_id, start, end, provider, commissioner)
     if not points:
-        raise MeasureError(f"no {measure_id} cases between {start} and {end}" + (f" at {provider}" if provider else ""))
+        whose = "".join(f" for {w}" for w in (provider, commissioner) if w)
+        raise MeasureError(f"no {measure_id} cases between {start} and {end}{whose}")
     higher = measures(src.censor)[measure_id].higher_is_better
     return spc.xmr(
         [p["month"] for p in points],

@@ -19,16 +19,24 @@ from carecontract.measures.definitions import MEASURE_IDS, measures
 SERIES = tuple(m for m in MEASURE_IDS if m != "equity_gap")
 
 
-def monthly(src: Sources, measure_id: str, start: date, end: date, provider: str | None = None) -> list[dict[str, Any]]:
-    """``{month, numerator, denominator, rate}`` for each calendar month in [start, end] with cases."""
+def monthly(
+    src: Sources,
+    measure_id: str,
+    start: date,
+    end: date,
+    provider: str | None = None,
+    commissioner: str | None = None,
+) -> list[dict[str, Any]]:
+    """``{month, numerator, denominator, rate}`` for each calendar month in [start, end] with cases,
+    for one provider's or one commissioner's cases if given."""
     defs = measures(src.censor)
     if measure_id not in SERIES:
         raise MeasureError(f"no monthly series for {measure_id!r} (valid: {', '.join(SERIES)})")
     measure = defs[measure_id]
-    by = ("provider",) if provider else ()
-    table = _keyed(measure, src.table(measure), by).filter(_._in, _._period.between(start, end))
-    if provider:
-        table = table.filter(_.provider == provider)
+    only = {k: v for k, v in (("provider", provider), ("commissioner", commissioner)) if v is not None}
+    table = _keyed(measure, src.table(measure), tuple(only)).filter(_._in, _._period.between(start, end))
+    for key, value in only.items():
+        table = table.filter(table[key] == value)
     table = table.mutate(month=_._period.truncate("M"))
     value = table._value.cast("float64")
     rows = table.group_by("month").aggregate(denominator=table.count(), numerator=value.sum()).to_pyarrow().to_pylist()

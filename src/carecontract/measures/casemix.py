@@ -33,10 +33,10 @@ from scipy.stats import chi2
 
 from carecontract.measures import funnel, stats
 from carecontract.measures.compute import Sources
-from carecontract.measures.definitions import measures
+from carecontract.measures.definitions import CASE_MIX_ADJUSTED, measures
 
-#: The measures adjusted for case-mix, and the strata they use.
-ADJUSTED = ("early_stage", "observed_survival_1y", "emergency_presentation", "usual_place_of_death")
+#: The measures adjusted for case-mix (defined with the measures).
+ADJUSTED = CASE_MIX_ADJUSTED
 #: Age bands' lower bounds (years at the event that opened the pathway, or at death).
 AGE_BANDS = (0, 50, 60, 70, 80)
 #: The suffix of an adjusted measure's id: ``early_stage_oe`` is early_stage's observed/expected ratio.

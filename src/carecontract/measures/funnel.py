@@ -43,10 +43,10 @@ TRIM_SHARE = 0.1
 class Limits:
     """Control limits for one unit, on the scale of the plotted value (a rate or an O/E ratio)."""
 
-    low95: float
-    high95: float
-    low998: float
-    high998: float
+    low95: float | None
+    high95: float | None
+    low998: float | None
+    high998: float | None
 
 
 @dataclass
@@ -90,8 +90,8 @@ def _s(kind: Kind, target: float, size: float) -> float:
 
 
 def _limits(kind: Kind, target: float, size: float, tau2: float) -> Limits:
-    if size <= 0:
-        return Limits(math.nan, math.nan, math.nan, math.nan)
+    if size <= 0:  # no cases (or nothing expected): the whole range for a rate, none for a ratio
+        return Limits(0.0, 1.0, 0.0, 1.0) if kind == "proportion" else Limits(None, None, None, None)
     sd = math.sqrt(_s(kind, target, size) ** 2 + tau2)
     if kind == "proportion":
         return Limits(
@@ -101,6 +101,14 @@ def _limits(kind: Kind, target: float, size: float, tau2: float) -> Limits:
             min(1.0, target + Z998 * sd),
         )
     return Limits(math.exp(-Z95 * sd), math.exp(Z95 * sd), math.exp(-Z998 * sd), math.exp(Z998 * sd))
+
+
+def proportion_limits(target: float, size: float, z: float, tau2: float = 0.0) -> tuple[float, float]:
+    """One pair of limits for a proportion around ``target`` for a unit of ``size`` (for drawing)."""
+    if size <= 0:
+        return 0.0, 1.0
+    half = z * math.sqrt(target * (1 - target) / size + tau2)
+    return max(0.0, target - half), min(1.0, target + half)
 
 
 def _z(kind: Kind, target: float, numerator: float, denominator: float) -> float | None:
@@ -186,8 +194,8 @@ def funnel(
     return result
 
 
-def _side(value: float | None, low: float, high: float) -> Literal["high", "low"] | None:
-    if value is None or math.isnan(low):
+def _side(value: float | None, low: float | None, high: float | None) -> Literal["high", "low"] | None:
+    if value is None or low is None or high is None:
         return None
     if value > high:
         return "high"

@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from carecontract.baseline.accountability import accountability
 from carecontract.baseline.compute import build_baseline
-from carecontract.measures import stats
+from carecontract.measures import funnel, stats
 from carecontract.measures.compute import BREAKDOWNS
 from carecontract.measures.definitions import measures
 from carecontract.payments import accounts
@@ -231,8 +231,10 @@ def _funnel(measure: str, points: list[dict[str, Any]], contract: Contract) -> g
                 x=[xs[0], xs[-1]], y=[p, p], mode="lines", name="overall rate", line={"width": 1, "color": "#333"}
             )
         )
+        # the limits widened for overdispersion, as the rows' own (none in the public edition's rows)
+        tau2 = next((r["funnel"].get("tau2", 0.0) for r in points if r.get("funnel")), 0.0)
         for z, dash, label in FUNNEL_LIMITS:
-            limits = [stats.funnel_limits(p, n, z) for n in xs]
+            limits = [funnel.proportion_limits(p, n, z, tau2) for n in xs]
             for side in (0, 1):
                 fig.add_trace(
                     go.Scatter(

@@ -329,3 +329,24 @@ def test_spc_limits_move_with_the_data(values: list[float], shift: float) -> Non
     assert p.mean == pytest.approx(sum(values) / len(values), abs=1e-9)
     assert p.upl - p.mean == pytest.approx(p.mean - p.lpl, abs=1e-9)  # symmetric about the mean
     assert (q.mean, q.lpl, q.upl) == pytest.approx((p.mean + shift, p.lpl + shift, p.upl + shift), abs=1e-6)
+
+
+def test_adjusted_counts_agree_with_the_raw_measures(paid_store: Path) -> None:
+    """Every case is counted once: the adjusted rows' cases and observed counts add up to the raw
+    measure's denominator and numerator (computed by compute_measures, not casemix), and E to O."""
+    from carecontract.measures.compute import compute_measures
+
+    start, end = date(2017, 4, 1), date(2020, 3, 31)
+    src = sources(events_table(Store(paid_store)), detail=True)
+    try:
+        raw = {r["measure"]: r for r in compute_measures(paid_store, start, end, only=list(casemix.ADJUSTED))}
+        for measure in casemix.ADJUSTED:
+            rows = casemix.adjusted_rows(src, measure, start, end, ("provider",))
+            assert sum(r["denominator"] for r in rows) == raw[measure]["denominator"], measure
+            assert sum(r["observed"] for r in rows) == raw[measure]["numerator"], measure
+            assert sum(r["expected"] for r in rows) == pytest.approx(raw[measure]["numerator"], abs=1e-3), measure
+            for r in rows:
+                assert r["raw_rate"] == pytest.approx(r["observed"] / r["denominator"])
+                assert r["ci_low"] is None or r["ci_low"] <= r["ratio"] <= r["ci_high"]
+    finally:
+        src.release()

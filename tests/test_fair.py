@@ -350,3 +350,14 @@ def test_adjusted_counts_agree_with_the_raw_measures(paid_store: Path) -> None:
                 assert r["ci_low"] is None or r["ci_low"] <= r["ratio"] <= r["ci_high"]
     finally:
         src.release()
+
+
+def test_spc_chart_shows_a_score_as_a_score() -> None:
+    from carecontract.publish.fair_charts import spc_figure
+
+    chart = spc.xmr(_dates(6), [8.1, 8.3, 8.2, 8.4, 8.0, 8.2], target=8.8)
+    fig = spc_figure(chart, "patient_experience")
+    assert fig.layout.yaxis.tickformat == ".2f" and fig.layout.yaxis.title.text == "mean score"
+    assert any("target 8.80" in (a.text or "") for a in fig.layout.annotations)
+    rate_fig = spc_figure(spc.xmr(_dates(6), [0.7, 0.8, 0.75, 0.72, 0.78, 0.74], target=0.85), "cwt_62")
+    assert rate_fig.layout.yaxis.tickformat == ".0%"

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from carecontract.measures import funnel as funnel_stats
 from carecontract.measures import standards
+from carecontract.measures.definitions import measures
 from carecontract.measures.fair import adjusted, spc_chart
 from carecontract.measures.spc import SpcChart
 
@@ -111,13 +112,15 @@ def spc_figure(chart: SpcChart, measure: str) -> go.Figure | None:
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=label, line={"dash": dash, "color": "#555"}))
         _label_line(fig, xs[-1], ys[-1], label)
     if chart.target is not None:
-        fig.add_hline(y=chart.target, line={"color": "#b00", "width": 1}, annotation_text=f"target {chart.target:.0%}")
+        shown = f"{chart.target:.2f}" if measures()[measure].kind == "mean" else f"{chart.target:.0%}"
+        fig.add_hline(y=chart.target, line={"color": "#b00", "width": 1}, annotation_text=f"target {shown}")
     assurance = f"; assurance: {chart.assurance.replace('_', ' ')}" if chart.assurance else ""
+    score = measures()[measure].kind == "mean"  # a mean score is shown as a score, a rate as a percentage
     fig.update_layout(
         title=f"{measure}: Making Data Count XmR chart (variation: {chart.variation.replace('_', ' ')}{assurance})",
         xaxis_title="month",
-        yaxis_title="rate, %",
-        yaxis={"tickformat": ".0%"},
+        yaxis_title="mean score" if score else "rate, %",
+        yaxis={"tickformat": ".2f" if score else ".0%"},
         legend_title_text="",
     )
     return fig

@@ -21,6 +21,8 @@ EXPECTED = {
     "/api/whoami": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
     "/api/contracts": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
     "/api/contracts/{name}/measures": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/contracts/{name}/adjusted": {"public": 403, "commissioner": 200, "provider": 200, "auditor": 200},
+    "/api/contracts/{name}/spc": {"public": 403, "commissioner": 200, "provider": 200, "auditor": 200},
     "/api/contracts/{name}/payments": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
     "/api/contracts/{name}/accountability": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
     "/api/contracts/{name}/viability": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
@@ -336,3 +338,18 @@ def test_the_public_sees_published_periods_and_small_tables_only(client: TestCli
     three = get(client, path, "public", by=["provider", "commissioner", "tumour_site"])
     assert three.status_code == 422
     assert get(client, path, "public", by=["provider", "provider"]).status_code == 422
+
+
+def test_fair_comparisons_are_limited_to_ones_own(client: TestClient) -> None:
+    rows = get(client, "/api/contracts/{name}/adjusted", "provider", measure="early_stage").json()
+    assert rows and {r["provider"] for r in rows} == {"RJE"} and {r["measure"] for r in rows} == {"early_stage_oe"}
+    rows = get(client, "/api/contracts/{name}/adjusted", "commissioner").json()
+    assert rows and {r["commissioner"] for r in rows} == {"05D"}
+    assert get(client, "/api/contracts/{name}/adjusted", "auditor", measure="cwt_62").status_code == 422
+    assert get(client, "/api/contracts/{name}/spc", "provider", provider="RL4").status_code == 403
+    months = get(client, "/api/contracts/{name}/spc", "provider", measure="early_stage").json()
+    assert months and {m["measure"] for m in months} == {"early_stage"}
+    assert get(client, "/api/contracts/{name}/spc", "auditor", measure="equity_gap").status_code == 422
+    assert (
+        get(client, "/api/contracts/{name}/spc", "auditor", bogus="1").status_code == 422
+    )  # undeclared params refused

@@ -35,6 +35,7 @@ __all__ = [
     "QualityReport",
     "Store",
     "Terms",
+    "adjusted_measures",
     "break_even",
     "build_baseline",
     "compute_measures",
@@ -46,6 +47,7 @@ __all__ = [
     "pay",
     "quality",
     "report",
+    "spc",
     "stress",
     "submissions",
     "synthesise",
@@ -168,6 +170,64 @@ def compute_measures(
     only = list(only) if only else None
     rows = compute(view, first, last, list(by), contract_targets(contract), only, engine=engine)
     return pd.DataFrame(label_rows(rows, contract))
+
+
+def adjusted_measures(
+    store: str | Path | Store,
+    start: DateLike,
+    end: DateLike,
+    by: Sequence[str] = ("provider",),
+    only: Sequence[str] | None = None,
+    engine: str = "duckdb",
+) -> pd.DataFrame:
+    """Case-mix adjusted measures (``early_stage_oe``, ...): observed, expected, ``ratio`` with its
+    exact 95% interval, the ``raw_rate`` and the ``adjusted_rate`` side by side, and the funnel on the
+    ratio scale (docs/measures.md, "Fair comparisons")."""
+    import pandas as pd
+
+    from carecontract.measures.compute import events_table, sources
+    from carecontract.measures.fair import adjusted
+
+    src = sources(events_table(Store(store) if not isinstance(store, Store) else store, engine=engine), detail=True)  # type: ignore[arg-type]
+    try:
+        return pd.DataFrame(adjusted(src, _date(start), _date(end), by, only))
+    finally:
+        src.release()
+
+
+def spc(
+    store: str | Path | Store,
+    measure: str,
+    start: DateLike,
+    end: DateLike,
+    terms: TermsLike | None = None,
+    log: str | Path | None = None,
+    provider: str | None = None,
+    engine: str = "duckdb",
+) -> pd.DataFrame:
+    """The measure's monthly Making Data Count XmR chart as a DataFrame, one row per month.
+
+    The target is the terms' (else England's standard); the chart is rebased only at the dates of
+    ``variation`` decisions in the decision ``log`` reading "rebase MEASURE from YYYY-MM-DD".
+    """
+    import pandas as pd
+
+    from carecontract.measures import standards
+    from carecontract.measures.compute import events_table, sources
+    from carecontract.measures.fair import spc_chart, spc_rows
+    from carecontract.measures.spc import rebase_dates
+    from carecontract.publish.decisions import DecisionLog
+    from carecontract.terms.targets import contract_targets
+
+    first, last = _date(start), _date(end)
+    targets = contract_targets(_terms(terms).contract) if terms is not None else {}
+    target = targets.get(measure, standards.standard(measure, last))
+    cuts = rebase_dates(DecisionLog(log).records(), measure) if log is not None else []
+    src = sources(events_table(Store(store) if not isinstance(store, Store) else store, engine=engine), detail=True)  # type: ignore[arg-type]
+    try:
+        return pd.DataFrame(spc_rows(spc_chart(src, measure, first, last, target, cuts, provider), measure))
+    finally:
+        src.release()
 
 
 def pay(

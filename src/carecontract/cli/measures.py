@@ -50,12 +50,15 @@ def measures(
     spark_master: SparkMasterOption = None,
     terms_flag: TermsFlag = None,
     as_at: AsAtOption = None,
+    adjusted: Annotated[
+        bool, typer.Option("--adjusted", help="Also the case-mix adjusted O/E ratios (by provider unless --by).")
+    ] = False,
 ) -> None:
     """Outcome measures for a period, with Wilson 95% intervals, targets and funnel limits.
 
     With TERMS, the targets are the contract's outcomes and the terms' provenance is recorded.
     """
-    from carecontract.measures.compute import compute_measures
+    from carecontract.measures.compute import MeasureError, compute_measures
     from carecontract.terms.targets import contract_targets, label_rows, targets_rule
 
     terms_file = terms_path(terms_file, terms_flag, required=False)
@@ -84,13 +87,21 @@ def measures(
     if provenance:
         for row in rows:
             row["terms"] = provenance
+    if adjusted:  # raw and adjusted side by side (docs/measures.md, "Fair comparisons")
+        from carecontract.cli.fair import adjusted_rows, print_adjusted
+
+        if public:
+            raise MeasureError("--adjusted and --public together: the adjusted ratios have no disclosure control yet")
+        extra = adjusted_rows(view, first, last, keys, split(only) or None, engine)
     if as_json:
-        print(json.dumps(rows, default=str))
+        print(json.dumps(rows + (extra if adjusted else []), default=str))
         return
     caption = targets_rule(contract, terms_file.name if terms_file else None)
     if provenance:
         caption += f" Terms {provenance['terms']}, fingerprint {provenance['fingerprint']}."
     print_measures(rows, keys, caption, f"Outcome measures, {first} to {last}")
+    if adjusted:
+        print_adjusted(extra, keys)
 
 
 @app.command()

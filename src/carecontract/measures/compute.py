@@ -19,7 +19,7 @@ from ibis.expr.types import Table
 
 from carecontract.engine import Engine, read_events
 from carecontract.errors import UserError
-from carecontract.measures import standards, stats
+from carecontract.measures import funnel, standards, stats
 from carecontract.measures.definitions import EQUITY_BASE, MEASURE_IDS, Measure, measures
 from carecontract.measures.pathways import build
 from carecontract.records.store import EVENT_COLUMNS, Store
@@ -230,20 +230,19 @@ def _equity(src: Sources, start: date, end: date, by: tuple[str, ...], target: f
 
 
 def _add_funnel(rows: list[dict[str, Any]]) -> None:
-    """Funnel-plot data: each group's control limits around the measure's overall rate."""
-    n = sum(r["numerator"] or 0 for r in rows)
-    d = sum(r["denominator"] for r in rows)
-    if not d:
+    """Funnel-plot data: each group's control limits around the measure's overall rate, widened for
+    overdispersion (Spiegelhalter 2005; docs/measures.md, "Fair comparisons")."""
+    if not sum(r["denominator"] for r in rows):
         return
-    overall = n / d
-    for r in rows:
-        lo95, hi95 = stats.funnel_limits(overall, r["denominator"], stats.Z95)
-        lo998, hi998 = stats.funnel_limits(overall, r["denominator"], stats.Z998)
+    plot = funnel.funnel([(str(i), r["numerator"] or 0, r["denominator"]) for i, r in enumerate(rows)])
+    for r, p in zip(rows, plot.points, strict=True):
         r["funnel"] = {
-            "overall": overall,
-            "limits_95": [lo95, hi95],
-            "limits_998": [lo998, hi998],
-            "outlier": r["rate"] is not None and not lo998 <= r["rate"] <= hi998,
+            "overall": plot.target,
+            "limits_95": [p.limits.low95, p.limits.high95],
+            "limits_998": [p.limits.low998, p.limits.high998],
+            "outlier": p.outlier is not None,
+            "phi": plot.phi,
+            "tau2": plot.tau2,
         }
 
 

@@ -66,6 +66,9 @@ SURVIVAL_EXCLUDED = (*NMSC, "C61")
 #: Places that are a usual place of residence in the national "death in usual place of residence"
 #: indicator (ONS / PHE End of Life Care Profiles): home, care home, religious establishment.
 USUAL_RESIDENCES = ("home", "care_home", "religious_establishment")
+#: The measures with a case-mix adjusted (observed/expected) version: measures/casemix.py and
+#: docs/measures.md, "Fair comparisons".
+CASE_MIX_ADJUSTED = ("early_stage", "observed_survival_1y", "emergency_presentation", "usual_place_of_death")
 
 
 def days(later: Deferred, earlier: Deferred) -> Deferred:

@@ -75,7 +75,13 @@ def outcome_rates(run: Run, contract: Contract, year_index: int) -> dict[str, fl
     if not ids:
         return {}
     start, end = contract.term.year_start(year_index), contract.term.year_end(year_index)
-    return {r["measure"]: r["rate"] for r in run.measures(start, end, only=ids)}
+    rates = {r["measure"]: r["rate"] for r in run.measures(start, end, only=ids)}
+    adjusted = [o.measure for o in contract.outcomes if o.basis == "adjusted"]
+    if adjusted:  # paid on the case-mix adjusted rate (docs/measures.md, "Fair comparisons")
+        from carecontract.measures.casemix import adjusted_rate
+
+        rates |= {m: adjusted_rate(run.sources(detail=True), m, start, end) for m in adjusted}
+    return rates
 
 
 def year_costs(contract: Contract, cube: CostCube, year_index: int) -> dict[str, int]:

@@ -62,6 +62,9 @@ def achievement(outcome: Outcome, rate: float | None) -> float:
         met = rate >= target if higher else rate <= target
         return 1.0 if met else 0.0
     share = (rate - threshold) / (target - threshold)
+    mdc = outcome.minimum_detectable_change
+    if mdc is not None and (rate - threshold if higher else threshold - rate) < mdc:
+        return 0.0  # within random variation of the threshold: nothing moves (cf. 42 CFR 425.604 MSR)
     return min(1.0, max(0.0, share))
 
 

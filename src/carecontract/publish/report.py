@@ -14,7 +14,7 @@ markup).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,13 @@ from markupsafe import Markup
 
 from carecontract.baseline.accountability import accountability
 from carecontract.baseline.compute import build_baseline
-from carecontract.measures import stats
+from carecontract.measures import funnel, stats
 from carecontract.measures.compute import BREAKDOWNS
 from carecontract.measures.definitions import measures
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import net_by_account
+from carecontract.publish import fair_charts
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.disclosure import (
     PublicPeriodError,
@@ -77,6 +78,7 @@ class ReportData:
     accountability: list[dict[str, Any]]  # public: events suppressed
     decisions: list[dict[str, Any]]  # the decision log's records (none if there is no log)
     decision_problems: list[str]  # why the log fails verification (none if it verifies)
+    fair: dict[str, Any] = field(default_factory=dict)  # adjusted funnel rows and SPC chart (not public)
 
 
 def gather_report(
@@ -149,6 +151,7 @@ def gather_report(
         accountability=acc,
         decisions=records,
         decision_problems=[str(p) for p in log.verify()] if records else [],
+        fair={} if public else fair_charts.gather(run, start, end, targets),  # no disclosure control yet
     )
 
 
@@ -228,8 +231,10 @@ def _funnel(measure: str, points: list[dict[str, Any]], contract: Contract) -> g
                 x=[xs[0], xs[-1]], y=[p, p], mode="lines", name="overall rate", line={"width": 1, "color": "#333"}
             )
         )
+        # the limits widened for overdispersion, as the rows' own (none in the public edition's rows)
+        tau2 = next((r["funnel"].get("tau2", 0.0) for r in points if r.get("funnel")), 0.0)
         for z, dash, label in FUNNEL_LIMITS:
-            limits = [stats.funnel_limits(p, n, z) for n in xs]
+            limits = [funnel.proportion_limits(p, n, z, tau2) for n in xs]
             for side in (0, 1):
                 fig.add_trace(
                     go.Scatter(
@@ -242,6 +247,7 @@ def _funnel(measure: str, points: list[dict[str, Any]], contract: Contract) -> g
                         showlegend=side == 0,
                     )
                 )
+                fig.add_annotation(x=xs[-1], y=limits[-1][side], text=label, showarrow=False, xanchor="left")
     target = next((r.get("target") for r in points if r.get("target") is not None), None)
     if target is not None:
         source = next((r.get("target_source") for r in points if r.get("target_source")), None)
@@ -315,6 +321,8 @@ def _charts(data: ReportData) -> dict[str, Markup]:
         points = [r for r in data.outcomes_by_provider if r["measure"] == measure and r["rate"] is not None]
         if points:
             charts[f"funnel-{measure}"] = figure(_funnel(measure, points, contract), f"funnel-{measure}")
+    for key, fig in fair_charts.figures(data.fair).items():
+        charts[key] = figure(fig, key)
     if data.payments:
         charts["payments"] = figure(_payments(data.payments, contract), "payments")
     result = data.viability
@@ -376,10 +384,12 @@ _TEMPLATES = _environment()
 def render_report(data: ReportData) -> str:
     """The report's HTML from its data."""
     contract = data.terms.contract
+    charts = _charts(data)
     return _TEMPLATES.get_template("report.html").render(
         data=data,
-        charts=_charts(data),
+        charts=charts,
         funnels=FUNNEL_MEASURES,
+        fair_charts=[k for k in charts if k.endswith("-oe") or k.startswith("spc-")],
         targets_rule=targets_rule(contract, Path(data.terms.source).name),
         named=lambda code, role="provider": named(code, contract, role),
     )

@@ -43,6 +43,8 @@ ACCESS: dict[str, set[Role]] = {
     "whoami": set(EVERYONE),
     "contracts": set(EVERYONE),
     "measures": set(EVERYONE),
+    "adjusted": {"commissioner", "provider", "auditor"},  # no disclosure control yet: not public
+    "spc": {"commissioner", "provider", "auditor"},  # monthly small counts: not public
     "payments": set(EVERYONE),
     "accountability": set(EVERYONE),
     "viability": set(EVERYONE),

@@ -124,11 +124,29 @@ class Outcome(Strict):
     target: float
     weight: float = Field(gt=0, le=1)
     threshold: float | None = Field(None, description="achievement below which none of this weight is paid")
+    basis: Literal["raw", "adjusted"] = Field(
+        "raw", description="pay on the raw rate or the case-mix adjusted rate (docs/measures.md, Fair comparisons)"
+    )
+    minimum_detectable_change: float | None = Field(
+        None, gt=0, le=1, description="a rate must beat the threshold by this much before any of this weight is paid"
+    )
 
     @field_validator("measure")
     @classmethod
     def _known(cls, value: str) -> str:
         return _measure(value)
+
+    @model_validator(mode="after")
+    def _fair(self) -> Outcome:
+        from carecontract.measures.casemix import ADJUSTED
+
+        if self.basis == "adjusted" and self.measure not in ADJUSTED:
+            raise ValueError(
+                f"basis adjusted: {self.measure} has no case-mix adjustment (adjusted: {', '.join(ADJUSTED)})"
+            )
+        if self.minimum_detectable_change is not None and self.threshold is None:
+            raise ValueError("minimum_detectable_change needs a threshold: the change is measured from it")
+        return self
 
 
 class OutcomePayment(Strict):

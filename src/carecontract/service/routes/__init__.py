@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from carecontract.service.routes import contracts, money, pages, records
+from carecontract.service.routes import contracts, fair, money, pages, records
 
-ROUTERS = (contracts.router, money.router, records.router, pages.router)
+ROUTERS = (contracts.router, fair.router, money.router, records.router, pages.router)
 
 
 def add_routes(app: FastAPI) -> None:

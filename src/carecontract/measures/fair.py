@@ -1,0 +1,78 @@
+"""Fair comparisons in one call each: adjusted measures and SPC charts, for the CLI, API and report.
+
+Why: the arithmetic lives in ``casemix.py``, ``funnel.py``, ``spc.py`` and ``series.py``; every
+surface needs the same few combinations of them (with the measure's direction and target), so
+they are made here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from carecontract.measures import casemix, series, spc
+from carecontract.measures.compute import MeasureError, Sources
+from carecontract.measures.definitions import measures
+
+
+def adjusted(
+    src: Sources, start: date, end: date, by: Iterable[str] = ("provider",), only: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """The ``<measure>_oe`` rows of every case-mix adjusted measure (or ``only`` those)."""
+    wanted = [m.removesuffix(casemix.SUFFIX) for m in only] if only else list(casemix.ADJUSTED)
+    bad = [m for m in wanted if m not in casemix.ADJUSTED]
+    if bad:
+        raise MeasureError(f"no case-mix adjustment for {', '.join(bad)} (adjusted: {', '.join(casemix.ADJUSTED)})")
+    rows: list[dict[str, Any]] = []
+    for measure_id in wanted:
+        rows.extend(casemix.adjusted_rows(src, measure_id, start, end, tuple(by)))
+    return rows
+
+
+def spc_chart(
+    src: Sources,
+    measure_id: str,
+    start: date,
+    end: date,
+    target: float | None = None,
+    rebase_at: Iterable[date] = (),
+    provider: str | None = None,
+    commissioner: str | None = None,
+) -> spc.SpcChart:
+    """The measure's monthly XmR chart, improvement in the measure's own direction."""
+    points = series.monthly(src, measure_id, start, end, provider, commissioner)
+    if not points:
+        whose = "".join(f" for {w}" for w in (provider, commissioner) if w)
+        raise MeasureError(f"no {measure_id} cases between {start} and {end}{whose}")
+    higher = measures(src.censor)[measure_id].higher_is_better
+    return spc.xmr(
+        [p["month"] for p in points],
+        [p["rate"] for p in points],
+        target=target,
+        improvement="increase" if higher else "decrease",
+        rebase_at=list(rebase_at),
+    )
+
+
+def spc_rows(chart: spc.SpcChart, measure_id: str) -> list[dict[str, Any]]:
+    """One dict per month: value, mean, limits, the rules it breaks and its point type."""
+    return [
+        {
+            "measure": measure_id,
+            "month": p.period,
+            "value": p.value,
+            "mean": p.mean,
+            "lower_process_limit": p.lpl,
+            "upper_process_limit": p.upl,
+            "outside_limits": p.outside_limits,
+            "run": p.run,
+            "trend": p.trend,
+            "two_in_three": p.two_in_three,
+            "point_type": p.point_type,
+            "target": chart.target,
+            "variation": chart.variation,
+            "assurance": chart.assurance,
+        }
+        for p in chart.points
+    ]

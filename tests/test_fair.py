@@ -1,0 +1,363 @@
+"""Fair comparisons: funnel plots with overdispersion, case-mix O/E ratios, Making Data Count SPC.
+
+The worked examples are data beside the tests (tests/data/fair/); the SPC one reproduces
+NHSRplotthedots' own published test snapshot exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from carecontract.measures import casemix, funnel, spc
+from carecontract.measures.compute import events_table, sources
+from carecontract.measures.stats import Z95, Z998
+from carecontract.records.ingest import ingest
+from carecontract.records.pseudonymise import PseudonymKey
+from carecontract.records.store import Store
+
+DATA = Path(__file__).parent / "data" / "fair"
+
+
+# -- funnel plots
+
+
+def test_shmi_funnel_worked_example() -> None:
+    case = yaml.safe_load((DATA / "funnel_shmi.yaml").read_text())
+    units = [(u["unit"], u["observed"], u["expected"]) for u in case["units"]]
+    plot = funnel.funnel(units, kind=case["kind"], trim=case["trim"])
+    assert plot.phi == pytest.approx(case["expect"]["phi"], abs=1e-6)
+    assert plot.tau2 == pytest.approx(case["expect"]["tau2"], abs=1e-7)
+    by_unit = {p.unit: p for p in plot.points}
+    for unit, (lo95, hi95, lo998, hi998) in case["expect"]["limits"].items():
+        got = by_unit[unit].limits
+        assert (got.low95, got.high95, got.low998, got.high998) == pytest.approx((lo95, hi95, lo998, hi998), abs=1e-6)
+    assert {p.unit: p.alert for p in plot.points if p.alert} == case["expect"]["alerts"]
+    assert plot.outliers() == case["expect"]["outliers"]
+    plain = funnel.funnel(units, kind="ratio", overdispersion=False)
+    assert plain.outliers() == case["expect"]["outliers_without_overdispersion"]
+
+
+def test_proportion_limits_without_overdispersion_are_the_binomial_ones() -> None:
+    # 30/100, 50/100, 70/100: pooled 0.5; limits 0.5 ± z·sqrt(0.25/100) = 0.5 ± 0.05z
+    plot = funnel.funnel([("a", 30, 100), ("b", 50, 100), ("c", 70, 100)], overdispersion=False)
+    assert plot.target == 0.5
+    lim = plot.points[0].limits
+    assert lim.low95 == pytest.approx(0.5 - 0.05 * Z95)
+    assert lim.high998 == pytest.approx(0.5 + 0.05 * Z998)
+    assert plot.outliers() == ["a", "c"]  # |z| = 4 > 3.09
+    assert [p.outlier for p in plot.points] == ["low", None, "high"]
+
+
+def test_overdispersion_clears_units_that_only_the_spread_of_the_whole_makes_outliers() -> None:
+    # twenty large units with rates spread far wider than binomial noise, one far out
+    units = [(f"u{i}", 350 + 25 * (i % 7), 1000) for i in range(20)] + [("far", 800, 1000)]
+    plain = funnel.funnel(units, overdispersion=False)
+    wide = funnel.funnel(units)
+    assert wide.phi > 1 and wide.tau2 > 0
+    assert len(plain.outliers()) > len(wide.outliers())
+    assert "far" in wide.outliers()
+
+
+def test_no_spread_means_no_overdispersion() -> None:
+    plot = funnel.funnel([(f"u{i}", 50, 100) for i in range(10)])
+    assert plot.phi == 0 and plot.tau2 == 0 and not plot.overdispersed
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 200)), min_size=3, max_size=15))
+def test_overdispersed_limits_contain_the_plain_ones(rows: list[tuple[int, int]]) -> None:
+    units = [(f"u{i}", min(n, d), d) for i, (n, d) in enumerate(rows)]
+    plain, wide = funnel.funnel(units, overdispersion=False), funnel.funnel(units)
+    assert wide.tau2 >= 0
+    for p, w in zip(plain.points, wide.points, strict=True):
+        assert w.limits.low998 <= p.limits.low998 + 1e-12 and w.limits.high998 >= p.limits.high998 - 1e-12
+        assert w.limits.low998 <= w.limits.low95 <= w.limits.high95 <= w.limits.high998
+    assert set(wide.outliers()) <= set(plain.outliers())
+
+
+# -- exact Poisson intervals for O/E
+
+
+@pytest.mark.parametrize(
+    ("observed", "low", "high"),
+    # Garwood's exact 95% limits for a Poisson count (the published table, e.g. Ulm 1990)
+    [(0, 0.0, 3.6889), (1, 0.0253, 5.5716), (10, 4.7954, 18.3904)],
+)
+def test_exact_poisson_interval(observed: int, low: float, high: float) -> None:
+    assert casemix.exact_poisson(observed) == pytest.approx((low, high), abs=1e-4)
+
+
+# -- case-mix adjustment, on every engine
+
+
+def test_casemix_worked_example(engine: str, tmp_path: Path) -> None:
+    case = yaml.safe_load((DATA / "casemix_early_stage.yaml").read_text())
+    lines = [line.strip() for line in case["events"].splitlines() if line.strip()]
+    csv = tmp_path / "events.csv"
+    csv.write_text("\n".join(",".join(c.strip() for c in line.split(",")) for line in lines) + "\n")
+    result = ingest([csv], tmp_path / "store", key=PseudonymKey(b"fair"), as_of=date(2026, 1, 1))
+    assert result.quarantined == 0, result.reasons
+    src = sources(events_table(Store(tmp_path / "store"), engine=engine), detail=True)
+    start, end = (date.fromisoformat(str(case["period"][k])) for k in ("from", "to"))
+    rows = {r["provider"]: r for r in casemix.adjusted_rows(src, "early_stage", start, end, ("provider",))}
+    assert set(rows) == set(case["expect"])
+    for provider, expect in case["expect"].items():
+        row = rows[provider]
+        assert row["measure"] == "early_stage_oe"
+        for key, value in expect.items():
+            assert row[key] == pytest.approx(value, abs=1e-6), (provider, key)
+    # indirect standardisation against the whole store: observed and expected totals agree
+    assert sum(r["observed"] for r in rows.values()) == pytest.approx(sum(r["expected"] for r in rows.values()))
+
+
+# -- SPC
+
+
+def _dates(n: int, first: date = date(2024, 1, 1)) -> list[date]:
+    return [first + timedelta(days=31 * i) for i in range(n)]
+
+
+@pytest.mark.parametrize("name", ["r1", "r2", "r3"])
+def test_spc_reproduces_nhsrplotthedots(name: str) -> None:
+    data = yaml.safe_load((DATA / "spc_nhsrplotthedots.yaml").read_text())
+    case = next(c for c in data["cases"] if c["name"] == name)
+    values = list(data["values"])
+    for position, value in case["replace"].items():
+        values[position - 1] = value  # R is 1-based
+    first = date.fromisoformat(str(data["first_date"]))
+    chart = spc.xmr(
+        [first + timedelta(days=i) for i in range(len(values))],
+        values,
+        improvement=None,
+        screen_outliers=case["screen_outliers"],
+    )
+    point = chart.points[0]
+    assert (point.mean, point.lpl, point.upl) == pytest.approx((case["mean"], case["lpl"], case["upl"]), abs=5e-6)
+    assert [i + 1 for i, p in enumerate(chart.points) if p.outside_limits] == case["outside"]
+
+
+def test_spc_run_of_seven_on_one_side() -> None:
+    values = [12, 8] * 4 + [11] * 7  # mean 10.47: seven above it
+    chart = spc.xmr(_dates(len(values)), values)
+    runs = [p.run for p in chart.points]
+    assert runs[-7:] == [True] * 7 and not any(runs[:-7])
+    assert chart.points[-1].point_type == "special_cause_improvement"
+    assert chart.variation == "improvement_high"
+    six = spc.xmr(_dates(len(values) - 1), values[:-1])  # a run of six is not special
+    assert not any(p.run for p in six.points)
+
+
+def test_spc_trend_of_seven() -> None:
+    values = [5, 6, 5, 6, 5, 6, 5, 6, 5, 6, 5.1, 5.2, 5.3, 5.4, 5.5, 5.6, 5.7]  # 5 then six rises: 7 points
+    chart = spc.xmr(_dates(len(values)), values, improvement="decrease")
+    trend = [p.trend for p in chart.points]
+    assert trend[-7:] == [True] * 7 and not any(trend[:-7])
+    assert chart.points[-1].point_type == "special_cause_concern"  # rising, and lower is better
+    shorter = values[:-1]  # 5 then five rises: 6 points
+    assert not any(p.trend for p in spc.xmr(_dates(len(shorter)), shorter).points)
+
+
+def test_spc_two_of_three_only_on_the_same_side() -> None:
+    # NHSRplotthedots' own case: symmetric data, two points near opposite limits are common cause
+    values = [1.0, -1.0] * 8
+    values[14], values[15] = 5.5, -5.5
+    chart = spc.xmr(_dates(16), values)
+    assert [p.point_type for p in chart.points[-2:]] == ["common_cause", "common_cause"]
+    same = [0.5, -0.5] * 12
+    same[21] = same[23] = 3.0  # mean 0.29, upl 3.47, two sigma above the mean at 2.41
+    flagged = spc.xmr(_dates(24), same)
+    assert [i for i, p in enumerate(flagged.points) if p.two_in_three] == [21, 23]
+    assert not any(p.outside_limits for p in flagged.points)
+    assert flagged.variation == "improvement_high"
+
+
+def test_spc_assurance_against_the_target() -> None:
+    values = [0.80, 0.82, 0.81, 0.79, 0.80, 0.83, 0.81, 0.80]
+    assert spc.xmr(_dates(8), values, target=0.70).assurance == "consistently_pass"
+    assert spc.xmr(_dates(8), values, target=0.90).assurance == "consistently_fail"
+    assert spc.xmr(_dates(8), values, target=0.81).assurance == "inconsistent"
+    assert spc.xmr(_dates(8), values, target=0.70, improvement="decrease").assurance == "consistently_fail"
+    assert spc.xmr(_dates(8), values).assurance is None
+
+
+def test_spc_rebases_only_at_recorded_decisions() -> None:
+    values = [10, 11, 10, 11, 10, 11, 20, 21, 20, 21, 20, 21]
+    dates = _dates(12)
+    records = [
+        {"kind": "variation", "text": "Rebase cwt_62 from 2024-07-01: new triage service"},
+        {"kind": "gate", "text": "rebase cwt_62 from 2024-03-01"},  # not a variation: ignored
+        {"kind": "variation", "text": "rebase fds_28 from 2024-03-01"},  # another measure
+    ]
+    cuts = spc.rebase_dates(records, "cwt_62")
+    assert cuts == [date(2024, 7, 1)]
+    chart = spc.xmr(dates, values, rebase_at=cuts)
+    assert chart.rebased_at == [dates[6]]
+    assert chart.points[0].mean == pytest.approx(10.5) and chart.points[-1].mean == pytest.approx(20.5)
+    whole = spc.xmr(dates, values)
+    assert whole.points[0].mean == pytest.approx(15.5)  # nothing rebases on its own
+    assert math.isclose(whole.points[0].mean, whole.points[-1].mean)
+
+
+# -- the statistical corridor for payment
+
+
+def test_minimum_detectable_change_pays_nothing_within_random_variation() -> None:
+    from carecontract.payments.rules import achievement
+    from carecontract.terms.model import Outcome
+
+    plain = Outcome(measure="early_stage", target=0.60, weight=1, threshold=0.50)
+    fair = Outcome(measure="early_stage", target=0.60, weight=1, threshold=0.50, minimum_detectable_change=0.03)
+    # 0.52 is 0.02 above the threshold: paid 20% plainly, nothing inside the 0.03 corridor
+    assert achievement(plain, 0.52) == pytest.approx(0.2)
+    assert achievement(fair, 0.52) == 0.0
+    # beyond the corridor it is paid from the threshold, as shared savings are from the first pound
+    assert achievement(fair, 0.54) == pytest.approx(0.4)
+    lower = Outcome(
+        measure="emergency_presentation", target=0.15, weight=1, threshold=0.20, minimum_detectable_change=0.03
+    )
+    assert achievement(lower, 0.18) == 0.0 and achievement(lower, 0.16) == pytest.approx(0.8)
+
+
+def test_terms_reject_adjustment_that_does_not_exist() -> None:
+    from pydantic import ValidationError
+
+    from carecontract.terms.model import Outcome
+
+    with pytest.raises(ValidationError, match="no case-mix adjustment"):
+        Outcome(measure="cwt_62", target=0.85, weight=1, basis="adjusted")
+    with pytest.raises(ValidationError, match="needs a threshold"):
+        Outcome(measure="early_stage", target=0.6, weight=1, minimum_detectable_change=0.02)
+    assert Outcome(measure="early_stage", target=0.6, weight=1, basis="adjusted").basis == "adjusted"
+
+
+# -- the report
+
+
+def test_the_report_draws_the_adjusted_funnel_and_the_spc_chart(paid_store: Path) -> None:
+    from carecontract.publish import fair_charts
+    from carecontract.publish.report import gather_report, render_report
+    from carecontract.terms import load_terms
+
+    terms = load_terms(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml")
+    data = gather_report(terms, paid_store, runs=50)
+    figs = fair_charts.figures(data.fair)
+    assert set(figs) == {"funnel-early_stage-oe", "spc-cwt_62"}
+    funnel_fig = figs["funnel-early_stage-oe"]
+    legend = {t.name for t in funnel_fig.data if t.showlegend is not False}
+    assert {"95% limits", "99.8% limits", "as expected (1.0)"} <= legend
+    labels = {a.text for a in funnel_fig.layout.annotations}
+    assert {"95% limits", "99.8% limits"} <= labels  # the limits are labelled on the chart itself
+    assert funnel_fig.layout.xaxis.title.text and funnel_fig.layout.yaxis.title.text == "observed / expected"
+    spc_fig = figs["spc-cwt_62"]
+    assert spc_fig.layout.yaxis.tickformat == ".0%" and spc_fig.layout.xaxis.title.text == "month"
+    assert {"mean", "lower process limit", "upper process limit"} <= {t.name for t in spc_fig.data}
+    text = render_report(data)
+    assert "<h3>Fair comparisons</h3>" in text and 'id="spc-cwt_62"' in text
+    public = gather_report(terms, paid_store, public=True, runs=50)
+    assert public.fair == {} and "<h3>Fair comparisons</h3>" not in render_report(public)
+
+
+# -- the command line
+
+
+def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from carecontract.cli import app
+    from carecontract.publish.decisions import DecisionLog
+
+    runner = CliRunner()
+    period = ["--store", str(paid_store), "--from", "2017-04-01", "--to", "2020-03-31"]
+    out = runner.invoke(app, ["measures", *period, "--adjusted", "--only", "early_stage", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert {r["measure"] for r in rows} == {"early_stage", "early_stage_oe"}  # raw and adjusted side by side
+    adjusted = [r for r in rows if r["measure"] == "early_stage_oe"]
+    assert all("provider" in r and r["expected"] > 0 for r in adjusted)
+    table = runner.invoke(app, ["measures", *period, "--adjusted", "--only", "early_stage"])
+    assert table.exit_code == 0 and "Case-mix adjusted" in table.output and "early_stage_oe" in table.output
+    log = DecisionLog(tmp_path / "decisions.jsonl")
+    log.append("variation", "rebase cwt_62 from 2018-10-01: new pathway", "Staffordshire cancer care", "fp")
+    out = runner.invoke(app, ["spc", *period, "--measure", "cwt_62", "--log", str(log.path), "--json"])
+    assert out.exit_code == 0, out.output
+    months = json.loads(out.output)
+    means = {m["month"]: m["mean"] for m in months}
+    before = [v for k, v in means.items() if k < "2018-10-01"]
+    after = [v for k, v in means.items() if k >= "2018-10-01"]
+    assert len(set(before)) == 1 and len(set(after)) == 1  # one mean per segment, split at the decision only
+    assert months[0]["target"] == 0.85 and months[0]["assurance"] in {
+        "consistently_pass",
+        "consistently_fail",
+        "inconsistent",
+    }
+    text = runner.invoke(
+        app,
+        [
+            "spc",
+            str(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml"),
+            *period,
+            "--measure",
+            "cwt_62",
+        ],
+    )
+    assert text.exit_code == 0 and "Variation:" in text.output
+    bad = runner.invoke(app, ["spc", *period, "--measure", "equity_gap"])
+    assert bad.exit_code == 2 and "no monthly series" in bad.output and "Traceback" not in bad.output
+    both = runner.invoke(app, ["measures", *period, "--adjusted", "--public"])
+    assert both.exit_code == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-100, 100, allow_nan=False), min_size=2, max_size=30),
+    st.floats(-50, 50, allow_nan=False),
+)
+def test_spc_limits_move_with_the_data(values: list[float], shift: float) -> None:
+    dates = _dates(len(values))
+    chart = spc.xmr(dates, values)
+    moved = spc.xmr(dates, [v + shift for v in values])
+    p, q = chart.points[0], moved.points[0]
+    assert p.mean == pytest.approx(sum(values) / len(values), abs=1e-9)
+    assert p.upl - p.mean == pytest.approx(p.mean - p.lpl, abs=1e-9)  # symmetric about the mean
+    assert (q.mean, q.lpl, q.upl) == pytest.approx((p.mean + shift, p.lpl + shift, p.upl + shift), abs=1e-6)
+
+
+def test_adjusted_counts_agree_with_the_raw_measures(paid_store: Path) -> None:
+    """Every case is counted once: the adjusted rows' cases and observed counts add up to the raw
+    measure's denominator and numerator (computed by compute_measures, not casemix), and E to O."""
+    from carecontract.measures.compute import compute_measures
+
+    start, end = date(2017, 4, 1), date(2020, 3, 31)
+    src = sources(events_table(Store(paid_store)), detail=True)
+    try:
+        raw = {r["measure"]: r for r in compute_measures(paid_store, start, end, only=list(casemix.ADJUSTED))}
+        for measure in casemix.ADJUSTED:
+            rows = casemix.adjusted_rows(src, measure, start, end, ("provider",))
+            assert sum(r["denominator"] for r in rows) == raw[measure]["denominator"], measure
+            assert sum(r["observed"] for r in rows) == raw[measure]["numerator"], measure
+            assert sum(r["expected"] for r in rows) == pytest.approx(raw[measure]["numerator"], abs=1e-3), measure
+            for r in rows:
+                assert r["raw_rate"] == pytest.approx(r["observed"] / r["denominator"])
+                assert r["ci_low"] is None or r["ci_low"] <= r["ratio"] <= r["ci_high"]
+    finally:
+        src.release()
+
+
+def test_spc_chart_shows_a_score_as_a_score() -> None:
+    from carecontract.publish.fair_charts import spc_figure
+
+    chart = spc.xmr(_dates(6), [8.1, 8.3, 8.2, 8.4, 8.0, 8.2], target=8.8)
+    fig = spc_figure(chart, "patient_experience")
+    assert fig.layout.yaxis.tickformat == ".2f" and fig.layout.yaxis.title.text == "mean score"
+    assert any("target 8.80" in (a.text or "") for a in fig.layout.annotations)
+    rate_fig = spc_figure(spc.xmr(_dates(6), [0.7, 0.8, 0.75, 0.72, 0.78, 0.74], target=0.85), "cwt_62")
+    assert rate_fig.layout.yaxis.tickformat == ".0%"

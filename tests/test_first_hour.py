@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 
 import carecontract as cc
 from carecontract.cli import app
-from carecontract.measures.definitions import SHORT_NAMES, EmptyPeriod, period_coverage
+from carecontract.measures.definitions import SHORT_NAMES
+from carecontract.present import EmptyPeriod, period_coverage
 from carecontract.terms import load_terms
 from tests.conftest import VALID_ROW, write_csv
 

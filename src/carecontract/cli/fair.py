@@ -34,15 +34,19 @@ def _ratio(value: float | None) -> str:
     return DASH if value is None else f"{value:.2f}"
 
 
-def adjusted_rows(store: Path, first: date, last: date, keys: list[str], only: list[str] | None, engine: str) -> list:
+def adjusted_rows(
+    store: Path | Any, first: date, last: date, keys: list[str], only: list[str] | None, engine: str
+) -> list:
     """The adjusted rows for ``measures --adjusted`` (by provider when no breakdown is given)."""
     from carecontract.measures.casemix import ADJUSTED
     from carecontract.measures.compute import events_table, sources
     from carecontract.measures.fair import adjusted
-    from carecontract.records.store import Store
 
     wanted = [m for m in (only or ADJUSTED) if m in ADJUSTED]
-    src = sources(events_table(Store(store), engine=engine), detail=True)  # type: ignore[arg-type]
+    from carecontract.records.store import Store
+
+    view = store if isinstance(store, Store) else Store(store)  # a Store may come as at a date
+    src = sources(events_table(view, engine=engine), detail=True)  # type: ignore[arg-type]
     try:
         return adjusted(src, first, last, keys or ["provider"], wanted) if wanted else []
     finally:

@@ -181,7 +181,7 @@ def main() -> None:
         ingest(files, work / "store", key=PseudonymKey(b"bench"))
         store = Store(work / "store")
         event_files = [str(f) for f in store.files("events")]
-        events = duckdb.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchone()[0]
+        events = duckdb.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchall()[0][0]
         start, end = date(2014, 4, 1), date(2024, 3, 31)
         t_ours, r_ours = timed(lambda: ours(work / "store", start, end), args.repeat)
         t_floor, r_floor = timed(lambda: floor(event_files, start, end), args.repeat)

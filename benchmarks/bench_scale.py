@@ -112,7 +112,7 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
     t_floor_in, m_floor_in, _ = measured(lambda: duckdb_floor(files, work / "floor.parquet", "parquet"), 1)
     store = Store(store_dir)
     event_files = [str(f) for f in store.files("events")]
-    events = duckdb.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchone()[0]
+    events = duckdb.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchall()[0][0]
     a, b = START, date(START.year + years, 3, 31)
     t_floor, m_floor, r_floor = measured(lambda: floor(event_files, a, b), repeat)
     t_duck, m_duck, r_duck = measured(lambda: as_counts(compute_measures(store, a, b, only=MEASURES)), repeat)

@@ -21,14 +21,14 @@ from tests.conftest import VALID_ROW, write_csv
 def test_sql_hmac_equals_python_hmac(secret: str, number: str) -> None:
     key = pseudonymise.PseudonymKey(secret.encode())
     sql = pseudonymise.pseudonym_sql("$n")
-    got = duckdb.execute(f"SELECT {sql}", {"n": number, "opad": key.outer_pad, "ipad": key.inner_pad}).fetchone()[0]
+    got = duckdb.execute(f"SELECT {sql}", {"n": number, "opad": key.outer_pad, "ipad": key.inner_pad}).fetchall()[0][0]
     assert got == pseudonymise.pseudonym(key, number)
 
 
 def test_long_keys_are_hashed_first_as_hmac_requires() -> None:
     key = pseudonymise.PseudonymKey(b"k" * 100)
     sql = pseudonymise.pseudonym_sql("'9434765919'")
-    got = duckdb.execute(f"SELECT {sql}", {"opad": key.outer_pad, "ipad": key.inner_pad}).fetchone()[0]
+    got = duckdb.execute(f"SELECT {sql}", {"opad": key.outer_pad, "ipad": key.inner_pad}).fetchall()[0][0]
     assert got == pseudonymise.pseudonym(key, "9434765919")
 
 

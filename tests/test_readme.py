@@ -62,7 +62,7 @@ def _first_referral(folder: Path) -> str:
 
     files = sorted(str(p) for p in (folder / "data").glob("activity-*.csv"))
     query = "SELECT record_id FROM read_csv(?, all_varchar=true) WHERE event_type = 'referral' ORDER BY record_id"
-    return duckdb.execute(query + " LIMIT 1", [files]).fetchone()[0]
+    return duckdb.execute(query + " LIMIT 1", [files]).fetchall()[0][0]
 
 
 def _free_port() -> int:

@@ -338,9 +338,13 @@ def test_a_close_records_its_view_and_a_reclose_after_corrections_is_a_new_versi
     v1 = close_periods(terms, store, [2017]).periods[0]
     assert (v1["version"], v1["store_version"], v1["as_at"]) == (1, first.batch_id, None)
     # a month of corrections: the provider withdraws a fifth of its treatments
-    treatments = duckdb.sql(
-        f"SELECT record_id, provider_code FROM '{files[0]}' WHERE event_type = 'treatment'"
-    ).fetchall()
+    treatments = (
+        duckdb.connect()
+        .sql(  # its own connection: the module's default is shared by every test
+            f"SELECT record_id, provider_code FROM '{files[0]}' WHERE event_type = 'treatment'"
+        )
+        .fetchall()
+    )
     withdrawals = [{"record_id": r, "provider_code": p, "action": "withdraw"} for r, p in treatments[::5]]
     second = submit(tmp_path, "corrections.csv", withdrawals)
     assert second.counts["withdrawn"] == len(withdrawals)

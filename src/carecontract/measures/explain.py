@@ -13,7 +13,7 @@ from ibis import _
 
 from carecontract.measures.compute import MeasureError, events_table
 from carecontract.measures.definitions import MEASURE_IDS, measures
-from carecontract.measures.pathways import build
+from carecontract.measures.pathways import STEP_EVENTS, build
 from carecontract.records.store import Store
 
 
@@ -144,13 +144,4 @@ def _pathway_events(events, row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 #: What an explanation lists (deaths, surveys and end-of-life care are not steps of the pathway).
-PATHWAY_EVENT_TYPES = (
-    "referral",
-    "first_seen",
-    "diagnosis",
-    "cancer_ruled_out",
-    "decision_to_treat",
-    "treatment",
-    "clock_adjustment",
-    "emergency_admission",
-)
+PATHWAY_EVENT_TYPES = (*STEP_EVENTS, "emergency_admission")

@@ -233,6 +233,28 @@ def _probability(r: dict) -> str:
     return text
 
 
+#: Another terms file compared as an option (``options`` and ``appraise``).
+CompareOption = Annotated[list[Path] | None, typer.Option("--compare", help="Another terms file as an option.")]
+#: The Green Book optimism-bias uplift (``options`` and ``appraise``).
+OptimismBiasOption = Annotated[
+    float, typer.Option(help="Uplift to the first-year cost estimate (Green Book: 0–0.41 for outsourcing).")
+]
+
+
+def _variants(
+    terms_file: Path, overrides: list[str] | None, variant: list[str] | None, other: list[Path] | None
+) -> list:  # list[tuple[str, Terms]]
+    """The options beside TERMS: each ``--variant "LABEL: a=b; c=d"`` (TERMS with those --set
+    overrides on top of the command's own), then each ``--compare`` file under its own name."""
+    from carecontract.viability.options import parse_variant
+
+    out = []
+    for text in variant or []:
+        label, sets = parse_variant(text)
+        out.append((label, load(terms_file, [*(overrides or []), *sets])))
+    return out + [(path.stem, load(path, None)) for path in other or []]
+
+
 @app.command()
 def options(
     terms_file: TermsArgument,
@@ -240,28 +262,19 @@ def options(
         list[str] | None,
         typer.Option(help='A variant of TERMS: "LABEL: name=value; name=value" (repeat for more).'),
     ] = None,
-    other: Annotated[list[Path] | None, typer.Option("--compare", help="Another terms file as an option.")] = None,
+    other: CompareOption = None,
     runs: RunsOption = 10_000,
     seed: SeedOption = 0,
-    optimism_bias: Annotated[
-        float, typer.Option(help="Uplift to the first-year cost estimate (Green Book: 0–0.41 for outsourcing).")
-    ] = 0.0,
+    optimism_bias: OptimismBiasOption = 0.0,
     overrides: SetOption = None,
     store: StoreCalibration = None,
     charts: Annotated[Path | None, typer.Option(help="Save the options chart (HTML and PNG) here.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Options side by side: deficit probability, expected and P90 gap, net present cost at the Green Book rate."""
-    from carecontract.viability.options import parse_variant
     from carecontract.viability.summary import options_summary
 
-    base = load(terms_file, overrides)
-    choices = [("as written", base)]
-    for text in variant or []:
-        label, sets = parse_variant(text)
-        choices.append((label, load(terms_file, [*(overrides or []), *sets])))
-    for path in other or []:
-        choices.append((path.stem, load(path, None)))
+    choices = [("as written", load(terms_file, overrides)), *_variants(terms_file, overrides, variant, other)]
     if store:
         require_store(store)
     result = options_summary(choices, runs, seed, store, optimism_bias, charts)
@@ -296,15 +309,13 @@ def appraise(
         list[str] | None,
         typer.Option(help='An option: a variant of TERMS, "LABEL: name=value; name=value" (repeat for more).'),
     ] = None,
-    other: Annotated[list[Path] | None, typer.Option("--compare", help="Another terms file as an option.")] = None,
+    other: CompareOption = None,
     store: StoreCalibration = None,
     out: Annotated[Path, typer.Option(help="Directory for appraisal.html and appraisal.md.")] = Path("appraisal"),
     runs: RunsOption = 10_000,
     seed: SeedOption = 0,
     appetite: AppetiteOption = 0.10,
-    optimism_bias: Annotated[
-        float, typer.Option(help="Uplift to the first-year cost estimate (Green Book: 0–0.41 for outsourcing).")
-    ] = 0.0,
+    optimism_bias: OptimismBiasOption = 0.0,
     log: LogOption = Path("decisions.jsonl"),
     who: Annotated[str | None, typer.Option(help="Who records the appraisal in the decision log.")] = None,
     overrides: SetOption = None,
@@ -312,15 +323,9 @@ def appraise(
 ) -> None:
     """Options appraisal in the Green Book's five cases (HTML and Markdown), recorded in the decision log."""
     from carecontract.publish.appraisal import appraise as write_appraisal
-    from carecontract.viability.options import parse_variant
 
     terms = load(terms_file, overrides)
-    variants = []
-    for text in variant or []:
-        label, sets = parse_variant(text)
-        variants.append((label, load(terms_file, [*(overrides or []), *sets])))
-    for path in other or []:
-        variants.append((path.stem, load(path, None)))
+    variants = _variants(terms_file, overrides, variant, other)
     if store:
         require_store(store)
     with progress_bar(not as_json and sys.stderr.isatty()) as report:

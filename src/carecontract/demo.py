@@ -209,7 +209,6 @@ def _a_month_of_corrections(
     ``first`` is the first submission and the measures already computed on it (read again as at that
     submission they are the same: the store's versions are immutable), so only "now" is computed.
     """
-    from carecontract.run import Run
 
     first_batch, before = first
     path = out / "data" / "corrections.csv"

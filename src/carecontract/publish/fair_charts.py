@@ -111,11 +111,11 @@ def spc_figure(chart: SpcChart, measure: str) -> go.Figure | None:
         ys = [getattr(p, attr) for p in chart.points]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=label, line={"dash": dash, "color": "#555"}))
         _label_line(fig, xs[-1], ys[-1], label)
+    score = measures()[measure].kind == "mean"  # a mean score is shown as a score, a rate as a percentage
     if chart.target is not None:
-        shown = f"{chart.target:.2f}" if measures()[measure].kind == "mean" else f"{chart.target:.0%}"
+        shown = f"{chart.target:.2f}" if score else f"{chart.target:.0%}"
         fig.add_hline(y=chart.target, line={"color": "#b00", "width": 1}, annotation_text=f"target {shown}")
     assurance = f"; assurance: {chart.assurance.replace('_', ' ')}" if chart.assurance else ""
-    score = measures()[measure].kind == "mean"  # a mean score is shown as a score, a rate as a percentage
     fig.update_layout(
         title=f"{measure}: Making Data Count XmR chart (variation: {chart.variation.replace('_', ' ')}{assurance})",
         xaxis_title="month",

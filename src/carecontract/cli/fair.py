@@ -34,23 +34,14 @@ def _ratio(value: float | None) -> str:
     return DASH if value is None else f"{value:.2f}"
 
 
-def adjusted_rows(
-    store: Path | Any, first: date, last: date, keys: list[str], only: list[str] | None, engine: str
-) -> list:
-    """The adjusted rows for ``measures --adjusted`` (by provider when no breakdown is given)."""
+def adjusted_rows(run: Any, first: date, last: date, keys: list[str], only: list[str] | None) -> list:
+    """The adjusted rows for ``measures --adjusted`` (by provider when no breakdown is given), from
+    the Run's own pathway tables (its engine, Spark master and as-at view)."""
     from carecontract.measures.casemix import ADJUSTED
-    from carecontract.measures.compute import events_table, sources
     from carecontract.measures.fair import adjusted
 
     wanted = [m for m in (only or ADJUSTED) if m in ADJUSTED]
-    from carecontract.records.store import Store
-
-    view = store if isinstance(store, Store) else Store(store)  # a Store may come as at a date
-    src = sources(events_table(view, engine=engine), detail=True)  # type: ignore[arg-type]
-    try:
-        return adjusted(src, first, last, keys or ["provider"], wanted) if wanted else []
-    finally:
-        src.release()
+    return adjusted(run.sources(detail=True), first, last, keys or ["provider"], wanted) if wanted else []
 
 
 def print_adjusted(rows: list[dict[str, Any]], keys: list[str]) -> None:

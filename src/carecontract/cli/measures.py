@@ -58,7 +58,8 @@ def measures(
 
     With TERMS, the targets are the contract's outcomes and the terms' provenance is recorded.
     """
-    from carecontract.measures.compute import MeasureError, compute_measures
+    from carecontract.measures.compute import MeasureError
+    from carecontract.run import Run
     from carecontract.terms.targets import contract_targets, label_rows, targets_rule
 
     terms_file = terms_path(terms_file, terms_flag, required=False)
@@ -69,16 +70,10 @@ def measures(
     keys = list(dict.fromkeys(key for value in by or [] for key in split(value)))
     view = store_at(store, as_at)
     check_period(view, first, last)
-    rows = compute_measures(
-        view,
-        first,
-        last,
-        keys,
-        contract_targets(contract),
-        split(only) or None,
-        engine=engine,
-        spark_master=spark_master,
-    )
+    run = Run(view, engine=engine, spark_master=spark_master)
+    if adjusted:  # one build of the detailed pathway tables serves the raw rows and the adjusted ones
+        run.sources(detail=True)
+    rows = run.measures(first, last, keys, only=split(only) or None, targets=contract_targets(contract))
     if public:
         from carecontract.publish.disclosure import public_measures
 
@@ -92,7 +87,7 @@ def measures(
 
         if public:
             raise MeasureError("--adjusted and --public together: the adjusted ratios have no disclosure control yet")
-        extra = adjusted_rows(view, first, last, keys, split(only) or None, engine)
+        extra = adjusted_rows(run, first, last, keys, split(only) or None)
     if as_json:
         print(json.dumps(rows + (extra if adjusted else []), default=str))
         return

@@ -82,6 +82,7 @@ class SourceLedger:
     mapped: int
     rejected: int
     events: int
+    counted_by: str = "file"  # "mapping" when the importer has no count_records of its own
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -247,7 +248,10 @@ def _check_files(files: Sequence[Path]) -> list[Path]:
 
 
 def _stage_file(module: ModuleType, path: Path, staging: _Staging, rejections: _Rejections, report) -> SourceLedger:
-    counted = module.count_records(path)  # independent of the mapping: from the file itself
+    # independent of the mapping: counted from the file itself (an importer without a counter is
+    # reconciled with its own count only, and the ledger says so)
+    counter = getattr(module, "count_records", None)
+    counted = counter(path) if counter else None
     mapped = rejected = 0
     events_before = staging.events
     for n, record in enumerate(module.map_file(path), start=1):
@@ -259,11 +263,13 @@ def _stage_file(module: ModuleType, path: Path, staging: _Staging, rejections: _
             rejected += 1
         if n % CHUNK_ROWS == 0 and counted:
             report("map", min(n / counted, 1.0))
+    counted_by = "file" if counted is not None else "mapping"
+    counted = mapped + rejected if counted is None else counted
     if mapped + rejected != counted:
         raise SourceNotReconciled(
             f"{path}: {counted:,} records in the file but {mapped + rejected:,} mapped or rejected; nothing imported"
         )
-    return SourceLedger(str(path), counted, mapped, rejected, staging.events - events_before)
+    return SourceLedger(str(path), counted, mapped, rejected, staging.events - events_before, counted_by)
 
 
 def _withdrawals(staged: list[Path], store: Store, target: Path) -> int:

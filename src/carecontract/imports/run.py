@@ -152,6 +152,8 @@ def mask_nhs_numbers(text: str) -> str:
 
 def source_field(problem: str) -> str:
     """The source field a rejection names: the text before the first quoted value or colon."""
+    if problem.startswith("line "):
+        return "record layout"  # a line that could not be split into the header's fields
     head = problem.split("'", 1)[0].split(":", 1)[0].strip()
     return head or "record"
 

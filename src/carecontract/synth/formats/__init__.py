@@ -12,10 +12,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from carecontract.synth.economy import SynthError
+if TYPE_CHECKING:  # the CLI reads KINDS for its help: keep this module light
+    import pyarrow as pa
 
 #: Formats ``carecontract synth --format`` writes besides the interchange format (csv, parquet).
 KINDS: tuple[str, ...] = ("cwt", "cosd")
@@ -23,6 +23,8 @@ KINDS: tuple[str, ...] = ("cwt", "cosd")
 
 def writer(kind: str) -> ModuleType:
     if kind not in KINDS:
+        from carecontract.synth.economy import SynthError
+
         raise SynthError(f"unknown format {kind!r}: one of csv, parquet, {', '.join(KINDS)}")
     return importlib.import_module(f"carecontract.synth.formats.{kind}")
 

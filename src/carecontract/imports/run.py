@@ -178,23 +178,19 @@ class _Staging:
         return len(events)
 
     def flush(self) -> None:
-        """One chunk as text columns: Arrow infers each column's type from the values and casts it to
-        text (dates to ISO dates); a column of mixed types is converted value by value instead."""
+        """One chunk as text columns: Arrow infers each column's type from its values and casts it to
+        text (dates to ISO dates; empty text means missing to ingest); a column of mixed types is
+        converted value by value instead."""
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        n = len(rows)
-        try:
-            inferred = pa.Table.from_pylist(rows)
-            columns = {
-                c: inferred[c].cast(pa.string()) if c in inferred.column_names else pa.nulls(n, pa.string())
-                for c in schema.ALL_COLUMNS
-            }
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            columns = {}
-            for column in schema.ALL_COLUMNS:
-                values = [row.get(column) for row in rows]
-                columns[column] = pa.array([None if v is None or v == "" else str(v) for v in values], pa.string())
+        columns = {}
+        for column in schema.ALL_COLUMNS:
+            values = [row.get(column) for row in rows]
+            try:
+                columns[column] = pa.array(values).cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                columns[column] = pa.array([None if v is None else str(v) for v in values], pa.string())
         self._writer.write_table(pa.table(columns, schema=self._writer.schema))
 
     def close(self) -> None:

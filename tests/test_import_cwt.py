@@ -148,3 +148,64 @@ def test_route_follows_the_clock_rules(priority: str, source: str, referral_type
 def test_dates_are_iso(tmp_path: Path) -> None:
     (mapped,) = _map(tmp_path, _line())
     assert mapped.events[0]["event_date"] == date(2024, 4, 2)
+
+
+FIELD_VALUES = {
+    cwt.START: st.sampled_from(["", "2024-04-02", "2024-02-30", "02/04/2024"]),
+    cwt.PRIORITY: st.sampled_from(["", "1", "2", "3", "7"]),
+    cwt.SOURCE: st.sampled_from(["", "03", "17", "01", "99"]),
+    cwt.REFERRAL_TYPE: st.sampled_from(["", "16"]),
+    cwt.UPGRADE: st.sampled_from(["", "2024-04-09", "2024-03-01"]),
+    cwt.FIRST_SEEN: st.sampled_from(["", "2024-04-12", "x"]),
+    cwt.FIRST_SEEN_ADJUSTMENT: st.sampled_from(["", "0", "5", "-1"]),
+    cwt.FIRST_SEEN_ADJUSTMENT_REASON: st.sampled_from(["", "3", "9", "4"]),
+    cwt.FDS_END: st.sampled_from(["", "2024-04-26"]),
+    cwt.FDS_END_REASON: st.sampled_from(["", "01", "02", "03", "04"]),
+    cwt.DIAGNOSIS: st.sampled_from(["", "C34.1", "Z99", "banana"]),
+    cwt.DECISION: st.sampled_from(["", "2024-05-03"]),
+    cwt.EVENT_TYPE: st.sampled_from(["", "01", "02", "09"]),
+    cwt.TREATMENT: st.sampled_from(["", "2024-05-20"]),
+    cwt.MODALITY: st.sampled_from(["", "01", "05", "98", "97", "99"]),
+    cwt.TREATMENT_SITE: st.sampled_from(["", "RJE01", "R?E"]),
+    cwt.TREATMENT_ADJUSTMENT: st.sampled_from(["", "7"]),
+    cwt.TREATMENT_ADJUSTMENT_REASON: st.sampled_from(["", "8", "9"]),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.fixed_dictionaries(FIELD_VALUES), min_size=1, max_size=8))
+def test_every_line_is_mapped_or_rejected_by_a_named_field(tmp_path_factory, records: list[dict]) -> None:
+    """Whatever the values: one outcome per line; events or a reason naming a data element (never both);
+    record ids unique within the file; every event typed and dated."""
+    folder = tmp_path_factory.mktemp("prop")
+    lines = [_line(**{cwt.PATHWAY: f"P{i}"}, **fields) for i, fields in enumerate(records)]
+    out = _map(folder, *lines)
+    assert len(out) == len(lines)
+    ids = []
+    for mapped in out:
+        assert (mapped.problem is None) == bool(mapped.events)
+        if mapped.problem:
+            assert mapped.problem.split(" '")[0] in cwt.COLUMNS, mapped.problem
+        for event in mapped.events:
+            assert event["event_type"] and isinstance(event["event_date"], date)
+            ids.append(event["record_id"])
+    assert len(ids) == len(set(ids))
+
+
+def test_next_months_extract_corrects_and_leaves_the_rest(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    import_files("cwt", [EXAMPLE], store)
+    lines = EXAMPLE.read_text().splitlines()
+    # pathway 3 was treated on 2024-07-13, not 2024-07-20; pathway 1's treatment adjustment was an error
+    lines[4] = lines[4].replace("2024-07-20", "2024-07-13")
+    lines[1] = lines[1].replace(",7,8", ",,")
+    corrected = tmp_path / "cwt-extract-month2.csv"
+    corrected.write_text("\n".join(lines) + "\n")
+    result = import_files("cwt", [corrected], store)
+    counts = result.ingest.counts
+    assert (counts["corrected"], counts["withdrawn"], counts["new"]) == (1, 1, 0)
+    assert counts["unchanged"] == 20
+    events = _events(store)
+    assert len(events) == 21  # 22 less the withdrawn adjustment: nothing doubled
+    assert events["CWT:RL4:RL40000003:treatment"][1] == "2024-07-13"
+    assert "CWT:RJE:RJE0000001:treatment_adjustment" not in events

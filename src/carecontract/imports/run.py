@@ -196,6 +196,7 @@ class _Staging:
     def close(self) -> None:
         self.flush()
         self._writer.close()
+        os.chmod(self.path, PRIVATE_FILE)  # in an owner-only folder already; the file too
 
 
 class Rejections:

@@ -144,14 +144,26 @@ def map_row(where: str, row: dict[str, str]) -> Mapped:
     events: list[dict[str, object]] = []
     if emergency:
         events.append(
-            {"record_id": f"APC-{key}:adm", "event_date": admitted, "event_type": "emergency_admission",
-             "icd10": diagnosis, "cost_gbp": cost or None, **person}
-        )  # fmt: skip
+            {
+                "record_id": f"APC-{key}:adm",
+                "event_date": admitted,
+                "event_type": "emergency_admission",
+                "icd10": diagnosis,
+                "cost_gbp": cost or None,
+                **person,
+            }
+        )
     for n, (day, kind) in enumerate(treatments):
         events.append(
-            {"record_id": f"APC-{key}:{kind}-{day}", "event_date": day, "event_type": "treatment", "modality": kind,
-             "cost_gbp": (cost or None) if not emergency and n == 0 else None, **person}
-        )  # fmt: skip
+            {
+                "record_id": f"APC-{key}:{kind}-{day}",
+                "event_date": day,
+                "event_type": "treatment",
+                "modality": kind,
+                "cost_gbp": (cost or None) if not emergency and n == 0 else None,
+                **person,
+            }
+        )
     if not events:
         return Mapped(
             where,

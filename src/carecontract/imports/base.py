@@ -5,7 +5,9 @@ An importer module ``carecontract.imports.<kind>`` exposes:
 - ``KIND: str`` — the name on the command line (``carecontract import KIND FILE...``);
 - ``SPECIFICATION: str`` — the published specification and version its code tables come from;
 - ``def map_file(path: Path) -> Iterator[Mapped]`` — reads one source file *streaming* (memory
-  bounded whatever the file's size) and yields one :class:`Mapped` per source record, in file order.
+  bounded whatever the file's size) and yields one :class:`Mapped` per source record, in file order;
+- ``def count_records(path: Path) -> int`` — the file's source records counted *without* the mapping
+  (physical data lines, resources, ...), so the driver can prove every record was mapped or rejected.
 
 Every source record is either mapped to one or more interchange events, or rejected with a reason
 that names the source field and value (``"CANCER TREATMENT MODALITY '99': not a code in CWT v12.1"``).
@@ -40,3 +42,5 @@ class Importer(Protocol):
     SPECIFICATION: str
 
     def map_file(self, path: Path) -> Iterator[Mapped]: ...
+
+    def count_records(self, path: Path) -> int: ...

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from carecontract.imports import apc
 from carecontract.synth.formats import apc as writer
-from tests.national_roundtrip import round_trip
+from tests.national_roundtrip import check_example, round_trip
 
 EXAMPLE = Path(__file__).parents[1] / "examples/national/apc/hes-apc-episodes.csv"
 ROW = {
@@ -100,3 +100,21 @@ def test_round_trip_gives_the_same_measures(tmp_path):
     plain, imported, carried = round_trip(apc, writer, "EPIKEY", tmp_path)
     assert carried > 100
     assert imported == plain
+
+
+def test_example_through_the_driver_reconciles_and_stores_no_nhs_number(tmp_path):
+    check_example(
+        "apc",
+        EXAMPLE,
+        tmp_path,
+        [
+            "9990000018",
+            "9990000026",
+            "9990000034",
+            "9990000042",
+            "9990000050",
+            "9990000069",
+            "9990000077",
+            "9990000085",
+        ],
+    )

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from carecontract.imports import deaths
 from carecontract.imports.national_csv import ExtractError
 from carecontract.synth.formats import deaths as writer
-from tests.national_roundtrip import round_trip
+from tests.national_roundtrip import check_example, round_trip
 
 EXAMPLE = Path(__file__).parents[1] / "examples/national/deaths/civil-registration-deaths.csv"
 
@@ -88,3 +88,21 @@ def test_round_trip_gives_the_same_measures(tmp_path):
     plain, imported, carried = round_trip(deaths, writer, "MORTALITY_IDENT", tmp_path, ("died_where_usually_lived",))
     assert carried > 100
     assert imported == plain
+
+
+def test_example_through_the_driver_reconciles_and_stores_no_nhs_number(tmp_path):
+    check_example(
+        "deaths",
+        EXAMPLE,
+        tmp_path,
+        [
+            "9990000018",
+            "9990000026",
+            "9990000034",
+            "9990000042",
+            "9990000050",
+            "9990000069",
+            "9990000077",
+            "9990000085",
+        ],
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from carecontract.imports import fhir
 from carecontract.synth.formats import fhir as writer
-from tests.national_roundtrip import round_trip
+from tests.national_roundtrip import check_example, round_trip
 
 FOLDER = Path(__file__).parents[1] / "examples/national/fhir"
 NDJSON = FOLDER / "uk-core-resources.ndjson"
@@ -76,3 +76,21 @@ def test_round_trip_fhir_gives_the_same_measures(tmp_path):
     plain, imported, carried = round_trip(fhir, writer, "", tmp_path, ("equity_gap",))
     assert carried > 1000
     assert imported == plain
+
+
+def test_example_through_the_driver_reconciles_and_stores_no_nhs_number(tmp_path):
+    check_example(
+        "fhir",
+        NDJSON,
+        tmp_path,
+        [
+            "9990000018",
+            "9990000026",
+            "9990000034",
+            "9990000042",
+            "9990000050",
+            "9990000069",
+            "9990000077",
+            "9990000085",
+        ],
+    )

@@ -106,3 +106,21 @@ def test_example_through_the_driver_reconciles_and_stores_no_nhs_number(tmp_path
             "9990000085",
         ],
     )
+
+
+def test_map_file_streams(tmp_path):
+    """Memory stays bounded whatever the extract's size: 100,000 registrations, a peak far below the file."""
+    import tracemalloc
+
+    header, row = EXAMPLE.read_text().splitlines()[:2]
+    big = tmp_path / "big.csv"
+    with open(big, "w") as handle:
+        handle.write(header + "\n")
+        for n in range(100_000):
+            handle.write(row.replace("70000001", str(80_000_000 + n), 1) + "\n")
+    tracemalloc.start()
+    mapped = sum(1 for r in deaths.map_file(big) if r.events)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert mapped == 100_000 == deaths.count_records(big)
+    assert peak < big.stat().st_size / 10, (peak, big.stat().st_size)

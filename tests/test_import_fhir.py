@@ -94,3 +94,23 @@ def test_example_through_the_driver_reconciles_and_stores_no_nhs_number(tmp_path
             "9990000085",
         ],
     )
+
+
+def test_ndjson_streams(tmp_path):
+    """NDJSON is read line by line: memory grows with the patients, not with the resources."""
+    import tracemalloc
+
+    lines = NDJSON.read_text().splitlines()
+    patient, referral = lines[0], lines[3]
+    big = tmp_path / "big.ndjson"
+    with open(big, "w") as handle:
+        handle.write(patient + "\n")
+        for n in range(3_000):
+            handle.write(referral.replace('"id":"sr1"', f'"id":"sr{n}"') + "\n")
+    list(fhir.map_file(NDJSON))  # the FHIR models build their validators on first use: not the file's cost
+    tracemalloc.start()
+    mapped = sum(1 for r in fhir.map_file(big) if r.events)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert mapped == 3_000 == fhir.count_records(big)
+    assert peak < big.stat().st_size / 5, (peak, big.stat().st_size)

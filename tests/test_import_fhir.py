@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from carecontract.imports import fhir
 from carecontract.synth.formats import fhir as writer
 from tests.national_roundtrip import check_example, round_trip
@@ -114,3 +116,26 @@ def test_ndjson_streams(tmp_path):
     tracemalloc.stop()
     assert mapped == 3_000 == fhir.count_records(big)
     assert peak < big.stat().st_size / 5, (peak, big.stat().st_size)
+
+
+def test_a_broken_bundle_is_refused_whole(tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text('{"resourceType": "Bundle",\n "entry": [\n')
+    with pytest.raises(fhir.FhirFileError, match="not valid JSON"):
+        fhir.count_records(path)
+    with pytest.raises(fhir.FhirFileError, match="not valid JSON"):
+        list(fhir.map_file(path))
+
+
+@pytest.mark.parametrize("status", ["confirmed", "refuted", "provisional", "unconfirmed", "entered-in-error", ""])
+def test_every_verification_status_is_mapped_or_rejected_by_name(tmp_path, status):
+    lines = NDJSON.read_text().splitlines()
+    condition = json.loads(lines[5])
+    condition["verificationStatus"]["coding"][0]["code"] = status
+    path = tmp_path / "c.ndjson"
+    path.write_text(lines[0] + "\n" + json.dumps(condition) + "\n")
+    [result] = fhir.map_file(path)
+    if status in ("confirmed", "refuted"):
+        assert result.events[0]["event_type"] == {"confirmed": "diagnosis", "refuted": "cancer_ruled_out"}[status]
+    else:
+        assert result.problem and "verificationStatus" in result.problem

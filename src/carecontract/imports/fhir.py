@@ -108,7 +108,9 @@ def _is_bundle(path: Path) -> bool:
     with open(path, encoding="utf-8-sig") as handle:
         try:
             data = json.load(handle)
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as e:
+            if '"Bundle"' in first:  # a Bundle that is not one whole JSON document: refused whole
+                raise FhirFileError(f"{path}: a Bundle that is not valid JSON (line {e.lineno}: {e.msg})") from None
             return False
     return isinstance(data, dict) and data.get("resourceType") == "Bundle"
 

@@ -4,6 +4,7 @@ In a notebook, ``import carecontract as cc`` gives the pipeline step by step::
 
     files = cc.synthesise("data", population=100_000, years=3, start="2022-04-01")
     cc.ingest(files, "store"); cc.quality("store")
+    cc.import_files("cwt", ["cwt-extract.csv"], "store")   # a national data set's extract (docs/imports.md)
     cc.compute_measures("store", "2024-04-01", "2025-03-31", by=["provider"])   # a DataFrame
     terms = cc.load_terms("contracts/staffordshire-cancer.yaml")
     cc.pay(terms, "store"); cc.stress(terms); cc.report(terms, "store", "report.html")
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 #: The public API: every name here is importable as ``from carecontract import NAME``.
 __all__ = [
     "EmptyPeriod",
+    "ImportResult",
     "IngestResult",
     "PayRun",
     "QualityReport",
@@ -34,6 +36,7 @@ __all__ = [
     "compute_measures",
     "generate_economy",
     "history",
+    "import_files",
     "ingest",
     "load_terms",
     "options",
@@ -50,6 +53,7 @@ __all__ = [
 if TYPE_CHECKING:
     from carecontract.api import (
         EmptyPeriod,
+        ImportResult,
         IngestResult,
         PayRun,
         QualityReport,
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
         compute_measures,
         generate_economy,
         history,
+        import_files,
         ingest,
         load_terms,
         options,

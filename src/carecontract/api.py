@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from carecontract.imports.run import ImportResult
+from carecontract.imports.run import import_files as import_files
 from carecontract.payments.close import PayRun
 from carecontract.present import EmptyPeriod
 from carecontract.records.ingest import IngestResult
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EmptyPeriod",
+    "ImportResult",
     "IngestResult",
     "PayRun",
     "QualityReport",
@@ -41,6 +44,7 @@ __all__ = [
     "compute_measures",
     "generate_economy",
     "history",
+    "import_files",
     "ingest",
     "load_terms",
     "options",
@@ -121,8 +125,11 @@ def synthesise(
     """Write a synthetic economy's activity files into ``out`` (and a list of its injected errors).
 
     ``start`` is the first day (default: 1 April, ``years`` before the last one that has ended).
-    Returns the activity files, ready for :func:`ingest`.
+    Returns the activity files, ready for :func:`ingest`; with ``fmt`` a national data set (``"cwt"``,
+    ``"cosd"``, ...: :data:`carecontract.synth.formats.KINDS`), that data set's extract, ready for
+    ``import_files(fmt, files, store)``.
     """
+    from carecontract.synth import formats
     from carecontract.synth.window import check_activity_window
     from carecontract.synth.writer import write_economy
 
@@ -130,6 +137,8 @@ def synthesise(
     if first is not None:
         check_activity_window(first, years)
     economy = generate_economy(population, years, seed, first, error_rate=error_rate)
+    if fmt in formats.KINDS:
+        return formats.write(fmt, economy.events, Path(out))
     return write_economy(economy, Path(out), fmt)
 
 

@@ -20,6 +20,7 @@ from carecontract.cli.options import (
 )
 from carecontract.cli.shell import app
 from carecontract.present import console, print_ingest, print_quality, progress_bar, table
+from carecontract.synth.formats import KINDS as FORMATS
 
 
 def _one_of(*choices: str):
@@ -41,7 +42,14 @@ def synth(
         str | None, typer.Option(help="First day (ISO date); default: 1 April, `years` before the last one.")
     ] = None,
     error_rate: Annotated[float, typer.Option(help="Share of rows to corrupt with realistic errors (0-0.5).")] = 0.0,
-    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.", callback=_one_of("csv", "parquet"))] = "csv",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv or parquet (the interchange format), or a national data set: " + ", ".join(FORMATS) + ".",
+            callback=_one_of("csv", "parquet", *FORMATS),
+        ),
+    ] = "csv",
     rates: Annotated[Path | None, typer.Option(help="Calibration YAML (default: the shipped one).")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -56,7 +64,12 @@ def synth(
         check_activity_window(first, years)
     t0 = time.perf_counter()
     economy = generate(population, years, seed, first, load_rates(rates) if rates else None, error_rate)
-    files = write_economy(economy, out, fmt)
+    if fmt in FORMATS:  # the national data sets' own shapes, for `carecontract import`
+        from carecontract.synth.formats import write
+
+        files = write(fmt, economy.events, out)
+    else:
+        files = write_economy(economy, out, fmt)
     elapsed = time.perf_counter() - t0
     summary = {
         "rows": economy.events.num_rows,

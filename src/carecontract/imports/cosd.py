@@ -126,8 +126,9 @@ def _record(fields: dict[str, str]) -> list[dict[str, object]]:
 
 def map_file(path: Path) -> Iterator[Mapped]:
     """One :class:`Mapped` per data line of a COSD core extract, streaming."""
+    name = Path(path).name
     for line in read_lines(Path(path), REQUIRED, f"COSD ({SPECIFICATION_SHORT} core)"):
-        where = f"{Path(path).name}:{line.number}"
+        where = f"{name}:{line.number}"
         if line.problem:
             yield Mapped(where, problem=line.problem)
             continue

@@ -332,8 +332,9 @@ def _treatment_events(fields: dict[str, str], add, provider: str) -> None:
 
 def map_file(path: Path) -> Iterator[Mapped]:
     """One :class:`Mapped` per data line of a CWT extract, streaming."""
+    name = Path(path).name
     for line in read_lines(Path(path), REQUIRED, f"CWT ({SPECIFICATION_SHORT})"):
-        where = f"{Path(path).name}:{line.number}"
+        where = f"{name}:{line.number}"
         if line.problem:
             yield Mapped(where, problem=line.problem)
             continue

@@ -30,7 +30,7 @@ import importlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -167,35 +167,40 @@ class _Staging:
         # file ingest has seen (its rows are then unchanged, or correct what a later extract changed)
         stamped = STAGING_SCHEMA.with_metadata({b"carecontract.import": stamp.encode()})
         self._writer = pq.ParquetWriter(self.path, stamped, compression="zstd")
-        self._rows: dict[str, list[object]] = {c: [] for c in schema.ALL_COLUMNS}
-        self._buffered = 0
+        self._rows: list[dict[str, object]] = []
         self.events = 0
 
-    def add(self, events: Iterable[dict[str, object]]) -> int:
-        n = 0
-        for event in events:
-            for column, values in self._rows.items():
-                value = event.get(column)
-                values.append(None if value is None or value == "" else str(value))
-            n += 1
-        self._buffered += n
-        self.events += n
-        if self._buffered >= CHUNK_ROWS:
+    def add(self, events: list[dict[str, object]]) -> int:
+        self._rows.extend(events)
+        self.events += len(events)
+        if len(self._rows) >= CHUNK_ROWS:
             self.flush()
-        return n
+        return len(events)
 
     def flush(self) -> None:
-        if self._buffered:
-            self._writer.write_table(pa.table(self._rows, schema=self._writer.schema))
-            self._rows = {c: [] for c in schema.ALL_COLUMNS}
-            self._buffered = 0
+        """One chunk as text columns: Arrow infers each column's type from its values and casts it to
+        text (dates to ISO dates; empty text means missing to ingest); a column of mixed types is
+        converted value by value instead."""
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        columns = {}
+        for column in schema.ALL_COLUMNS:
+            values = [row.get(column) for row in rows]
+            try:
+                columns[column] = pa.array(values).cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                columns[column] = pa.array([None if v is None else str(v) for v in values], pa.string())
+        self._writer.write_table(pa.table(columns, schema=self._writer.schema))
 
     def close(self) -> None:
         self.flush()
         self._writer.close()
 
 
-class _Rejections:
+class Rejections:
+    """Rejected source records to a Parquet file, NHS-number-shaped values masked, in chunks."""
+
     def __init__(self, path: Path, kind: str) -> None:
         self.path = path
         self.kind = kind
@@ -249,7 +254,7 @@ def _check_files(files: Sequence[Path]) -> list[Path]:
     return paths
 
 
-def _stage_file(module: ModuleType, path: Path, staging: _Staging, rejections: _Rejections, report) -> SourceLedger:
+def _stage_file(module: ModuleType, path: Path, staging: _Staging, rejections: Rejections, report) -> SourceLedger:
     # independent of the mapping: counted from the file itself (an importer without a counter is
     # reconciled with its own count only, and the ledger says so)
     counter = getattr(module, "count_records", None)
@@ -272,6 +277,22 @@ def _stage_file(module: ModuleType, path: Path, staging: _Staging, rejections: _
             f"{path}: {counted:,} records in the file but {mapped + rejected:,} mapped or rejected; nothing imported"
         )
     return SourceLedger(str(path), counted, mapped, rejected, staging.events - events_before, counted_by)
+
+
+def stage(
+    module: ModuleType, paths: Sequence[Path], folder: Path, rejections: Rejections, stamp: str, report: Progress
+) -> tuple[list[SourceLedger], list[Path]]:
+    """Map every file to a staging Parquet file in ``folder`` (chunk by chunk: bounded memory)."""
+    ledgers, staged = [], []
+    for index, path in enumerate(paths):
+        staging = _Staging(folder, f"{index:03d}-{path.name}", stamp)
+        try:
+            ledgers.append(_stage_file(module, path, staging, rejections, report))
+        finally:
+            staging.close()
+        staged.append(staging.path)
+        report("map", (index + 1) / len(paths))
+    return ledgers, staged
 
 
 def _withdrawals(staged: list[Path], store: Store, target: Path) -> int:
@@ -325,17 +346,9 @@ def import_files(
     report = progress or (lambda step, done: None)
     folder = Path(tempfile.mkdtemp(prefix="carecontract-import-"))  # 0700: owner only
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    rejections = _Rejections(folder / f"rejected-{stamp}.parquet", module.KIND)
+    rejections = Rejections(folder / f"rejected-{stamp}.parquet", module.KIND)
     try:
-        ledgers, staged = [], []
-        for index, path in enumerate(paths):
-            staging = _Staging(folder, f"{index:03d}-{path.name}", stamp)
-            try:
-                ledgers.append(_stage_file(module, path, staging, rejections, report))
-            finally:
-                staging.close()
-            staged.append(staging.path)
-            report("map", (index + 1) / len(paths))
+        ledgers, staged = stage(module, paths, folder, rejections, stamp, report)
         withdrawn_path = folder / "withdrawals.parquet"
         withdrawals = _withdrawals(staged, store, withdrawn_path)
         to_ingest = [p for p, ledger in zip(staged, ledgers, strict=True) if ledger.events] + (

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carecontract.imports import deaths
-from carecontract.imports.national_csv import ExtractError
+from carecontract.imports.csvsource import WrongHeader
 from carecontract.synth.formats import deaths as writer
 from tests.national_roundtrip import check_example, round_trip
 
@@ -79,7 +79,7 @@ def test_home_and_elsewhere():
 def test_missing_field_refuses_the_file(tmp_path):
     bad = tmp_path / "d.csv"
     bad.write_text("MORTALITY_IDENT,DEC_NHS_NUMBER\n1,9990000018\n")
-    with pytest.raises(ExtractError, match="missing field"):
+    with pytest.raises(WrongHeader, match="the header lacks"):
         list(deaths.map_file(bad))
 
 

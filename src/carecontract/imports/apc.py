@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from carecontract.imports import national_csv
+from carecontract.imports import csvsource, national_csv
 from carecontract.imports.base import Mapped
 
 KIND = "apc"
@@ -76,7 +76,7 @@ REQUIRED = ("EPIKEY", "NEWNHSNO", "ADMIDATE", "ADMIMETH", "PROCODE3", "CCG_RESPO
 
 
 def count_records(path: Path) -> int:
-    return national_csv.count_records(path)
+    return csvsource.count_records(path)
 
 
 def modality(code: str, cancer: bool) -> str | None:
@@ -95,11 +95,10 @@ def modality(code: str, cancer: bool) -> str | None:
 
 
 def map_file(path: Path) -> Iterator[Mapped]:
-    for where, row in national_csv.read_records(Path(path), REQUIRED):
-        if row is None:
-            yield Mapped(where, problem="record: more or fewer fields than the header")
-            continue
-        yield map_row(where, row)
+    path = Path(path)
+    for line in csvsource.read_lines(path, REQUIRED, "HES APC"):
+        where = f"{path.name}:{line.number}"
+        yield Mapped(where, problem=line.problem) if line.problem else map_row(where, line.fields)
 
 
 def map_row(where: str, row: dict[str, str]) -> Mapped:

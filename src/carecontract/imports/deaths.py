@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from carecontract.imports import national_csv
+from carecontract.imports import csvsource, national_csv
 from carecontract.imports.base import Mapped
 
 KIND = "deaths"
@@ -66,7 +66,7 @@ REQUIRED = (
 
 
 def count_records(path: Path) -> int:
-    return national_csv.count_records(path)
+    return csvsource.count_records(path)
 
 
 def place_of_death(pod_code: str, nhs: str, establishment_type: str) -> tuple[str | None, str | None]:
@@ -95,11 +95,10 @@ def place_of_death(pod_code: str, nhs: str, establishment_type: str) -> tuple[st
 
 
 def map_file(path: Path) -> Iterator[Mapped]:
-    for where, row in national_csv.read_records(Path(path), REQUIRED):
-        if row is None:
-            yield Mapped(where, problem="record: more or fewer fields than the header")
-            continue
-        yield map_row(where, row)
+    path = Path(path)
+    for line in csvsource.read_lines(path, REQUIRED, "civil registration deaths"):
+        where = f"{path.name}:{line.number}"
+        yield Mapped(where, problem=line.problem) if line.problem else map_row(where, line.fields)
 
 
 def map_row(where: str, row: dict[str, str]) -> Mapped:

@@ -1,21 +1,14 @@
-"""What the CSV extracts of the national data sets (SUS/HES APC, civil registration deaths) share.
+"""The small code tables the SUS/HES APC and civil registration deaths extracts share: dates as the
+extracts write them, ICD-10 as HES writes it, NHS Data Dictionary PERSON STATED GENDER CODE, ages.
 
-Why one module: each importer knows its own fields and codes, but reading an extract *streaming* and
-naming every record by its physical line, counting the records independently of the mapping, and the
-small code tables several data sets reuse (ICD-10 as HES writes it, NHS Data Dictionary PERSON GENDER
-CODE) are the same for each, and must not drift between them.
+Why one module: each importer knows its own fields, but these values are written alike in both and
+must not drift between them. (Reading the extracts line by line is :mod:`carecontract.imports.csvsource`.)
 """
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
-
-from carecontract.errors import UserError
-from carecontract.records import lines
 
 #: ICD-10 as the national extracts write it: ``C341``, ``C34.1``, ``C34X`` / ``C34-`` (HES fills a
 #: three-character code to four with ``X`` or ``-``), optionally a fifth character (dagger/asterisk or
@@ -24,45 +17,6 @@ _ICD10 = re.compile(r"^([A-Z][0-9]{2})(?:\.?([0-9])|[X\-])?[A-Z0-9\-\*\+ ]{0,2}$
 #: NHS Data Dictionary PERSON STATED GENDER CODE (the CDS and HES ``SEX``): 1 male, 2 female,
 #: 9 indeterminate, 0 / X not known.
 SEX_CODES: dict[str, str] = {"1": "M", "2": "F", "9": "U", "0": "U", "X": "U"}
-
-
-class ExtractError(UserError):
-    """An extract that cannot be read at all (no header, a required field missing): refused whole."""
-
-
-def count_records(path: Path) -> int:
-    """The data records of a CSV extract, counted from its bytes without the CSV parser (records.lines)."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        return 0
-    return lines.scan(Path(path), len(header)).records
-
-
-def read_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, str] | None]]:
-    """Yield ``("file.csv:LINE", row)`` per data record, streaming; ``row`` is None when the record has
-    more or fewer fields than the header. Field names are upper-cased; values stripped. Blank lines
-    are skipped (the line ledger counts them apart from records)."""
-    path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
-            raise ExtractError(f"{path}: empty file, no header")
-        names = [h.strip().upper() for h in header]
-        missing = [f for f in required if f not in names]
-        if missing:
-            raise ExtractError(f"{path}: missing field(s) {', '.join(missing)}")
-        start = reader.line_num + 1
-        for values in reader:
-            where = f"{path.name}:{start}"
-            start = reader.line_num + 1
-            if not values or (values == [""] and len(names) > 1):
-                continue
-            if len(values) != len(names):
-                yield where, None
-                continue
-            yield where, {n: v.strip() for n, v in zip(names, values, strict=True)}
 
 
 def parse_date(field: str, value: str) -> tuple[str | None, str | None]:

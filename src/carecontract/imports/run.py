@@ -50,7 +50,7 @@ from carecontract.records.store import PRIVATE_FILE, Store
 Progress = Callable[[str, float], None]
 
 #: The kinds ``carecontract import`` knows, each a module ``carecontract.imports.<kind>``.
-KINDS: tuple[str, ...] = ("cwt", "cosd")
+KINDS: tuple[str, ...] = ("cwt", "cosd", "apc", "deaths", "fhir")
 #: Rows buffered before a chunk is written to the staging file (about 10 MB of text at most).
 CHUNK_ROWS = 50_000
 #: Where the import reports live in a store (outside the folders ingest sweeps).

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the CLI reads KINDS for its help: keep this module light
     import pyarrow as pa
 
 #: Formats ``carecontract synth --format`` writes besides the interchange format (csv, parquet).
-KINDS: tuple[str, ...] = ("cwt", "cosd")
+KINDS: tuple[str, ...] = ("cwt", "cosd", "apc", "deaths", "fhir")
 
 
 def writer(kind: str) -> ModuleType:

@@ -248,20 +248,10 @@ def _reconcile(terms: Terms, latest: Run, entries: list[dict[str, Any]], due: Du
     run, late = _view(terms, latest, due)
     statement, rows = _statement(terms, run, due.year)
     due_now = _due_by_rule(rows)
-    if due.kind == "reconciliation":
-        paid = _on_account_paid(entries, due.year)
-        owed = {a: p - paid.get(a, 0) for a, p in due_now.get("true_up", {}).items()}
-        owed |= {a: -p for a, p in paid.items() if a not in owed}  # nothing due: what was paid comes back
-        amounts = {**due_now, "true_up": owed}
-        notice = None
-        what = "reconciliation"
-    else:
+    amounts = settle_amounts(due, due_now, entries)
+    notice, what = None, "reconciliation"
+    if due.kind != "reconciliation":
         first = next(e for e in entries if e["key"] == f"reconciliation:{due.year}:1")
-        before = first["due"]
-        for e in entries:  # an earlier subsequent reconciliation of the same year, if the calendar had two
-            if e["year"] == due.year and e["kind"] == "subsequent":
-                before = e["due"]
-        amounts = _difference(due_now, before)
         notice = restatement_notice(contract, first, statement, latest.store.root)
         what = "subsequent reconciliation, the difference from the first"
     issued = max(due.on, today)
@@ -278,6 +268,26 @@ def _reconcile(terms: Terms, latest: Run, entries: list[dict[str, Any]], due: Du
         result=statement["result"],
         notice=notice,
     )
+
+
+def settle_amounts(
+    due: Due, due_now: dict[str, dict[str, int]], entries: list[dict[str, Any]]
+) -> dict[str, dict[str, int]]:
+    """What a reconciliation posts, by rule and account (pure): the first posts the year's amounts with
+    the true-up against what was paid on account; a subsequent one only the difference from the
+    reconciliation before it."""
+    if due.kind == "reconciliation":
+        paid = _on_account_paid(entries, due.year)
+        owed = {a: p - paid.get(a, 0) for a, p in due_now.get("true_up", {}).items()}
+        owed |= {a: -p for a, p in paid.items() if a not in owed}  # nothing due: what was paid comes back
+        return {**due_now, "true_up": owed}
+    before = None
+    for e in entries:  # the latest reconciliation of the year before this one
+        if e["year"] == due.year and e["kind"] in ("reconciliation", "subsequent"):
+            before = e["due"]
+    if before is None:
+        raise PayError(f"{due.key}: the year's first reconciliation has not been posted")
+    return _difference(due_now, before)
 
 
 def _on_account_paid(entries: list[dict[str, Any]], year: int) -> dict[str, int]:

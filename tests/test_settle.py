@@ -186,3 +186,40 @@ def test_a_notice_out_of_time_is_refused(tmp_path: Path) -> None:
         open_dispute(journal, contract, 2017, "RJE", 100, "Schedule 3", "x", on=date(2018, 7, 1))
     d = open_dispute(journal, contract, 2017, "05W", 100, "Schedule 3", "x", on=date(2018, 7, 16))
     assert d["held_from"] == {"prime:PRIME1": 100}
+
+
+def test_the_subsequent_reconciliation_posts_only_the_difference_and_says_why(paid_store: Path, tmp_path: Path) -> None:
+    """On real data: corrections after the first reconciliation move the money only through the subsequent
+    one; after it, each account has been paid exactly what the rules give on the final data."""
+    from carecontract.payments.ledger import net_by_account
+    from carecontract.payments.pay import pay_contract
+    from carecontract.records.ingest import ingest
+    from carecontract.records.pseudonymise import PseudonymKey
+    from tests.conftest import write_csv
+
+    local = tmp_path / "store"
+    shutil.copytree(paid_store, local)
+    terms = load_terms(CANCER_TERMS)
+    first = post_until(terms, local, date(2020, 6, 1), [2019])
+    assert [e["key"] for e in first.posted][-1] == "reconciliation:2019:1"
+    from carecontract.records.store import Store
+
+    con = Store(local).connect()
+    treatments = con.execute(
+        "SELECT record_id, provider_code FROM events WHERE event_type = 'treatment' "
+        "AND event_date BETWEEN DATE '2019-04-01' AND DATE '2020-03-31' ORDER BY record_id"
+    ).fetchall()
+    con.close()
+    withdrawals = [{"record_id": r, "provider_code": p, "action": "withdraw"} for r, p in treatments[::4]]
+    ingest([write_csv(tmp_path / "corrections.csv", withdrawals)], local, as_of=TODAY, key=PseudonymKey(b"paid"))
+    final = post_until(terms, local, date(2021, 6, 1), [2019])
+    subsequent = final.posted[-1]
+    assert subsequent["key"] == "subsequent:2019:2"
+    notice = subsequent["notice"]
+    assert notice["records"]["withdrawn"] == len(withdrawals)
+    assert notice["from_version"] != notice["to_version"]
+    # independently: the rules on the final data, against what the journal paid for the year
+    ledger, _ = pay_contract(terms.contract, local, [2019])
+    paid = {a: p for a, p in net_by_account(final.rows, by_period=False).items() if p}
+    assert paid == {a: p for a, p in ledger.balances(2019).items() if p}
+    assert post_until(terms, local, date(2021, 6, 1), [2019]).posted == []

@@ -120,13 +120,14 @@ def _periods(done) -> list[dict]:
 
 def _print_components(name: str, components: list, years: list[int]) -> None:
     """Every component of the posted payments by year, in two sections that add up to the same total."""
-    from carecontract.payments.components import PAID, WENT, totals
+    from carecontract.payments.components import PAID, WENT, component_order, totals
 
     years = sorted({c["year"] for c in components} | set(years))
     grid = table(f"{name}: where the money went, £m", ["", *(contract_year(y) for y in years)], left=("",))
     notes: list[str] = []
     for section in (PAID, WENT):
-        names = list(dict.fromkeys(c["component"] for c in components if c["section"] == section))
+        found = {c["component"] for c in components if c["section"] == section}
+        names = sorted(found, key=lambda name: component_order(section, name))
         for component in names:
             cells = []
             for y in years:

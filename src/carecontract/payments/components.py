@@ -94,12 +94,20 @@ def payment_components(rows: Iterable[Mapping[str, Any]], contract: Contract) ->
     return out
 
 
-def _order(item: tuple[tuple[int, str, str, str], int]) -> tuple[Any, ...]:
-    (year, section, component, _account), _ = item
+def component_order(section: str, component: str) -> tuple[int, int, str]:
+    """Where a component comes in its year: money in before money out; fees, VAT, subcontractors, the rest."""
     rank = {PAID: 0, WENT: 1}[section]
     order = list(_IN.values()) if section == PAID else [*_MANAGEMENT.values()]
-    within = order.index(component) if component in order else len(order) + (0 if "VAT" in component else 1)
-    return (year, rank, within, component)
+    if component in order:
+        within = order.index(component)
+    else:
+        within = len(order) + (0 if "VAT" in component else 1 if component.startswith("subcontractor") else 2)
+    return (rank, within, component)
+
+
+def _order(item: tuple[tuple[int, str, str, str], int]) -> tuple[Any, ...]:
+    (year, section, component, _account), _ = item
+    return (year, *component_order(section, component))
 
 
 def _note(component: str, pence: int) -> str:

@@ -231,3 +231,12 @@ def _journal_entry(key: str, year: int, on: date, ledger: Ledger) -> dict[str, A
 def list_disputes(journal: Journal) -> list[dict[str, Any]]:
     """Every dispute with its steps and state, for the CLI, the service and the OCDS release."""
     return journal.disputes()
+
+
+def disputes_of(store: Any, terms: Any) -> list[dict[str, Any]]:
+    """Every dispute in the official book of ``terms`` over ``store`` (a path or a Run): what the OCDS
+    release and the service list, without knowing where the journal lives."""
+    from carecontract.payments.book import PaymentBook
+
+    book = PaymentBook(store, terms)
+    return list_disputes(Journal(book.root, terms.contract.name))

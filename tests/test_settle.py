@@ -223,3 +223,37 @@ def test_the_subsequent_reconciliation_posts_only_the_difference_and_says_why(pa
     paid = {a: p for a, p in net_by_account(final.rows, by_period=False).items() if p}
     assert paid == {a: p for a, p in ledger.balances(2019).items() if p}
     assert post_until(terms, local, date(2021, 6, 1), [2019]).posted == []
+
+
+def test_the_dispute_commands_record_each_step_and_refuse_in_one_line(paid_store: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    local = tmp_path / "store"
+    shutil.copytree(paid_store, local)
+    log = tmp_path / "decisions.jsonl"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "carecontract.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+
+    terms, store = str(CANCER_TERMS), ["--store", str(local)]
+    assert cli("pay", terms, *store, "--period", "2020").returncode == 2  # no data in 2020/21
+    paid = cli("pay", terms, *store, "--json")
+    assert paid.returncode == 0, paid.stderr
+    assert json.loads(paid.stdout)["balanced"] is True
+    common = [*store, "--log", str(log)]
+    opened = cli("dispute", "open", terms, *common, "--year", "2019", "--by", "PRIME1", "--amount", "1,000.50",
+                 "--clause", "Schedule 3", "--evidence", "40 pathways miscounted")  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    wrong = cli("dispute", "respond", terms, *common, "D1", "--by", "PRIME1", "--text", "me again")
+    assert wrong.returncode == 2 and "other side" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert cli("dispute", "respond", terms, *common, "D1", "--by", "05W", "--text", "no").returncode == 0
+    done = cli("dispute", "resolve", terms, *common, "D1", "--outcome", "rejected", "--text", "x", "--who", "panel")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["dispute"] * 3
+    listed = json.loads(cli("dispute", "list", terms, *store, "--json").stdout)
+    assert listed[0]["status"] == "resolved" and listed[0]["amount_pence"] == 100050
+    assert [s["step"] for s in listed[0]["steps"]] == ["open", "respond", "resolve"]

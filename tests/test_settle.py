@@ -104,14 +104,21 @@ def _balanced_due(contract, price: int, keep: int, vat: int, subs: list[int]) ->
         st.tuples(st.booleans(), st.integers(1, 10**8), st.sampled_from(["upheld", "partly", "rejected"])), max_size=3
     ),
     dispute_after_final=st.booleans(),
+    first_share=st.integers(min_value=1, max_value=44),
 )
 def test_paid_after_the_final_reconciliation_is_due_on_final_data(
-    tmp_path_factory, value, share, first, final, disputes, dispute_after_final
+    tmp_path_factory, value, share, first, final, disputes, dispute_after_final, first_share
 ) -> None:
     """Whatever the on-account share, the data at each reconciliation and the disputes: after the final
     reconciliation each account's net equals the final amounts plus what disputes awarded, to the penny;
     the ledger balances after every step; an amount in dispute is held, never also paid."""
-    terms = load_terms(CANCER_TERMS, [f"value.total_gbp={value * 10}", f"payments.calendar.on_account_share={share}"])
+    overrides = [
+        f"value.total_gbp={value * 10}",
+        f"payments.calendar.on_account_share={share}",
+        f"commissioners.0.share={first_share / 100}",  # the first two commissioners' shares add up to 0.45
+        f"commissioners.1.share={(45 - first_share) / 100}",
+    ]
+    terms = load_terms(CANCER_TERMS, overrides)
     contract = terms.contract
     journal = Journal(tmp_path_factory.mktemp("j"), contract.name)
     due1 = _balanced_due(contract, 0, first[0], first[1], first[3])
@@ -128,10 +135,12 @@ def test_paid_after_the_final_reconciliation_is_due_on_final_data(
             before = _net(journal)
             d = open_dispute(journal, contract, 2017, by, amount, "Schedule 3", "evidence", on=TODAY)
             held = _net(journal)
+            assert sum(held.values()) == 0  # balanced after the notice ...
             assert held[accounts.suspense(d["id"])] == amount  # held in full ...
             assert held.get(d["claimant"], 0) == before.get(d["claimant"], 0)  # ... and not paid to the claimant
             d = resolve(journal, contract, d["id"], outcome, "decided", amount // 2 or None, on=TODAY)
             after = _net(journal)
+            assert sum(after.values()) == 0  # ... and after the resolution
             assert after.get(accounts.suspense(d["id"]), 0) == 0  # emptied by the resolution
             assert after.get(d["claimant"], 0) - held.get(d["claimant"], 0) == d["awarded_pence"]
 

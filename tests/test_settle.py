@@ -266,3 +266,14 @@ def test_the_dispute_commands_record_each_step_and_refuse_in_one_line(paid_store
     listed = json.loads(cli("dispute", "list", terms, *store, "--json").stdout)
     assert listed[0]["status"] == "resolved" and listed[0]["amount_pence"] == 100050
     assert [s["step"] for s in listed[0]["steps"]] == ["open", "respond", "resolve"]
+
+
+def test_the_notebook_close_refuses_a_year_without_data_too(paid_store: Path, tmp_path: Path) -> None:
+    from carecontract.payments.close import close_periods
+
+    local = tmp_path / "store"
+    shutil.copytree(paid_store, local)
+    with pytest.raises(UserError, match="none in that year"):
+        close_periods(load_terms(CANCER_TERMS), local, [2021])
+    with pytest.raises(UserError, match="has not ended"):
+        close_periods(load_terms(CANCER_TERMS), local, [2026])

@@ -253,8 +253,8 @@ def test_the_dispute_commands_record_each_step_and_refuse_in_one_line(paid_store
     assert paid.returncode == 0, paid.stderr
     assert json.loads(paid.stdout)["balanced"] is True
     common = [*store, "--log", str(log)]
-    opened = cli("dispute", "open", terms, *common, "--year", "2019", "--by", "PRIME1", "--amount", "1,000.50",
-                 "--clause", "Schedule 3", "--evidence", "40 pathways miscounted")  # fmt: skip
+    claim = ["--year", "2019", "--by", "PRIME1", "--amount", "1,000.50", "--clause", "Schedule 3"]
+    opened = cli("dispute", "open", terms, *common, *claim, "--evidence", "40 pathways miscounted")
     assert opened.returncode == 0, opened.stderr
     wrong = cli("dispute", "respond", terms, *common, "D1", "--by", "PRIME1", "--text", "me again")
     assert wrong.returncode == 2 and "other side" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -99,7 +99,9 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 def _pay_and_report(run: Run, out: Path, console: Console) -> Path | None:
     """Close the Staffordshire cancer contract's years the data covers, and write the report."""
-    from carecontract.payments.book import PaymentBook, covered_years
+    from carecontract.payments.book import covered_years
+    from carecontract.payments.components import PAID, totals
+    from carecontract.payments.settle import post_until
     from carecontract.publish.ocds import release_package
     from carecontract.publish.report import build_report
 
@@ -110,9 +112,11 @@ def _pay_and_report(run: Run, out: Path, console: Console) -> Path | None:
     terms = load_terms(terms_file)
     run = run.with_terms(terms)
     years = covered_years(terms.contract, run)
-    if years:
-        closed = PaymentBook(run, terms).close(years)
-        paid = sum(e["result"]["paid_by_commissioners_pence"] for e in closed) / 1e8
+    if years:  # the payment calendar up to today: on account, then each reconciliation and its true-up
+        from carecontract.payments.components import payment_components
+
+        done = post_until(terms, run, years=years)
+        paid = sum(t[PAID] for t in totals(payment_components(done.rows, terms.contract)).values()) / 1e8
         console.print(
             f"Paid {terms.contract.name} for {years[0]}–{years[-1]}: £{paid:,.1f}m through a balanced ledger."
         )

@@ -37,45 +37,116 @@ def pay(
     terms_file: TermsArgument,
     store: StoreOption,
     period: Annotated[
-        list[int] | None, typer.Option(help="Contract year(s) to close, by start year (default: all with data).")
+        list[int] | None,
+        typer.Option(help="Contract year(s) to post, by start year (default: every ended year with data)."),
     ] = None,
+    until: Annotated[str | None, typer.Option(help="Post what falls due up to this date (default: today).")] = None,
     overrides: SetOption = None,
     as_json: JsonOption = False,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
-    as_at: AsAtOption = None,
 ) -> None:
-    """Apply the contract's payment rules and close each period into a balanced double-entry ledger."""
-    from carecontract.payments.close import close_periods
+    """Post what the payment calendar says is due up to a date: payments on account, then each
+    reconciliation (on the store as at its date) with its true-up, into a balanced double-entry ledger."""
+    from carecontract.payments.components import payment_components
+    from carecontract.payments.settle import post_until
 
     terms = load(terms_file, overrides)
-    view = store_at(store, as_at)
+    require_store(store)
+    day = parse_date(until, "--until") if until else None
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
-        run = close_periods(terms, view, period, engine, spark_master, progress=report)
+        report("posting payments", 0.0)
+        done = post_until(terms, store, day, period, engine, spark_master)
+        report("posting payments", 1.0)
+    rows = done.rows
+    components = payment_components(rows, terms.contract)
+    periods = _periods(done)
     if as_json:
-        print(json.dumps({**run.as_dict(), "terms": terms.provenance()}, default=str))
+        from carecontract.payments.ledger import net_by_account
+
+        out = {
+            **done.as_dict(),
+            "entries": rows,
+            "by_account": net_by_account(rows, by_period=False),
+            "periods": periods,
+            "components": components,
+            "terms": terms.provenance(),
+        }
+        print(json.dumps(out, default=str))
         return
-    paid = table(
-        f"{terms.contract.name}: payments by contract year, £m",
-        ["year", "stage", "close", "paid", "prime keeps", "VAT", "subcontractors", "outcomes"],
-        left=("year", "stage", "close"),
-    )
-    for entry in run.periods:
-        r = entry["result"]
-        paid.add_row(
-            contract_year(entry["period"]),
-            r["stage"],
-            f"v{entry['version']} {entry['status']}",
-            pence_as_millions(r["paid_by_commissioners_pence"]),
-            pence_as_millions(r["management_pence"]),
-            pence_as_millions(r["vat_pence"]),
-            pence_as_millions(sum(r["to_subcontractors_pence"].values())),
-            "—" if r["achievement"] is None else f"{r['achievement']:.0%}",
+    _print_components(terms.contract.name, components, [p["period"] for p in periods] or done.years)
+    for p in periods:
+        late = " (the store was loaded after that date: read as it stood when posted)" if p["late"] else ""
+        console.print(
+            f"{contract_year(p['period'])}: {p['stage']}, reconciled on the data as at {p['as_at']}{late}; "
+            f"issued {p['issued']}, final on {p['deemed_final']} unless disputed."
+            + (f" Restated: {p['notice']['text']}." if p.get("notice") else ""),
+            highlight=False,
         )
-    console.print(paid)
-    state = "[green]balanced to the penny[/]" if run.balanced else f"[red]OFF BY {run.sum_pence} pence[/]"
-    fingerprint = terms.provenance()["fingerprint"]
-    console.print(f"Ledger: {len(run.entries):,} postings, {state}; terms fingerprint {fingerprint}.")
+    for u in done.upcoming[:4]:
+        console.print(f"Next: {u['key']} on {u['on']}.", highlight=False)
+    state = "[green]balanced to the penny[/]" if done.balanced else f"[red]OFF BY {done.sum_pence} pence[/]"
+    console.print(
+        f"Posted {len(done.posted)} new event(s) up to {done.until}; ledger: {len(rows):,} postings, {state}; "
+        f"terms fingerprint {terms.provenance()['fingerprint']}."
+    )
+
+
+def _periods(done) -> list[dict]:
+    """Each year's latest reconciliation, as ``--json`` ``periods`` lists them (status: posted now or before)."""
+    now = {e["key"] for e in done.posted}
+    latest: dict[int, dict] = {}
+    for e in done.entries:
+        if e["kind"] in ("reconciliation", "subsequent") and e["year"] in done.years:
+            latest[e["year"]] = e
+    return [
+        {
+            "period": y,
+            "event": e["key"],
+            "version": e["statement_version"],
+            "status": "posted" if e["key"] in now else "unchanged",
+            "stage": e["result"]["stage"],
+            "as_at": e["as_at"],
+            "late": e["late"],
+            "store_version": e["store_version"],
+            "issued": e["issued"],
+            "deemed_final": e["deemed_final"],
+            "notice": e.get("notice"),
+            "result": e["result"],
+        }
+        for y, e in sorted(latest.items())
+    ]
+
+
+def _print_components(name: str, components: list, years: list[int]) -> None:
+    """Every component of the posted payments by year, in two sections that add up to the same total."""
+    from carecontract.payments.components import PAID, WENT, component_order, totals
+
+    years = sorted({c["year"] for c in components} | set(years))
+    grid = table(f"{name}: where the money went, £m", ["", *(contract_year(y) for y in years)], left=("",))
+    notes: list[str] = []
+    for section in (PAID, WENT):
+        found = {c["component"] for c in components if c["section"] == section}
+        names = sorted(found, key=lambda name: component_order(section, name))
+        for component in names:
+            cells = []
+            for y in years:
+                hit = [c for c in components if c["year"] == y and c["component"] == component]
+                pence = sum(c["pence"] for c in hit)
+                mark = ""
+                note = next((c["note"] for c in hit if c["note"]), "")
+                if note:
+                    if note not in notes:
+                        notes.append(note)
+                    mark = f" ({notes.index(note) + 1})"
+                cells.append(pence_as_millions(pence) + mark if hit else "—")
+            grid.add_row(("  " if section == WENT else "") + component, *cells)
+        sums = totals(components)
+        label = "total paid by the commissioners" if section == PAID else "total went to the parties above"
+        grid.add_row(f"[bold]{label}[/]", *(pence_as_millions(sums.get(y, {}).get(section, 0)) for y in years))
+    console.print(grid)
+    for i, note in enumerate(notes, 1):
+        console.print(f"({i}) {note}", highlight=False)
 
 
 @app.command()

@@ -14,8 +14,9 @@ PRIME = "prime"
 MANAGEMENT = "management"
 SUBCONTRACTOR = "subcontractor"
 HMRC_VAT = "hmrc:vat"
+SUSPENSE = "suspense"  # money held while a notice of calculation error is open: not paid, not lost
 
-KINDS = (COMMISSIONER, PRIME, MANAGEMENT, SUBCONTRACTOR, "hmrc")
+KINDS = (COMMISSIONER, PRIME, MANAGEMENT, SUBCONTRACTOR, "hmrc", SUSPENSE)
 
 
 def commissioner(code: str) -> str:
@@ -32,6 +33,11 @@ def management(code: str) -> str:
 
 def subcontractor(code: str) -> str:
     return f"{SUBCONTRACTOR}:{code}"
+
+
+def suspense(dispute_id: str) -> str:
+    """The account holding one dispute's amount while it is open (``suspense:D1``)."""
+    return f"{SUSPENSE}:{dispute_id}"
 
 
 def kind(account: str) -> str:

@@ -112,6 +112,12 @@ def close_periods(
     """
     run = Run(store, terms, engine=engine, spark_master=spark_master, as_at=as_at)
     years = payable_years(terms.contract, run, periods)  # the store's event range, read once for both
+    if periods:  # a year asked for must have ended and hold data, or it books the price on no achievement
+        from datetime import date
+
+        from carecontract.payments.settle import choose_years
+
+        choose_years(terms.contract, run, date.today(), years)
     progress("closing periods", 0.0)
     book = PaymentBook(run, terms)
     closed = book.close(years)

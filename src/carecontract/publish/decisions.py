@@ -39,7 +39,7 @@ from typing import Any
 from carecontract.errors import UserError
 from carecontract.records.store import write_json_atomic
 
-KINDS = ("business_case", "options_appraisal", "consultation", "gate", "variation")
+KINDS = ("business_case", "options_appraisal", "consultation", "gate", "variation", "dispute")
 GENESIS = "0" * 64
 
 

@@ -41,6 +41,7 @@ DOCUMENTS = {
     "consultation": ("hearingNotice", "planning"),
     "gate": ("physicalProgressReport", "contract"),
     "variation": ("contractArrangements", "contract"),
+    "dispute": ("financialProgressReport", "contract"),  # a notice of calculation error and its steps
 }
 # ledger account kinds that are organisations; the management account is the prime's own retained income
 ORGANISATION_ACCOUNTS = (

@@ -168,6 +168,47 @@ class RiskCorridor(Strict):
     commissioner_share: float = Field(0.5, ge=0, le=1, description="commissioners' share beyond the corridor")
 
 
+class PaymentCalendar(Strict):
+    """When money moves in a contract year (docs/payments.md, "The payment calendar").
+
+    Payments on account of the planned price during the year; a reconciliation some months after
+    it ends, on the data as it stood then (42 CFR 510.305(c)-(d): "beginning 2 months after the end
+    of each performance year", on "the most recent claims data available"); an optional subsequent
+    reconciliation on fuller data that pays only the difference; and the notice-of-error window
+    after each reconciliation is issued (42 CFR 512.290(a): notice within 45 days, else the amount
+    is "deemed binding"; the reply within 30 days).
+    """
+
+    on_account: Literal["monthly", "quarterly", "none"] = Field(
+        "monthly", description="how often the commissioners pay on account during the year"
+    )
+    on_account_share: float = Field(
+        1.0, ge=0, le=1, description="share of the planned price (the year's price) paid on account"
+    )
+    reconcile_after_months: int = Field(
+        2, ge=0, le=24, description="months after the contract year ends that it is reconciled"
+    )
+    subsequent_after_months: int | None = Field(
+        14, ge=1, le=60, description="months after the year ends of the subsequent reconciliation (null: none)"
+    )
+    dispute_window_days: int = Field(
+        45,
+        ge=1,
+        le=365,
+        description="days after a reconciliation is issued to give notice of an error; after them it is deemed final",
+    )
+    reply_within_days: int = Field(30, ge=1, le=365, description="days to reply to a notice of error")
+
+    @model_validator(mode="after")
+    def _order(self) -> PaymentCalendar:
+        if self.subsequent_after_months is not None and self.subsequent_after_months <= self.reconcile_after_months:
+            raise ValueError(
+                f"subsequent_after_months {self.subsequent_after_months} must come after "
+                f"reconcile_after_months {self.reconcile_after_months}"
+            )
+        return self
+
+
 class Payments(Strict):
     outcome_payment: OutcomePayment = OutcomePayment()
     gain_loss_share: GainLossShare | None = None
@@ -183,6 +224,7 @@ class Payments(Strict):
     management_cap: float | None = Field(
         None, ge=0, le=1, description="management cost at most this share of income (stress test)"
     )
+    calendar: PaymentCalendar = Field(default_factory=PaymentCalendar, description="when money moves")
 
 
 class Distribution(Strict):

@@ -21,10 +21,9 @@ from carecontract.synth.writer import write_economy
 PERIOD = ("2022-04-01", "2024-03-31")
 #: Not cwt_31: APC and CWT both record a treatment, nothing in either says it is the other's, and the
 #: 31-day standard pairs the n-th treatment with the n-th decision, so APC's copies shift the pairing
-#: (docs/imports-apc-deaths-fhir.md, "Together"); not early_stage: CWT's unstaged diagnosis and COSD's
-#: staged one fall on one day (docs/imports.md);
+#: (docs/imports-apc-deaths-fhir.md, "Together");
 #: died_where_usually_lived, patient_experience, equity_gap: not carried by these four.
-TOGETHER = ("fds_28", "cwt_62", "emergency_presentation", "usual_place_of_death", "observed_survival_1y")
+TOGETHER = ("fds_28", "cwt_62", "early_stage", "emergency_presentation", "usual_place_of_death", "observed_survival_1y")
 KINDS = ("cwt", "cosd", "apc", "deaths")
 
 

@@ -22,9 +22,9 @@ CWT_MEASURES = ("fds_28", "cwt_62")  # CWT alone: pathways opened by a referral
 COSD_MEASURES = ("early_stage", "emergency_presentation")  # COSD alone: the diagnoses
 #: Together: the treatments of pathways with no referral (cancers found in an emergency admission)
 #: belong to the pathway COSD's diagnosis opens, so the 31-day standard is complete only with both.
-#: Not early_stage: CWT's diagnosis (no stage) and COSD's (staged) fall on one day, and the pathway
-#: takes the stage of either (docs/imports.md, "Known limits").
-BOTH_MEASURES = (*CWT_MEASURES, "cwt_31", "emergency_presentation")
+#: early_stage too: CWT's diagnosis (no stage) and COSD's (staged) fall on one day, and the pathway
+#: takes the stage of the first diagnosis that has one.
+BOTH_MEASURES = (*CWT_MEASURES, "cwt_31", *COSD_MEASURES)
 
 
 @pytest.fixture(scope="module")

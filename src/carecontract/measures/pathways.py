@@ -208,7 +208,9 @@ def build(events: Table, detail: bool = True, keep: Keep | None = None) -> Built
         "cwt62_start": joined.event_date.min(where=referral & joined.referral_route.isin(CWT62_ROUTES)),
         "first_seen_date": first("first_seen"),
         "diagnosis_date": first("diagnosis"),
-        "stage": at_first("stage", "diagnosis"),
+        # the first diagnosis that carries a stage: a pathway may hold two diagnosis records of one
+        # cancer (CWT's without stage, the registry's with it; see docs/imports.md)
+        "stage": joined.stage.argmin(joined.event_date, where=(kind == "diagnosis") & joined.stage.notnull()),
         "icd3": at_first("icd10", "diagnosis").upper().substr(0, 3),
         "ruled_out_date": first("cancer_ruled_out"),
         "decision_date": first("decision_to_treat"),

@@ -28,7 +28,7 @@ def _inputs(step: dict[str, Any]) -> str:
         if name == "outcomes":
             continue
         if isinstance(value, dict) and "parameter" in value:
-            where = value["clause"] and f"cl. {value['clause']}" or value["source"]
+            where = f"cl. {value['clause']}" if value["clause"] else value["source"]
             parts.append(f"{name} {value['value']} ({where})")
         elif isinstance(value, list) and value and isinstance(value[0], dict) and "parameter" in value[0]:
             parts.append(f"{name} " + ", ".join(f"{v['value']} from {v['on'][:4]}" for v in value))

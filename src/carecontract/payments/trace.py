@@ -262,9 +262,9 @@ def trace_year(
             Step(
                 "gain_loss_share",
                 result.shared_with_commissioners_pence,
-                "variance = money for care − recorded in-scope cost; commissioners' part = |variance| × (1 − prime_share), "
-                "capped at cap_gbp (+ returned to them on an underspend, − paid in addition on an overspend); the prime "
-                "keeps or bears the rest from its management account",
+                "variance = money for care − recorded in-scope cost; commissioners' part = "
+                "|variance| × (1 − prime_share), capped at cap_gbp (+ returned to them on an underspend, − paid in "
+                "addition on an overspend); the prime keeps or bears the rest from its management account",
                 {
                     "money_for_care_gbp": remainder / 100,
                     "recorded_cost_gbp": sum(costs.values()) / 100,

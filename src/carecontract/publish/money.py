@@ -47,7 +47,9 @@ def account_name(contract: Contract, account: str) -> str:
     if account == accounts.HMRC_VAT:
         return "HM Revenue & Customs (VAT)"
     names = {p.code: p.name for p in (*contract.commissioners, *contract.parties())}
-    role = {"management": "prime, kept for management", "prime": "prime, passing money on"}.get(kind, kind)
+    role = {accounts.MANAGEMENT: "prime, kept for management", accounts.PRIME: "prime, passing money on"}.get(
+        kind, kind
+    )
     return f"{names.get(code, code)} ({role})"
 
 

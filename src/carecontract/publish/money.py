@@ -42,7 +42,7 @@ KIND_NAMES = {
 
 
 def account_name(contract: Contract, account: str) -> str:
-    """A readable name for a ledger account: 'Stoke-on-Trent CCG (commissioner)', not 'commissioner:05W'."""
+    """A readable name for a ledger account: 'Stoke-on-Trent CCG (commissioner)', not its code."""
     kind, code = accounts.kind(account), accounts.code(account)
     if account == accounts.HMRC_VAT:
         return "HM Revenue & Customs (VAT)"

@@ -20,9 +20,11 @@ from typing import Any
 from carecontract.payments import accounts
 from carecontract.payments.ledger import to_pence
 from carecontract.terms.model import Contract
+from carecontract.terms.names import organisation
 
 #: Each component of a year's payment, in the order a finance reader follows the money.
 COMPONENTS = (
+    ("withheld", "Price less what was paid: the at-risk pot not earned"),
     ("commissioners_paid", "Paid by the commissioners to the prime"),
     ("gain_loss_commissioners", "Gain/loss share with the commissioners (− returned to them)"),
     ("commissioners_net", "Net cost to the commissioners"),
@@ -41,16 +43,20 @@ KIND_NAMES = {
 }
 
 
-def account_name(contract: Contract, account: str) -> str:
-    """A readable name for a ledger account: 'Stoke-on-Trent CCG (commissioner)', not its code."""
+def account_name(account: str, contract: Contract) -> str:
+    """A ledger account as a reader knows it: the party's name and its role, not its ledger code."""
     kind, code = accounts.kind(account), accounts.code(account)
     if account == accounts.HMRC_VAT:
-        return "HM Revenue & Customs (VAT)"
-    names = {p.code: p.name for p in (*contract.commissioners, *contract.parties())}
-    role = {accounts.MANAGEMENT: "prime, kept for management", accounts.PRIME: "prime, passing money on"}.get(
-        kind, kind
-    )
-    return f"{names.get(code, code)} ({role})"
+        return "HMRC (irrecoverable VAT)"
+    role = {
+        accounts.COMMISSIONER: ("commissioner", "{} (pays)"),
+        accounts.PRIME: ("provider", "{} (prime, passes on)"),
+        accounts.MANAGEMENT: ("provider", "{}: management share kept by the prime"),
+        accounts.SUBCONTRACTOR: ("provider", "{} (subcontractor, for care)"),
+    }.get(kind)
+    if role is None:
+        return account
+    return role[1].format(organisation(code, contract, role[0]))
 
 
 def _by_txn(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -95,6 +101,7 @@ def payment_components(rows: Iterable[dict[str, Any]], contract: Contract) -> li
     for year in sorted(years):
         y = years[year]
         y["commissioners_net"] = y["commissioners_paid"] + y["gain_loss_commissioners"]
+        y["withheld"] = None if y["price"] is None else y["price"] - y["commissioners_paid"]
         y["balanced"] = (
             y["commissioners_net"] == y["management_fee"] + y["gain_loss_prime"] + y["vat"] + y["subcontractors"]
         )

@@ -44,7 +44,7 @@ def payments(who: Annotated[Principal, Depends(allowed("payments"))], ctx: Conte
     contract = terms.contract
     out: dict[str, Any] = {
         "by_year_and_account": [
-            {"year": y, "account": a, "name": account_name(contract, a), "net_gbp": p / 100}
+            {"year": y, "account": a, "name": account_name(a, contract), "net_gbp": p / 100}
             for (y, a), p in net.items()
         ],
         "balanced": sum(r["pence"] for r in rows) == 0,

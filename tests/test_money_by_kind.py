@@ -73,3 +73,21 @@ def test_components_balance_for_any_rates_and_costs(rates: list, costs: list[int
     assert sum(k["pence"] for k in money_by_kind(rows, contract)) == year["commissioners_paid"]
     if year["gain_loss_prime"] < 0 or year["gain_loss_commissioners"] < 0:
         assert year["notes"]
+
+
+def test_the_report_shows_components_that_add_up_and_explains_them(paid_store: Path) -> None:
+    import re
+
+    from carecontract.publish.report import gather_report, render_report
+
+    data = gather_report(load_terms(CANCER_TERMS), paid_store, runs=100)
+    html = render_report(data)
+    section = html[html.index("<h2>Payments</h2>") : html.index("<h2>Viability</h2>")]
+    assert "<th>adds up</th>" in section and ">NO<" not in section
+    assert section.count(">yes<") == len(data.components) > 0
+    assert "Where the money went, by kind of organisation" in section and "NHS trusts" in section
+    for year in data.components:
+        if year["gain_loss_commissioners"] < 0:
+            assert "returned to them" in section
+    who = html[html.index("<h2>Who did what for whom</h2>") : html.index("<h2>Decision log</h2>")]
+    assert re.search(r"subcontractors were paid £[\d.,]+m, \d+% of the £[\d.,]+m of care recorded", who)

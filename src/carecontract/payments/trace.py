@@ -105,13 +105,12 @@ def _measures(run: Run, contract: Contract, index: int) -> dict[str, dict[str, A
 
 
 def _outcome_steps(
-    run: Run, contract: Contract, stage: OutcomesStage, index: int, price: int
+    run: Run, contract: Contract, stage: OutcomesStage, index: int, price: int, rates: dict[str, float | None]
 ) -> tuple[list[Step], int]:
     """Budget, at-risk pot, each outcome's achievement, the released pot: the commissioners' payment."""
     payments = contract.payments
     budget = price if stage.capitation_gbp_per_year is None else to_pence(stage.capitation_gbp_per_year)
     at_risk = portion(budget, stage.at_risk_share)
-    rates = outcome_rates(run, contract, index)
     measured = _measures(run, contract, index)
     outcomes = []
     total = 0.0
@@ -211,6 +210,7 @@ def trace_year(
     start, end = contract.term.year_start(index), contract.term.year_end(index)
     price = _price(contract, index, overrides)
     steps = [price]
+    rates = outcome_rates(run, contract, index) if isinstance(stage, OutcomesStage) else {}
     if isinstance(stage, FeeStage):
         paid = price.pence or 0
         keep = min(paid, to_pence(stage.fee_gbp_per_year))
@@ -225,7 +225,7 @@ def trace_year(
             )
         )
     else:
-        outcome_steps, paid = _outcome_steps(run, contract, stage, index, price.pence or 0)
+        outcome_steps, paid = _outcome_steps(run, contract, stage, index, price.pence or 0, rates)
         steps += outcome_steps
         share = _parameter(contract, "management_share", start, overrides)
         keep = portion(paid, share["value"] or 0)
@@ -252,7 +252,7 @@ def trace_year(
         contract,
         index,
         stage,
-        outcome_rates(run, contract, index) if isinstance(stage, OutcomesStage) else {},
+        rates,
         costs,
         gate,
     )

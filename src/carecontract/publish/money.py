@@ -178,4 +178,4 @@ def money_by_kind(rows: Iterable[dict[str, Any]], contract: Contract) -> list[di
                     "share_of_value": None if not price else pence / price,
                 }
             )
-    return out
+    return sorted(out, key=lambda k: k["year"])  # stable: each year's payees, then what was returned

@@ -117,3 +117,9 @@ def test_the_notebook_api_explains_and_splits_by_kind(paid_store: Path) -> None:
     assert traced["years"][0]["year"] == 2019
     kinds = cc.money_by_kind(CANCER_TERMS, paid_store)
     assert {"year", "kind", "gbp", "share_of_value"} <= set(kinds.columns)
+
+
+def test_a_store_empty_at_the_as_at_is_one_line(paid_store: Path) -> None:
+    args = ["explain-payment", str(CANCER_TERMS), "--store", str(paid_store), "--year", "2017", "--as-at", "2020-01-01"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 2 and "no accepted events as at 2020-01-01" in out.output and "Traceback" not in out.output

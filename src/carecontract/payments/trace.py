@@ -23,6 +23,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from carecontract.errors import UserError
 from carecontract.payments.close import payable_years
 from carecontract.payments.costs import costs_by_year
 from carecontract.payments.ledger import split_pence, to_pence
@@ -32,6 +33,10 @@ from carecontract.run import Run, StoreLike
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import Contract, FeeStage, OutcomesStage
 from carecontract.terms.parameters import PARAMETERS
+
+
+class NothingToExplain(UserError, ValueError):
+    """The store, as at the date asked, holds no events to explain a payment on."""
 
 
 class TraceMismatch(AssertionError):
@@ -338,6 +343,9 @@ def explain_payment(terms: Terms, store: Run | StoreLike, years: list[int] | Non
     year the store's events reach), with the terms' provenance and the as-at the figures were read on."""
     run = Run.of(store, terms=terms)
     contract = terms.contract
+    if run.event_range()[0] is None:
+        when = f" as at {run.as_at}" if run.as_at is not None else ""
+        raise NothingToExplain(f"{run.store.root}: the store holds no accepted events{when} to explain a payment on")
     indices = year_indices(contract, payable_years(contract, run, years))
     stages = stages_by_year(contract, run, max(indices))
     cube = costs_by_year(run, contract)

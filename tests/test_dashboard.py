@@ -155,6 +155,11 @@ def _check_dashboard(page, token: str, tmp_path: Path) -> None:
     assert page.locator("#role").text_content() == ("auditor" if token else "public")
     # the bars were drawn from data, not left empty
     assert page.locator("#chart-payments .bars path").count() > 0
+    # the payment components (public and auditor see them): every row adds up; money by kind listed
+    components = page.locator("#payment-components table.components tbody tr")
+    assert components.count() > 0
+    assert page.locator("#payment-components table.components tbody td", has_text="NO").count() == 0
+    assert page.locator("#payment-components", has_text="NHS trusts").count() == 1
 
 
 def test_the_api_docs_render_offline(server: str, browser) -> None:

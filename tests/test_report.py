@@ -87,7 +87,8 @@ def test_the_report_reads_as_a_commissioner_needs(store: Path) -> None:
     """Issue 21: labelled funnel limits in percent with the target, named parties, no blank header, the last day."""
     import json as _json
 
-    from carecontract.publish.report import _funnel, _payments, account_label
+    from carecontract.publish.money import account_name as account_label
+    from carecontract.publish.report import _funnel, _payments
 
     terms = load_terms(CANCER)
     data = gather_report(terms, store, runs=100)
@@ -112,7 +113,7 @@ def test_the_report_reads_as_a_commissioner_needs(store: Path) -> None:
     assert any("target 85.0% (contract)" in (a.text or "") for a in fig.layout.annotations)
     assert [s.y0 for s in fig.layout.shapes] == [0.85]
     # payments: parties by name and role, both axes titled, no ledger ids anywhere in the chart
-    chart = _payments(data.payments, c)
+    chart = _payments(data.components, c)
     names = [bar.name for bar in chart.data]
     assert names and not any(re.search(r"\w+:\w+", n) for n in names), names
     assert chart.layout.yaxis.title.text == "£ million" and chart.layout.xaxis.title.text == "contract year"

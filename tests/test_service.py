@@ -15,21 +15,59 @@ from carecontract.service.access import TokenFileError
 from carecontract.terms import load_terms
 from tests.conftest import CANCER_TERMS
 
-TOKENS = {"commissioner": "t-comm-05D", "provider": "t-prov-RJE", "auditor": "t-audit"}
+TOKENS = {"commissioner": "t-comm-05D", "provider": "t-prov-RJE", "prime": "t-prime-PRIME1", "auditor": "t-audit"}
 # the role matrix, written out independently of the app's own ACCESS table: 200 = allowed, 403 = refused
 EXPECTED = {
-    "/api/whoami": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/contracts": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/contracts/{name}/measures": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/contracts/{name}/adjusted": {"public": 403, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/contracts/{name}/spc": {"public": 403, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/contracts/{name}/payments": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/contracts/{name}/accountability": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/contracts/{name}/viability": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/quality": {"public": 200, "commissioner": 200, "provider": 200, "auditor": 200},
-    "/api/decisions": {"public": 403, "commissioner": 403, "provider": 403, "auditor": 200},
-    "/api/events": {"public": 403, "commissioner": 403, "provider": 200, "auditor": 403},
-    "/api/quarantine": {"public": 403, "commissioner": 403, "provider": 200, "auditor": 403},
+    "/api/whoami": {"public": 200, "commissioner": 200, "provider": 200, "prime": 200, "auditor": 200},
+    "/api/contracts": {"public": 200, "commissioner": 200, "provider": 200, "prime": 200, "auditor": 200},
+    "/api/contracts/{name}/measures": {
+        "public": 200,
+        "commissioner": 200,
+        "provider": 200,
+        "prime": 200,
+        "auditor": 200,
+    },
+    "/api/contracts/{name}/adjusted": {
+        "public": 403,
+        "commissioner": 200,
+        "provider": 200,
+        "prime": 403,
+        "auditor": 200,
+    },
+    "/api/contracts/{name}/spc": {"public": 403, "commissioner": 200, "provider": 200, "prime": 403, "auditor": 200},
+    "/api/contracts/{name}/money-by-kind": {
+        "public": 200,
+        "commissioner": 200,
+        "provider": 200,
+        "prime": 200,
+        "auditor": 200,
+    },
+    "/api/contracts/{name}/prime": {"public": 403, "commissioner": 403, "provider": 403, "prime": 200, "auditor": 200},
+    "/api/contracts/{name}/payments": {
+        "public": 200,
+        "commissioner": 200,
+        "provider": 200,
+        "prime": 200,
+        "auditor": 200,
+    },
+    "/api/contracts/{name}/accountability": {
+        "public": 200,
+        "commissioner": 200,
+        "provider": 200,
+        "prime": 200,
+        "auditor": 200,
+    },
+    "/api/contracts/{name}/viability": {
+        "public": 200,
+        "commissioner": 200,
+        "provider": 200,
+        "prime": 200,
+        "auditor": 200,
+    },
+    "/api/quality": {"public": 200, "commissioner": 200, "provider": 200, "prime": 200, "auditor": 200},
+    "/api/decisions": {"public": 403, "commissioner": 403, "provider": 403, "prime": 403, "auditor": 200},
+    "/api/events": {"public": 403, "commissioner": 403, "provider": 200, "prime": 403, "auditor": 403},
+    "/api/quarantine": {"public": 403, "commissioner": 403, "provider": 200, "prime": 403, "auditor": 403},
 }
 NAME = "staffordshire-cancer-care"
 
@@ -42,6 +80,7 @@ def client(paid_store: Path, tmp_path_factory: pytest.TempPathFactory) -> TestCl
         {
             TOKENS["commissioner"]: Principal("commissioner", "05D"),
             TOKENS["provider"]: Principal("provider", "RJE"),
+            TOKENS["prime"]: Principal("prime", "PRIME1"),
             TOKENS["auditor"]: Principal("auditor"),
         }
     )
@@ -65,7 +104,7 @@ def test_the_role_matrix_covers_every_route(client: TestClient) -> None:
     assert allowed == {r: ACCESS[r.split("/")[-1]] for r in EXPECTED}
 
 
-@pytest.mark.parametrize("role", ["public", "commissioner", "provider", "auditor"])
+@pytest.mark.parametrize("role", ["public", "commissioner", "provider", "prime", "auditor"])
 @pytest.mark.parametrize("path", EXPECTED)
 def test_role_matrix(client: TestClient, path: str, role: str) -> None:
     response = get(client, path, role)

@@ -42,11 +42,13 @@ __all__ = [
     "break_even",
     "build_baseline",
     "compute_measures",
+    "explain_payment",
     "generate_economy",
     "history",
     "import_files",
     "ingest",
     "load_terms",
+    "money_by_kind",
     "options",
     "pay",
     "quality",
@@ -254,6 +256,30 @@ def pay(
     from carecontract.payments.close import close_periods
 
     return close_periods(_terms(terms), _at(store, as_at), periods, engine)
+
+
+def explain_payment(
+    terms: TermsLike, store: str | Path | Store, years: list[int] | None = None, as_at: AsAt | date = None
+) -> dict:
+    """How each amount of each contract year's payment was computed (default: every ended year with
+    data): for each year its steps, each with the formula, the parameters (value and the clause that
+    sets them), the measures (numerator, denominator, rate, achievement) and the postings; with the
+    as-at and store version the figures were read on. Checked against the payment rules' own postings."""
+    from carecontract.payments.trace import explain_payment as trace
+
+    return trace(_terms(terms), _at(store, as_at), years)
+
+
+def money_by_kind(terms: TermsLike, store: str | Path | Store) -> pd.DataFrame:
+    """What each kind of organisation received each contract year from the closed ledger (management
+    fees, gain/loss shares and VAT included) and its share of the year's contract value."""
+    import pandas as pd
+
+    from carecontract.payments.book import PaymentBook
+    from carecontract.publish.money import money_by_kind as by_kind
+
+    t = _terms(terms)
+    return pd.DataFrame(by_kind(PaymentBook(store, t).ledger_rows(), t.contract))
 
 
 def build_baseline(

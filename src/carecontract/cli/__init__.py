@@ -25,7 +25,19 @@ from carecontract.present import console
 __all__ = ["app"]
 
 #: The areas, in the order ``carecontract --help`` lists their commands.
-AREAS = ("records", "imports", "measures", "fair", "payments", "disputes", "viability", "publish", "demo", "terms")
+AREAS = (
+    "records",
+    "imports",
+    "measures",
+    "fair",
+    "payments",
+    "disputes",
+    "explain_payment",
+    "viability",
+    "publish",
+    "demo",
+    "terms",
+)
 for _area in AREAS:
     importlib.import_module(f"carecontract.cli.{_area}")
 

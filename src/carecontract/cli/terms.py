@@ -32,7 +32,7 @@ FileArgument = Annotated[Path, typer.Argument(help="Terms YAML file.")]
 @terms_app.command("check")
 def terms_check(file: FileArgument, overrides: SetOption = None, as_json: JsonOption = False) -> None:
     """Validate a terms file and summarise it: parties, stages, value per year, scope by year."""
-    from carecontract.terms.summary import terms_summary
+    from carecontract.terms.summary import clauses, terms_summary
 
     terms = load(file, overrides)
     if as_json:
@@ -42,10 +42,13 @@ def terms_check(file: FileArgument, overrides: SetOption = None, as_json: JsonOp
     console.print(f"[green]✓[/] [bold]{c.name}[/] is valid ({file}, fingerprint {terms.fingerprint})")
     if terms.overrides:
         console.print(f"  what-if overrides: {', '.join(terms.overrides)}")
-    console.print(f"  prime: {c.prime.name} ({c.prime.code})")
+    kind = {p.code: f", {p.kind.replace('_', ' ')}" if p.kind else "" for p in c.parties()}
+    console.print(f"  prime: {c.prime.name} ({c.prime.code}{kind[c.prime.code]})")
     console.print("  commissioners: " + ", ".join(f"{x.name} {x.share:.0%}" for x in c.commissioners))
     if c.subcontractors:
-        console.print("  subcontractors: " + ", ".join(f"{x.name} ({x.code})" for x in c.subcontractors))
+        console.print("  subcontractors: " + ", ".join(f"{x.name} ({x.code}{kind[x.code]})" for x in c.subcontractors))
+    cited = clauses(c)
+    console.print(f"  clauses cited: {len(cited)} terms name their clause" + (" (--json lists them)" if cited else ""))
     for s in c.stages:
         if s.kind == "fee":
             console.print(
@@ -80,16 +83,18 @@ def terms_show(
     when = parse_date(at, "--at")
     values = terms.contract.parameters_at(when)
     if as_json:
-        print(json.dumps({**terms.provenance(), "at": when.isoformat(), "parameters": values}))
+        clause = terms.contract.parameter_clauses
+        print(json.dumps({**terms.provenance(), "at": when.isoformat(), "parameters": values, "clauses": clause}))
         return
     shown = table(
         f"{terms.contract.name}: parameters in force on {when}",
-        ["parameter", "value", "unit", "meaning"],
-        left=("parameter", "unit", "meaning"),
+        ["parameter", "value", "unit", "meaning", "clause"],
+        left=("parameter", "unit", "meaning", "clause"),
     )
     for name, value in values.items():
         spec = PARAMETERS[name]
-        shown.add_row(name, parameter_value(value), spec.unit, spec.description)
+        clause = terms.contract.parameter_clauses.get(name, "")
+        shown.add_row(name, parameter_value(value), spec.unit, spec.description, clause)
     console.print(shown)
     if terms.overrides:
         console.print(f"what-if overrides: {', '.join(terms.overrides)} (fingerprint {terms.fingerprint})")

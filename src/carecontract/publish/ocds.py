@@ -9,7 +9,15 @@ case. This publishes, in the standard that procurement transparency tools alread
 - **contract**: term and value, with gate and variation decisions as documents and amendments;
 - **implementation**: one transaction per ledger transfer between two organisations (money the
   prime keeps moves between its own accounts and is not a transaction), and a milestone for
-  each stage gate, met or not as evaluated when the payment periods were closed.
+  each stage gate, met or not as evaluated when the payment periods were closed;
+- **outcomes** with the OCDS metrics extension: the contract's outcome targets as
+  ``contract.agreedMetrics`` (target, threshold, weight, the clause), the observed rate of each
+  closed year as ``implementation.metrics``, and what each kind of organisation received each
+  year as a financial metric;
+- **what each payment pays for**: a ``payment`` milestone for each closed contract year (with
+  its ``value``, as OCDS 1.2 adds in standard PR #1434, issue #438), and each transaction linked
+  to it by ``relatedImplementationMilestone`` (the transaction related milestones extension, which
+  PR #1434 points to for exactly this).
 
 Nothing patient-level goes in: the ledger is money between organisations, and the gate's
 evidence is rates, not counts. The decision log's head hash is published, which anchors the
@@ -27,12 +35,18 @@ from carecontract.errors import UserError
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
+from carecontract.publish.money import money_by_kind
 from carecontract.records.store import Store
 from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import FeeStage
 
 OCDS_VERSION = "1.1"
+#: The OCDS extensions the package uses, declared as the standard asks (each extension's extension.json).
+EXTENSIONS = (
+    "https://raw.githubusercontent.com/open-contracting-extensions/ocds_metrics_extension/master/extension.json",
+    "https://raw.githubusercontent.com/open-contracting-extensions/ocds_transaction_milestones_extension/master/extension.json",
+)
 DEFAULT_OCID_PREFIX = "ocds-carect"  # not registered: publishers set their own with --ocid-prefix
 # decision kinds → OCDS documentType codes (an open codelist) and the section they belong to
 DOCUMENTS = {
@@ -88,6 +102,7 @@ def _parties(terms: Terms) -> list[dict[str, Any]]:
             "name": c.prime.name,
             "roles": ["supplier", "tenderer", "payer", "payee"],
             "identifier": {"scheme": "GB-NHS", "id": c.prime.code, "legalName": c.prime.name},
+            "details": {"organisationKind": c.prime.kind},
         }
     )
     for s in c.subcontractors:
@@ -99,6 +114,7 @@ def _parties(terms: Terms) -> list[dict[str, Any]]:
                 "identifier": {"scheme": "GB-NHS", "id": s.code, "legalName": s.name},
                 "details": {
                     "subcontractorTo": c.prime.code,
+                    "organisationKind": s.kind,
                     "services": list(s.services),
                     "tumourSites": s.tumour_sites,
                 },
@@ -158,9 +174,131 @@ def _transactions(book: PaymentBook, parties: list[dict[str, Any]]) -> list[dict
                 "value": _money(payee["pence"] / 100),
                 "payer": _reference(parties, _party_id(payer["account"])),
                 "payee": _reference(parties, _party_id(payee["account"])),
+                "relatedImplementationMilestone": {"id": _payment_id(year), "title": _payment_title(book, year)},
             }
         )
     return out
+
+
+def _payment_id(year: int) -> str:
+    return f"payment-{year}"
+
+
+def _payment_title(book: PaymentBook, year: int) -> str:
+    return f"Payment for contract year {year}/{str(year + 1)[-2:]} of {book.terms.contract.name}"
+
+
+def _closed(book: PaymentBook) -> dict[int, dict[str, Any]]:
+    """The latest closed version of each contract year (the manifest lists versions in order)."""
+    return {v["period"]: v for v in book.manifest()["versions"]}
+
+
+def _payment_milestones(book: PaymentBook) -> list[dict[str, Any]]:
+    """One ``payment`` milestone per closed contract year: what it pays for, its value (what the
+    commissioners paid, net of any gain/loss share) and when it was met (the year closed)."""
+    c = book.terms.contract
+    out = []
+    for year, version in sorted(_closed(book).items()):
+        result = version["result"]
+        index = year - c.term.start.year
+        what = "the Stage 1 fee year" if result["kind"] == "fee" else "the outcomes achieved"
+        achieved = result.get("achievement")
+        if achieved is not None:
+            what += (
+                f" (weighted achievement {achieved:.3f}, at-risk pot released £{result['released_pence'] / 100:,.2f})"
+            )
+        net = result["paid_by_commissioners_pence"]
+        out.append(
+            {
+                "id": _payment_id(year),
+                "title": _payment_title(book, year),
+                "type": "payment",
+                "description": f"Pays for {what}; closed as version {version['version']} on the data as at "
+                f"{version.get('as_at') or 'the latest submission'} (store version {version.get('store_version')}).",
+                "dueDate": _when(c.term.year_end(index)),
+                "dateMet": version["created"].replace("+00:00", "Z"),
+                "status": "met",
+                "value": _money(net / 100),
+            }
+        )
+    return out
+
+
+def _agreed_metrics(terms: Terms) -> list[dict[str, Any]]:
+    """Each outcome's target (with its threshold, weight and clause) as an OCDS metric of the contract."""
+    c = terms.contract
+    out = []
+    for o in c.outcomes:
+        notes = f"weight {o.weight:g} of the at-risk pot"
+        notes += f"; nothing paid below {o.threshold:g}, linear to the target" if o.threshold is not None else ""
+        notes += f"; paid on the {o.basis} rate" + (f"; clause {o.clause}" if o.clause else "")
+        out.append(
+            {
+                "id": o.measure,
+                "title": o.measure.replace("_", " "),
+                "description": "An outcome the at-risk share of the price is paid on (docs/measures.md).",
+                "observations": [
+                    {"id": f"{o.measure}-target", "measure": o.target, "notes": notes, "period": _period(terms)}
+                ],
+            }
+        )
+    return out
+
+
+def _observed_metrics(book: PaymentBook) -> list[dict[str, Any]]:
+    """The rate of each outcome in each closed outcomes year (as the payment used it), linked to that
+    year's payment milestone; and what each kind of organisation received each year."""
+    c = book.terms.contract
+    observed: dict[str, list[dict[str, Any]]] = {}
+    for year, version in sorted(_closed(book).items()):
+        rates = version["result"].get("rates") or {}
+        index = year - c.term.start.year
+        period = {"startDate": _when(c.term.year_start(index)), "endDate": _when(c.term.year_end(index))}
+        for o in c.outcomes:
+            if o.measure not in rates:
+                continue
+            rate = rates[o.measure]
+            observation: dict[str, Any] = {
+                "id": f"{o.measure}-{year}",
+                "period": period,
+                "dimensions": {"contractYear": str(year)},
+                "relatedImplementationMilestone": {"id": _payment_id(year), "title": _payment_title(book, year)},
+            }
+            if rate is None:
+                observation["notes"] = "no measured rate for the year (no eligible pathways): achievement 0"
+            else:
+                observation["measure"] = round(rate, 6)
+            observed.setdefault(o.measure, []).append(observation)
+    metrics = [
+        {
+            "id": m,
+            "title": m.replace("_", " "),
+            "description": "Observed rate, as the payment used it.",
+            "observations": obs,
+        }
+        for m, obs in observed.items()
+    ]
+    kinds = money_by_kind(book.ledger_rows(), c)
+    if kinds:
+        metrics.append(
+            {
+                "id": "payments-by-organisation-kind",
+                "title": "Payments by kind of organisation",
+                "description": "What each kind of organisation received each contract year, management fees, "
+                "gain/loss shares and VAT included; notes give the share of the year's contract value.",
+                "observations": [
+                    {
+                        "id": f"{k['kind']}-{k['year']}",
+                        "value": _money(k["gbp"]),
+                        "dimensions": {"contractYear": str(k["year"]), "organisationKind": k["kind"]},
+                        "notes": k["label"]
+                        + ("" if k["share_of_value"] is None else f": {k['share_of_value']:.1%} of the year's value"),
+                    }
+                    for k in kinds
+                ],
+            }
+        )
+    return metrics
 
 
 def _milestones(book: PaymentBook) -> list[dict[str, Any]]:
@@ -268,7 +406,8 @@ def _award(terms: Terms, prime: dict[str, str]) -> dict[str, Any]:
 
 def _contract(terms: Terms, records: list[dict[str, Any]]) -> dict[str, Any]:
     c = terms.contract
-    return {
+    metrics = _agreed_metrics(terms)
+    return ({"agreedMetrics": metrics} if metrics else {}) | {
         "id": f"{slug(c.name)}-contract",
         "awardID": f"{slug(c.name)}-award",
         "title": c.name,
@@ -305,7 +444,12 @@ def _releases(
         "language": "en",
     }
     tender, award, contract = _tender(terms, rationale, buyer), _award(terms, prime), _contract(terms, records)
-    implementation = {"transactions": _transactions(book, parties), "milestones": _milestones(book)}
+    implementation: dict[str, Any] = {
+        "transactions": _transactions(book, parties),
+        "milestones": _milestones(book) + _payment_milestones(book),
+    }
+    if metrics := _observed_metrics(book):
+        implementation["metrics"] = metrics
     budget = {"description": "Contract value over the term", "amount": _money(c.value.total_gbp)}
     return [
         {
@@ -355,6 +499,7 @@ def release_package(
     package: dict[str, Any] = {
         "uri": uri or f"urn:carecontract:{slug(c.name)}:{terms.fingerprint}",
         "version": OCDS_VERSION,
+        "extensions": list(EXTENSIONS),
         "publishedDate": now,
         "publisher": {"name": f"{lead.name}, for the commissioners of {c.name}"},
         "license": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/",

@@ -28,7 +28,6 @@ from carecontract.baseline.compute import build_baseline
 from carecontract.measures import funnel, stats
 from carecontract.measures.compute import BREAKDOWNS
 from carecontract.measures.definitions import measures
-from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish import fair_charts
@@ -42,11 +41,12 @@ from carecontract.publish.disclosure import (
     public_quality,
     published_periods,
 )
+from carecontract.publish.money import COMPONENTS, money_by_kind, payment_components
 from carecontract.records.store import Store
 from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.terms.model import Contract
-from carecontract.terms.names import named, organisation
+from carecontract.terms.names import named
 from carecontract.terms.targets import contract_targets, label_rows, targets_rule
 from carecontract.terms.years import year_label
 from carecontract.viability.charts import fan_figure, tornado_figure
@@ -79,6 +79,8 @@ class ReportData:
     decisions: list[dict[str, Any]]  # the decision log's records (none if there is no log)
     decision_problems: list[str]  # why the log fails verification (none if it verifies)
     fair: dict[str, Any] = field(default_factory=dict)  # adjusted funnel rows and SPC chart (not public)
+    components: list[dict[str, Any]] = field(default_factory=list)  # publish.money.payment_components
+    by_kind: list[dict[str, Any]] = field(default_factory=list)  # publish.money.money_by_kind
 
 
 def gather_report(
@@ -133,6 +135,7 @@ def gather_report(
 
     log = DecisionLog(decision_log) if decision_log else None
     records = log.records() if log else []
+    ledger = PaymentBook(run, terms).ledger_rows()
     return ReportData(
         terms=terms,
         public=public,
@@ -145,13 +148,15 @@ def gather_report(
         flows=[f for f in flows if f["pathways"]],
         outcomes=overall,
         outcomes_by_provider=by_provider,
-        payments=net_by_account(PaymentBook(run, terms).ledger_rows()),
+        payments=net_by_account(ledger),
         runs=runs,
         viability=stress(c, runs, seed),
         accountability=acc,
         decisions=records,
         decision_problems=[str(p) for p in log.verify()] if records else [],
         fair={} if public else fair_charts.gather(run, start, end, targets),  # no disclosure control yet
+        components=payment_components(ledger, c),  # the one place the table's source is chosen
+        by_kind=money_by_kind(ledger, c),
     )
 
 
@@ -263,43 +268,66 @@ def _funnel(measure: str, points: list[dict[str, Any]], contract: Contract) -> g
     return fig
 
 
-def account_label(account: str, contract: Contract) -> str:
-    """A ledger account as a reader knows it: the party's name and its role, not ``management:PRIME1``."""
-    kind, code = accounts.kind(account), accounts.code(account)
-    if account == accounts.HMRC_VAT:
-        return "HMRC (irrecoverable VAT)"
-    role = {
-        accounts.COMMISSIONER: ("commissioner", "{} (pays)"),
-        accounts.PRIME: ("provider", "{} (prime, passes on)"),
-        accounts.MANAGEMENT: ("provider", "{}: management share kept by the prime"),
-        accounts.SUBCONTRACTOR: ("provider", "{} (subcontractor, for care)"),
-    }.get(kind)
-    if role is None:
-        return account
-    return role[1].format(organisation(code, contract, role[0]))
+#: The components a payment chart stacks: where the commissioners' money went (they add up to its net cost)
+CHART_COMPONENTS = ("management_fee", "gain_loss_prime", "vat", "subcontractors")
 
 
-def _payments(net: dict[tuple[int, str], int], contract: Contract) -> go.Figure:
-    """Where the money ends up: each account's net receipts (the prime passes money on, so nets to zero)."""
-    periods = sorted({period for period, _ in net})
-    receiving = sorted({account for (_, account), pence in net.items() if pence > 0})
-    bars = [
-        go.Bar(
-            name=account_label(a, contract),
-            x=[year_label(y) for y in periods],
-            y=[net.get((y, a), 0) / 1e8 for y in periods],
-        )
-        for a in receiving
-    ]
-    fig = go.Figure(bars)
+def _payments(components: list[dict[str, Any]], contract: Contract) -> go.Figure:
+    """Where the commissioners' money went each year, component by component: the bars stack to the
+    net cost to the commissioners (drawn as a line); a bar below zero carries its reason in the hover
+    text and a note under the chart (the prime bearing its share of an overspend)."""
+    del contract
+    labels = dict(COMPONENTS)
+    years = [year_label(y["year"]) for y in components]
+    bars = []
+    for key in CHART_COMPONENTS:
+        values = [y[key] / 1e8 for y in components]
+        if not any(values):
+            continue
+        notes = ["; ".join(y["notes"]) if y[key] < 0 else "" for y in components]
+        bars.append(go.Bar(name=labels[key], x=years, y=values, hovertext=notes))
+    net = go.Scatter(
+        name=labels["commissioners_net"], x=years, y=[y["commissioners_net"] / 1e8 for y in components], mode="markers"
+    )
+    fig = go.Figure([*bars, net])
     fig.update_layout(
         barmode="relative",
-        title="Where the money went, by party and contract year (net receipts)",
+        title="Where the commissioners' money went, by component and contract year",
         xaxis={"type": "category", "title": {"text": "contract year"}},
         yaxis={"title": {"text": "£ million"}},
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+def subcontractor_pay_notes(components: list[dict[str, Any]], cost_by_year: dict[int, float]) -> list[str]:
+    """Why subcontractors were paid more or less than their recorded cost, year by year, from the
+    payment's own components: what the price left for care after the prime's fee and VAT, and whether
+    the gain/loss share paid them their in-scope cost instead."""
+    notes = []
+    for y in components:
+        cost = cost_by_year.get(y["year"])
+        if not cost:
+            continue
+        paid = y["subcontractors"] / 100
+        head = f"{year_label(y['year'])}: subcontractors were paid £{paid / 1e6:,.1f}m, {paid / cost:.0%} of the "
+        head += f"£{cost / 1e6:,.1f}m of care recorded for them. "
+        if y["gain_loss_prime"] or y["gain_loss_commissioners"]:
+            why = (
+                "Under the gain/loss share they are paid their recorded cost of in-scope care (tumour sites in the "
+                "contract's scope that year); care outside the scope is in the recorded cost but not paid by "
+                "this contract, and the difference from the money for care is shared between the commissioners "
+                "and the prime."
+            )
+        else:
+            why = (
+                f"The price of £{y['commissioners_paid'] / 1e8:,.1f}m, less the prime's fee of "
+                f"£{y['management_fee'] / 1e8:,.1f}m and £{y['vat'] / 1e8:,.1f}m of VAT the prime cannot recover, left "
+                f"£{paid / 1e6:,.1f}m for care, shared in proportion to each subcontractor's in-scope recorded cost: "
+                "a fixed price pays what it pays, whatever the care cost."
+            )
+        notes.append(head + why)
+    return notes
 
 
 def _charts(data: ReportData) -> dict[str, Markup]:
@@ -323,8 +351,8 @@ def _charts(data: ReportData) -> dict[str, Markup]:
             charts[f"funnel-{measure}"] = figure(_funnel(measure, points, contract), f"funnel-{measure}")
     for key, fig in fair_charts.figures(data.fair).items():
         charts[key] = figure(fig, key)
-    if data.payments:
-        charts["payments"] = figure(_payments(data.payments, contract), "payments")
+    if data.components:
+        charts["payments"] = figure(_payments(data.components, contract), "payments")
     result = data.viability
     years_run = [y["year"] for y in result["by_year"]]
     fan = fan_figure("Cumulative surplus (+) / deficit (−), £m", years_run, result["_cumulative"])
@@ -392,6 +420,8 @@ def render_report(data: ReportData) -> str:
         fair_charts=[k for k in charts if k.endswith("-oe") or k.startswith("spc-")],
         targets_rule=targets_rule(contract, Path(data.terms.source).name),
         named=lambda code, role="provider": named(code, contract, role),
+        components=COMPONENTS,
+        subcontractor_notes=subcontractor_pay_notes(data.components, data.cost_by_year),
     )
 
 

@@ -7,6 +7,9 @@ The service answers each caller with what they are entitled to and no more:
 - ``commissioner``: its own patients' figures, at every subcontractor, unsuppressed;
 - ``provider``: its own figures, and its own patient-level rows (the records it submitted and the
   rows quarantined from them, which it needs to correct) — the only role with any patient-level rows;
+- ``prime``: the prime contractor of a contract — the contract-wide outcomes its payment depends on
+  (with numerators, denominators and targets), every subcontractor's figures and payments under
+  it, and its own money; no patient-level rows (those stay with the provider that recorded them);
 - ``auditor``: every aggregate, unsuppressed, and the decision log.
 
 Tokens live in a JSON file (mode 600) mapping each token to a role and an organisation code. If
@@ -34,8 +37,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from carecontract.errors import UserError
 from carecontract.terms.loader import Terms
 
-Role = Literal["public", "commissioner", "provider", "auditor"]
-ROLES: tuple[Role, ...] = ("public", "commissioner", "provider", "auditor")
+Role = Literal["public", "commissioner", "provider", "prime", "auditor"]
+ROLES: tuple[Role, ...] = ("public", "commissioner", "provider", "prime", "auditor")
+# roles that act for one organisation, named in their token
+ORGANISATION_ROLES = ("commissioner", "provider", "prime")
 EVERYONE: frozenset[Role] = frozenset(ROLES)
 PATIENT_LEVEL = ("events", "quarantine")
 # which roles may call each route; the role-matrix test holds every /api route to this table
@@ -46,6 +51,8 @@ ACCESS: dict[str, set[Role]] = {
     "adjusted": {"commissioner", "provider", "auditor"},  # no disclosure control yet: not public
     "spc": {"commissioner", "provider", "auditor"},  # monthly small counts: not public
     "payments": set(EVERYONE),
+    "money-by-kind": set(EVERYONE),  # money between organisations, no patient counts
+    "prime": {"prime", "auditor"},  # what the prime's payment depends on, and its subcontractors' figures
     "accountability": set(EVERYONE),
     "viability": set(EVERYONE),
     "quality": set(EVERYONE),
@@ -72,12 +79,18 @@ PUBLIC = Principal("public")
 
 
 def organisations(terms: list[Terms]) -> dict[str, set[str]]:
-    """Commissioner and provider codes named in the terms (a prime is a provider too)."""
-    out: dict[str, set[str]] = {"commissioner": set(), "provider": set()}
+    """Commissioner, provider (subcontractor) and prime codes named in the terms."""
+    out: dict[str, set[str]] = {"commissioner": set(), "provider": set(), "prime": set()}
     for t in terms:
         out["commissioner"] |= {c.code for c in t.contract.commissioners}
-        out["provider"] |= {t.contract.prime.code} | {s.code for s in t.contract.subcontractors}
+        out["provider"] |= {s.code for s in t.contract.subcontractors}
+        out["prime"] |= {t.contract.prime.code}
     return out
+
+
+def prime_of(who: Principal, terms: Terms) -> bool:
+    """Is ``who`` the prime contractor of this contract (a prime token for another contract is not)?"""
+    return who.role == "prime" and who.organisation == terms.contract.prime.code
 
 
 class Tokens:
@@ -110,11 +123,11 @@ class Tokens:
             role = entry.get("role") if isinstance(entry, dict) else None
             if role not in ROLES or role == "public":
                 raise TokenFileError(
-                    f"{path}: token {token[:4]}… has role {role!r} (valid: commissioner, provider, auditor; "
+                    f"{path}: token {token[:4]}… has role {role!r} (valid: commissioner, provider, prime, auditor; "
                     "the public needs no token)"
                 )
             organisation = entry.get("organisation")
-            if role in ("commissioner", "provider") and not organisation:
+            if role in ORGANISATION_ROLES and not organisation:
                 raise TokenFileError(f"{path}: a {role} token needs an organisation code")
             by_token[token] = Principal(role, organisation)
         return cls(by_token)

@@ -28,14 +28,82 @@ const SHORT = {cwt_62: "62-day", cwt_31: "31-day", fds_28: "28-day FDS", early_s
                survival_1y: "1-yr survival", emergency_presentation: "emergency",
                usual_place_of_death: "place of death", patient_experience: "experience", equity_gap: "equity gap"};
 
+// -- payments (issue 17): one function per piece, fed by /payments and /money-by-kind -------------
+const COMPONENT_LABELS = {
+  withheld: "at-risk pot not earned", commissioners_paid: "paid to the prime",
+  gain_loss_commissioners: "gain/loss share with commissioners (− returned)", commissioners_net: "net cost to commissioners",
+  management_fee: "prime's management fee", gain_loss_prime: "prime's gain/loss share", vat: "VAT (to HMRC)",
+  subcontractors: "subcontractors"};
+const STACKED = ["management_fee", "gain_loss_prime", "vat", "subcontractors"];
+const millions = x => (x === null || x === undefined ? "—" : (x / 1e6).toFixed(2));  // £ → £m, as text
+
+function headerRow(table, texts) {
+  const tr = table.createTHead().insertRow();
+  for (const text of texts) {
+    const th = document.createElement("th");
+    th.textContent = text;
+    tr.appendChild(th);
+  }
+}
+
 function paymentsChart(data) {
-  const years = [...new Set(data.by_year_and_account.map(r => r.year))].sort();
-  const accounts = [...new Set(data.by_year_and_account.filter(r => r.net_gbp > 0).map(r => r.account))].sort();
-  const traces = accounts.map(account => ({type: "bar", name: account, x: years.map(String),
-    y: years.map(y => (data.by_year_and_account.find(r => r.year === y && r.account === account) || {net_gbp: 0})
-                      .net_gbp / 1e6)}));
+  // with the components (public, prime, auditor): the net cost to the commissioners, stacked by where it went;
+  // otherwise each visible account by its readable name
+  let traces;
+  if (data.components && data.components.length) {
+    const years = data.components.map(y => String(y.year));
+    traces = STACKED.filter(k => data.components.some(y => y[k])).map(k => ({type: "bar", name: COMPONENT_LABELS[k],
+      x: years, y: data.components.map(y => y[k] / 1e6),
+      hovertext: data.components.map(y => (y[k] < 0 ? y.notes.join(" ") : ""))}));
+  } else {
+    const years = [...new Set(data.by_year_and_account.map(r => r.year))].sort();
+    const names = [...new Set(data.by_year_and_account.filter(r => r.net_gbp > 0).map(r => r.name))].sort();
+    traces = names.map(name => ({type: "bar", name, x: years.map(String),
+      y: years.map(y => (data.by_year_and_account.find(r => r.year === y && r.name === name) || {net_gbp: 0})
+                        .net_gbp / 1e6)}));
+  }
   Plotly.newPlot("chart-payments", traces, layout("Where the money went, £m by contract year",
     {barmode: "relative", xaxis: {type: "category"}}), config);
+}
+
+function paymentsTable(data, byKind) {
+  // every component, columns that add up (checked), a note under any negative amount; then money by kind
+  const wrap = document.getElementById("payment-components");
+  const parts = [];
+  if (data.components && data.components.length) {
+    const keys = ["price", ...Object.keys(COMPONENT_LABELS)];
+    const table = document.createElement("table");
+    table.className = "components";
+    headerRow(table, ["year", ...keys.map(k => COMPONENT_LABELS[k] || k), "adds up"]);
+    const body = table.createTBody();  // rows inserted into the table itself would join the head
+    const notes = document.createElement("ul");
+    for (const y of data.components) {
+      const tr = body.insertRow();
+      cell(tr, String(y.year));
+      for (const k of keys) cell(tr, millions(y[k]));
+      cell(tr, y.balanced ? "yes" : "NO");
+      for (const note of y.notes) {
+        const li = document.createElement("li");
+        li.textContent = `${y.year}: ${note}`;
+        notes.append(li);
+      }
+    }
+    parts.push(table, notes);
+  }
+  if (byKind && byKind.length) {
+    const table = document.createElement("table");
+    headerRow(table, ["year", "kind of organisation", "received £m", "share of value"]);
+    const body = table.createTBody();
+    for (const k of byKind) {
+      const tr = body.insertRow();
+      cell(tr, String(k.year));
+      cell(tr, k.label);
+      cell(tr, millions(k.gbp));
+      cell(tr, k.share_of_value === null ? "—" : (100 * k.share_of_value).toFixed(1) + "%");
+    }
+    parts.push(table);
+  }
+  wrap.replaceChildren(...parts);
 }
 
 function measuresChart(rows, targets) {
@@ -99,10 +167,12 @@ async function load() {
     }
     const id = encodeURIComponent(select.value);
     status.textContent = "Computing…";
-    const [payments, measures, viability, accountability] = await Promise.all([
+    const [payments, measures, viability, accountability, byKind] = await Promise.all([
       api(`/api/contracts/${id}/payments`), api(`/api/contracts/${id}/measures`),
-      api(`/api/contracts/${id}/viability`), api(`/api/contracts/${id}/accountability`)]);
+      api(`/api/contracts/${id}/viability`), api(`/api/contracts/${id}/accountability`),
+      api(`/api/contracts/${id}/money-by-kind`)]);
     paymentsChart(payments);
+    paymentsTable(payments, byKind);
     measuresChart(measures, select.targets[select.value] || {});
     viabilityChart(viability);
     accountabilityTable(accountability);

@@ -245,6 +245,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _reporting(model: Any, dumped: dict[str, Any]) -> dict[str, Any]:
+    """Put back what model_dump leaves out to keep the fingerprint (each ``clause`` and ``kind``)."""
+    for name in type(model).model_fields:
+        value, inner = getattr(model, name), dumped.get(name)
+        if name in ("clause", "kind"):
+            if value is not None:
+                dumped[name] = value
+        elif hasattr(value, "model_fields") and isinstance(inner, dict):
+            _reporting(value, inner)
+        elif isinstance(value, list) and isinstance(inner, list):
+            for item, item_dumped in zip(value, inner, strict=True):
+                if hasattr(item, "model_fields"):
+                    _reporting(item, item_dumped)
+    return dumped
+
+
 def dump_terms(contract: Contract) -> str:
-    """YAML for a contract; loading it again gives an identical contract."""
-    return yaml.safe_dump(_plain(contract.model_dump(mode="python")), sort_keys=False, allow_unicode=True)
+    """YAML for a contract; loading it again gives an identical contract (clauses and kinds included)."""
+    dumped = _reporting(contract, contract.model_dump(mode="python"))
+    for name, clause in contract.parameter_clauses.items():
+        dumped["parameters"][name]["clause"] = clause
+    return yaml.safe_dump(_plain(dumped), sort_keys=False, allow_unicode=True)

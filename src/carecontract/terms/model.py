@@ -37,15 +37,25 @@ SERVICES = (
     "mental_health",
 )
 VatTreatment = Literal["recoverable", "irrecoverable", "exempt"]
+#: What kind of organisation a provider is, for "where the money went" (docs/transparency.md).
+PartyKind = Literal["nhs_trust", "independent_sector", "voluntary_hospice", "prime_consortium"]
+PARTY_KINDS: tuple[str, ...] = PartyKind.__args__  # type: ignore[attr-defined]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Which clause of the signed contract a term comes from, so a payment can be traced to it
+    # (``carecontract explain-payment``). Left out of model_dump, so of the fingerprint: it says
+    # where a term is written, not what is paid.
+    clause: str | None = Field(None, max_length=80, exclude=True, description="the contract clause this term is in")
+
 
 class Party(Strict):
     code: str = Field(pattern=r"^[A-Za-z0-9]{2,10}$")
     name: str
+    # left out of the fingerprint, like ``clause``: it changes how money is reported, not paid
+    kind: PartyKind | None = Field(None, exclude=True, description="the kind of organisation, for reporting")
 
 
 class Commissioner(Party):
@@ -358,6 +368,29 @@ class Contract(Strict):
     risks: Risks = Risks()
     # left out of model_dump (so of the fingerprint): it changes what is published, not what is paid
     publication: Publication = Field(default_factory=Publication, exclude=True)
+    # each parameter's clause, from a ``clause:`` key beside its dated values (see _parameter_clauses)
+    parameter_clauses: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parameter_clauses(cls, data: object) -> object:
+        """Take each parameter's ``clause:`` out of its timeline (``vat_rate: {2017: 0.2, clause: "7.3"}``)
+        into ``parameter_clauses``, so the timeline stays dates → values. A ``--set`` replaces the
+        whole timeline, clause included: the value then comes from the what-if, not a clause."""
+        if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
+            return data
+        if "parameter_clauses" in data:
+            raise ValueError("parameter_clauses is not a key: write clause: beside a parameter's values")
+        timelines, clauses = {}, {}
+        for name, entries in data["parameters"].items():
+            if isinstance(entries, dict) and "clause" in entries:
+                entries = dict(entries)
+                clause = entries.pop("clause")
+                if not isinstance(clause, str) or not clause.strip() or len(clause) > 80:
+                    raise ValueError(f'parameter {name!r}: clause must be a short text, e.g. "Schedule 3, 7.2"')
+                clauses[name] = clause
+            timelines[name] = entries
+        return {**data, "parameters": timelines, "parameter_clauses": clauses}
 
     # -- validation across fields ------------------------------------------------------------
     @field_validator("scope")
@@ -423,6 +456,14 @@ class Contract(Strict):
         return self
 
     # -- questions a user asks of the terms --------------------------------------------------
+    def parties(self) -> list[Party]:
+        """The prime and its subcontractors: everyone the contract's money is paid to for care."""
+        return [self.prime, *self.subcontractors]
+
+    def kind_of(self, code: str) -> str | None:
+        """The kind of organisation the terms give a party code (None when they do not say)."""
+        return next((p.kind for p in (*self.commissioners, *self.parties()) if p.code == code), None)
+
     def contract_years(self) -> list[date]:
         return [self.term.year_start(i) for i in range(self.term.years)]
 
@@ -471,7 +512,7 @@ class Contract(Strict):
         if name not in self.parameters:
             raise KeyError(f"parameter {name!r} is not set in {self.name}{_suggest(name, self.parameters)}")
         entries = sorted((self._as_date(k), v) for k, v in self.parameters[name].items())
-        return Timeline(name, tuple(entries))
+        return Timeline(name, tuple(entries), self.parameter_clauses.get(name))
 
     def parameter(self, name: str, when: date) -> float:
         return self.timeline(name).at(when)

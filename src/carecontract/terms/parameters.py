@@ -4,7 +4,8 @@ As in OpenFisca and PolicyEngine, a parameter is a timeline of (date, value) ent
 value on a date is the latest entry on or before it. Keys may be ISO dates or bare years; a bare
 year means the contract year that starts in it (so ``2027`` on an April contract is 1 April 2027).
 The registry names every parameter the system understands, so a typo is an error with a
-suggestion rather than a silently ignored number.
+suggestion rather than a silently ignored number. A parameter may name the clause of the contract
+that sets it (``vat_rate: {2017: 0.2, clause: "Sch 5, 6.1"}``), which every payment trace quotes.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ PARAMETERS: dict[str, ParameterSpec] = {
 
 @dataclass(frozen=True)
 class Timeline:
-    """A parameter's entries, sorted by date."""
+    """A parameter's entries, sorted by date, and the contract clause that sets them (if the terms say)."""
 
     name: str
     entries: tuple[tuple[date, float], ...]
+    clause: str | None = None
 
     def at(self, when: date) -> float:
         """The latest entry on or before ``when``."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from carecontract.measures.compute import BREAKDOWNS, MeasureError
 from carecontract.publish.disclosure import MAX_PUBLIC_BREAKDOWNS
-from carecontract.service.access import Principal, allowed
+from carecontract.service.access import Principal, allowed, prime_of
 from carecontract.service.context import Context
 from carecontract.service.routes.window import as_at, refuse_public_as_at, window
 from carecontract.terms.targets import label_rows
@@ -70,6 +70,8 @@ def measures(
             raise HTTPException(422, f"the public sees at most {MAX_PUBLIC_BREAKDOWNS} breakdowns at once")
         rows = ctx.public_tables(name, ctx.public_period(name, *period)).rows(asked)
         return label_rows(rows, ctx.contract(name).contract)  # where each target came from, as in the report
+    if who.role == "prime":  # the whole contract's outcomes, and its subcontractors' by provider
+        return prime_measures(ctx, who, name, asked, ctx.period(*period, at), at)
     own = OWN_BREAKDOWN.get(who.role)
     keys = [own, *[b for b in asked if b != own]] if own else asked
     first, last = ctx.period(*period, at)
@@ -79,6 +81,24 @@ def measures(
         raise HTTPException(422, str(exc)) from None
     if own:
         rows = [r for r in rows if r.get(own) == who.organisation]
+    return rows
+
+
+def prime_measures(
+    ctx: Context, who: Principal, name: str, asked: list[str], window: tuple[date, date], at: str | None
+) -> list[dict[str, Any]]:
+    """What a prime sees: the contract-wide rates its payment depends on (no breakdown asked), and
+    by provider only its own subcontractors' rows; nothing for a contract it is not the prime of."""
+    terms = ctx.contract(name)
+    if not prime_of(who, terms):
+        return []
+    try:
+        rows = ctx.measures(name, asked, *window, at)
+    except MeasureError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if "provider" in asked:
+        subs = {s.code for s in terms.contract.subcontractors}
+        rows = [r for r in rows if r.get("provider") in subs]
     return rows
 
 

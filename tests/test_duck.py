@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,19 @@ def test_no_duckdb_database_is_opened_anywhere_else() -> None:
         if opened.search(line) and "duck.settings()" not in line
     ]
     assert not found, found
+
+
+def test_spill_folders_of_dead_processes_are_swept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])  # a pid that has certainly exited (and been reaped)
+    gone.wait()
+    left = tmp_path / f"{gone.pid}-0"
+    (left / "x").mkdir(parents=True)
+    (left / "x" / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
+    mine = tmp_path / f"{os.getpid()}-999"
+    mine.mkdir()
+    other = tmp_path / "notes"
+    other.mkdir()
+    monkeypatch.setenv(duck.TEMP_ENV, str(tmp_path))
+    duck.connect().close()
+    assert not left.exists()
+    assert mine.exists() and other.exists()

@@ -18,11 +18,15 @@ connection is therefore opened here, with:
     may be a read-only checkout or the store itself). Its own, because DuckDB databases that share a
     spill folder overwrite each other's files and delete them on close (duckdb/duckdb issue #15173,
     open in DuckDB 2.0; #5878); DuckDB creates the folder at the first spill and removes it on close.
+    A folder left by a process that was killed mid-spill is removed by the next process to open a
+    database under the same root (a killed 100M run once left 12 GB behind).
 ``max_temp_directory_size``
     ``CARECONTRACT_DUCKDB_TEMP_MAX`` if set; otherwise DuckDB's default (90% of the free disk).
 
 DuckDB reference: "Configuration > Global configuration options" (``memory_limit``,
-``temp_directory``, ``max_temp_directory_size``, ``preserve_insertion_order``) and "Guides >
+``temp_directory``,     A folder left by a process that was killed mid-spill is removed by the next process to open a
+    database under the same root (a killed 100M run once left 12 GB behind).
+``max_temp_directory_size``, ``preserve_insertion_order``) and "Guides >
 Performance > How to tune workloads" (DuckDB 1.x/2.0 documentation): the limit applies per database
 instance, and ``preserve_insertion_order = false`` lets larger-than-memory statements stream.
 """
@@ -32,7 +36,9 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +80,25 @@ def temp_root() -> Path:
     return Path(os.environ.get(TEMP_ENV, "").strip() or Path(tempfile.gettempdir()) / "carecontract-duckdb")
 
 
+@cache
+def sweep_orphans(root: Path) -> list[Path]:
+    """Remove spill folders left by processes that no longer run (killed mid-spill: DuckDB never
+    closed them); once per process and root. Returns what was removed."""
+    removed = []
+    for folder in root.glob("*-*"):
+        pid = folder.name.split("-", 1)[0]
+        if not (pid.isdigit() and folder.is_dir()) or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (PermissionError, OverflowError):
+            continue  # alive (another user's), or not a pid
+    return removed
+
+
 def settings() -> dict[str, Any]:
     """The configuration one new database is opened with (also what the Ibis backend is given):
     call it once per database, as the spill folder is that database's own."""
@@ -84,6 +109,7 @@ def settings() -> dict[str, Any]:
         raise DuckDBSettingError(
             f"cannot use {root} for DuckDB's spill files ({exc.strerror}); set {TEMP_ENV}"
         ) from None
+    sweep_orphans(root)
     spill = root / f"{os.getpid()}-{next(_NUMBER)}"
     config: dict[str, Any] = {"memory_limit": memory_limit(), "temp_directory": str(spill)}
     if cap := os.environ.get(TEMP_MAX_ENV, "").strip():

@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from carecontract.records import nhs_number, schema
+from carecontract.records import duck, nhs_number, schema
 from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.records.store import EVENT_COLUMNS
@@ -70,13 +70,12 @@ def duckdb_floor(files: list[Path], out: Path, fmt: str, store_shaped: bool = Fa
     ingest is what validation, the quarantine and the cross-row checks cost.
     Both floors may reorder rows (as ingest does), so neither pays for keeping file order.
     """
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    con = duck.connect()  # the same memory_limit and spill as ingest's own database
     con.execute("SET preserve_insertion_order = false")
     select = "*"
     if store_shaped:
         special = {
-            "patient_id": "sha256(nhs_number)",
+            "patient_id": "sha256(CAST(nhs_number AS VARCHAR))",
             "tumour_site": schema.tumour_site_sql("icd10"),
             "batch_id": "'floor'",
             "source_file": "filename",

@@ -29,6 +29,7 @@ import duckdb
 
 from carecontract.measures.compute import compute_measures
 from carecontract.measures.definitions import STAGEABLE
+from carecontract.records import duck
 from carecontract.records.ingest import ingest
 from carecontract.records.pseudonymise import PseudonymKey
 from carecontract.records.store import Store
@@ -147,8 +148,7 @@ FROM p
 
 
 def floor(files: list[str], start: date, end: date) -> dict[str, tuple[float, int]]:
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    con = duck.connect()  # the same memory_limit and spill as ours (records.duck)
     sql = FLOOR_SQL.replace("$stageable", "(" + ", ".join(f"'{c}'" for c in STAGEABLE) + ")")
     row = con.execute(sql, {"files": files, "a": start, "b": end}).fetchone()
     con.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,3 +24,13 @@ def write_results(lines: list[str], out: Path) -> None:
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     print(text)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds this process has used so far, every thread (DuckDB's, polars') counted.
+
+    On a shared machine wall time swings with the others' load; CPU time mostly does not, so the
+    benchmarks report both.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

@@ -17,7 +17,6 @@ import shutil
 import time
 from pathlib import Path
 
-import duckdb
 import pyarrow.csv as pacsv
 from rich.console import Console
 
@@ -30,6 +29,7 @@ from carecontract.present import (
     rate,
     table,
 )
+from carecontract.records import duck
 from carecontract.records.ingest import ingest
 from carecontract.records.quality import quality
 from carecontract.records.store import Store
@@ -146,7 +146,7 @@ def corrections_file(last_file: Path, store_dir: Path, path: Path) -> tuple[str,
     same data gives the same corrections."""
     from carecontract.records.schema import ALL_COLUMNS
 
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.execute(f"CREATE TEMP VIEW raw AS SELECT * FROM read_csv('{last_file}', all_varchar = true)")
         Store(store_dir).connect(con)

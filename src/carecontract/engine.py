@@ -16,6 +16,7 @@ import ibis
 from ibis.expr.types import Table
 
 from carecontract.errors import UserError
+from carecontract.records import duck
 
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
@@ -59,7 +60,7 @@ def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.
     check_engine(engine)
     if engine == "spark":
         return ibis.pyspark.connect(spark_session(spark_master))
-    return ibis.duckdb.connect()
+    return ibis.duckdb.connect(**duck.settings())  # bounded memory, its own spill folder (records.duck)
 
 
 def read_events(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from carecontract.records import nhs_number, reading, schema, validation
+from carecontract.records import duck, nhs_number, reading, schema, validation
 from carecontract.records.pseudonymise import PseudonymKey, load_key, pseudonym_sql
 from carecontract.records.reading import (
     Source,
@@ -165,8 +165,7 @@ def ingest(
     if not paths:
         return IngestResult(0, 0, 0, {}, None, str(store.root), [], {}, skipped)
 
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")  # we draw our own progress
+    con = duck.connect()  # bounded memory, spills to its own folder; no progress bar (we draw our own)
     try:
         report("read", 0.0)
         sources = []

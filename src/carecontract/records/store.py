@@ -40,6 +40,7 @@ from typing import Any
 import duckdb
 
 from carecontract.errors import UserError
+from carecontract.records import duck
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -259,7 +260,7 @@ class Store:
     def connect(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with views ``events`` (current), ``quarantine`` (open), ``batches``,
         and, for history and ingest, ``all_events`` (every version) and ``versions`` (current, held too)."""
-        con = con or duckdb.connect()
+        con = con or duck.connect()
         define_views(con, self.files("events"), self.files("quarantine"), self.committed(), self.state_file())
         return con
 
@@ -275,7 +276,7 @@ class Store:
         """Rebuild ``catalog.duckdb`` (absolute paths) so analysts can open the store in DuckDB."""
         target = self.root / CATALOG
         tmp = self.root / f".{CATALOG}.{uuid.uuid4().hex}"
-        con = duckdb.connect(str(tmp))
+        con = duck.connect(str(tmp))
         try:
             state = self.state_file()
             define_views(

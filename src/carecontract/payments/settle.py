@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 
 from carecontract.engine import Engine
@@ -38,6 +37,7 @@ from carecontract.payments.book import PaymentBook
 from carecontract.payments.calendar import Due, deemed_final, schedule, year_end
 from carecontract.payments.journal import Journal, entry_rows, transaction_dict
 from carecontract.payments.ledger import Ledger, Posting, Transaction, split_pence
+from carecontract.records import duck
 from carecontract.records.store import Store
 from carecontract.run import Run, StoreLike
 from carecontract.terms.loader import Terms
@@ -322,7 +322,7 @@ def records_changed(root: Any, before: str | None, after: str | None, start: dat
             con.close()
 
     a, b = versions(before), versions(after)
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("a", a)
         con.register("b", b)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from carecontract.records import duck
 
 #: One illustrative OPCS-4 code per modality (surgery: per tumour site, ICD-10 three-character code).
 CHEMOTHERAPY_CODE = "X721"
@@ -26,7 +27,7 @@ def write(events: pa.Table, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     surgery = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in SURGERY_CODES.items())
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("events", events)
         table = con.sql(

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from carecontract.records import duck
 
 #: place_of_death → (POD_CODE prefix or literal, POD_NHS_ESTABLISHMENT, POD_ESTABLISHMENT_TYPE)
 CODES = {
@@ -31,7 +32,7 @@ def write(events: pa.Table, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     arms = {i: " ".join(f"WHEN '{k}' THEN '{v[i]}'" for k, v in CODES.items()) for i in range(3)}
     places = ", ".join(f"'{k}'" for k in CODES)
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("events", events)
         table = con.sql(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from carecontract.records import duck
+
 ENDING = ("cancer_ruled_out", "treatment")
 STEPS = (
     "referral",
@@ -25,7 +27,7 @@ STEPS = (
 
 def connect(events: pa.Table) -> duckdb.DuckDBPyConnection:
     """A connection with ``steps`` (each pathway event with its ``pathway_id``) and ``starts``."""
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("source_events", events)
     steps = ", ".join(f"'{s}'" for s in STEPS)
     ending = ", ".join(f"'{s}'" for s in ENDING)

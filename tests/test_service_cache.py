@@ -31,6 +31,8 @@ from carecontract.service.context import Results, ServiceContext
 from carecontract.terms import load_terms
 from carecontract.terms.targets import contract_targets, label_rows
 from tests.conftest import CANCER_TERMS
+from tests.spec.cases import Case, store_for
+from tests.spec.test_measure_cases import CASES, FIGURES, _expectations, _matches, _period
 from tests.test_versions import NHS, _pathway, submit
 
 NAME = "staffordshire-cancer-care"
@@ -126,6 +128,22 @@ def test_the_cube_gives_the_librarys_figures_for_any_period_and_breakdown(
     cube = run.cached("test_cube", lambda: MeasureCube.build(run.sources(detail=True)))
     end = start + timedelta(days=days)
     assert cube.measures(start, end, by) == run.measures(start, end, by=by)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_cube_answers_every_worked_measure_example(case: Case, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The hand-worked examples of tests/spec/measures, answered from the cube as the service does."""
+    store = store_for(case, tmp_path_factory)
+    start, end = _period(case)
+    cube = MeasureCube.build(Run(store).sources(detail=True))
+    for by, expectations in _expectations(case).items():
+        rows = cube.measures(start, end, by, only=sorted({e["measure"] for e in expectations}))
+        for expected in expectations:
+            found = [r for r in rows if _matches(r, expected)]
+            assert len(found) == 1, f"{case.id}: no single row for {expected} in {rows}"
+            actual = {k: found[0][k] for k in FIGURES if k in expected}
+            wanted = {k: pytest.approx(v, abs=1e-9) if k == "rate" else v for k, v in expected.items() if k in FIGURES}
+            assert actual == wanted, f"{case.id}: {expected['measure']} {expected.get('by') or ''}"
 
 
 _RUNS: dict[Path, Run] = {}

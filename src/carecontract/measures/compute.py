@@ -25,6 +25,9 @@ from carecontract.measures.pathways import build
 from carecontract.records.store import EVENT_COLUMNS, Store
 
 BREAKDOWNS = ("commissioner", "provider", "tumour_site", "imd_quintile")
+#: Counts of one measure for [start, end] by some breakdowns: (measure, start, end, by) → rows of
+#: numerator, denominator (and sum_sq for a mean) and the breakdown keys, as :func:`aggregate` gives.
+Counts = Callable[[Measure, date, date, tuple[str, ...]], list[dict[str, Any]]]
 
 
 class MeasureError(UserError, ValueError):
@@ -195,11 +198,12 @@ def _finish(
     }
 
 
-def _equity(src: Sources, start: date, end: date, by: tuple[str, ...], target: float | None) -> list[dict]:
-    base = measures(src.censor)[EQUITY_BASE]
+def _equity(
+    base: Measure, counts: Counts, start: date, end: date, by: tuple[str, ...], target: float | None
+) -> list[dict]:
     keys = tuple(k for k in by if k != "imd_quintile")
     groups: dict[tuple, dict[int, tuple[int, int]]] = {}
-    for row in aggregate(base, src, start, end, (*keys, "imd_quintile")):
+    for row in counts(base, start, end, (*keys, "imd_quintile")):
         groups.setdefault(tuple(row[k] for k in keys), {})[row["imd_quintile"]] = (
             row["numerator"] or 0,
             row["denominator"],
@@ -302,7 +306,25 @@ def compute_measures(
 def _compute(
     src: Sources, start: date, end: date, by: tuple[str, ...], wanted: tuple[str, ...], targets: dict[str, float]
 ) -> list[dict[str, Any]]:
-    defs = measures(src.censor)
+    def counts(measure: Measure, first: date, last: date, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        return aggregate(measure, src, first, last, keys)
+
+    return finish(src.censor, counts, start, end, by, wanted, targets)
+
+
+def finish(
+    censor: date | None,
+    counts: Counts,
+    start: date,
+    end: date,
+    by: tuple[str, ...],
+    wanted: tuple[str, ...],
+    targets: dict[str, float],
+) -> list[dict[str, Any]]:
+    """The measures' rows from their ``counts`` (as :func:`aggregate` gives them): intervals, targets,
+    the equity gap and funnel limits, the same whoever counted (the engine here; a table of counts
+    made once, in :mod:`carecontract.measures.cube`)."""
+    defs = measures(censor)
     results: list[dict[str, Any]] = []
     for measure_id in wanted:
         measure = defs[measure_id]
@@ -310,9 +332,9 @@ def _compute(
         target = targets.get(measure_id, standards.standard(measure_id, end))
         operational = standards.operational(measure_id, end)
         if measure_id == "equity_gap":
-            rows = _equity(src, start, end, by, target)
+            rows = _equity(defs[EQUITY_BASE], counts, start, end, by, target)
         else:
-            rows = [_finish(measure, r, target, operational) for r in aggregate(measure, src, start, end, by)]
+            rows = [_finish(measure, r, target, operational) for r in counts(measure, start, end, by)]
             if by and measure.kind == "proportion":
                 _add_funnel(rows)
         results.extend(rows)

@@ -34,16 +34,23 @@ def create_app(
     decision_log: str | Path | None = None,
     stress_runs: int = 5000,
     access_log: str | Path | None = None,
+    cache_size: int | None = None,
+    snapshots: int | None = None,
 ) -> FastAPI:
     """The service for ``terms`` over ``store``, answering each token's principal (no token: the public).
 
     ``access_log``: a file to append one JSON line to per authenticated request (who, role, route,
-    status, time); the ``carecontract.access`` logger gets them either way."""
+    status, time); the ``carecontract.access`` logger gets them either way. ``cache_size`` and
+    ``snapshots`` bound what the service keeps in memory (results; store snapshots with their measure
+    cubes); unset, ``CARECONTRACT_SERVICE_CACHE_SIZE`` / ``CARECONTRACT_SERVICE_SNAPSHOTS`` or the
+    defaults (256, 4) apply (docs/service.md)."""
     # FastAPI's /docs loads Swagger UI from a CDN; FastAPIOffline serves it from the package, so the
     # docs work on a closed NHS network too
     app = FastAPIOffline(title="carecontract", version="1", description=DESCRIPTION)
     app.state.tokens = tokens
-    app.state.context = ServiceContext(Store(store), terms, decision_log, stress_runs)
+    app.state.context = ServiceContext(
+        Store(store), terms, decision_log, stress_runs, cache_size=cache_size, snapshots=snapshots
+    )
     add_routes(app)
     harden(app, None if access_log is None else Path(access_log))
     return app

@@ -1,27 +1,50 @@
-"""What the routes read: the store, the contracts served, and the figures, computed once per store state.
+"""What the routes read: the store, the contracts served, and the figures, computed once per version.
 
 ``create_app`` builds one :class:`ServiceContext` and puts it on ``app.state``; every route gets it
 through the :func:`get_context` dependency (``ctx: Context``). The routes decide who sees what;
 the context only computes, and its figure methods (:meth:`ServiceContext.measures`,
-:meth:`~ServiceContext.ledger`, ...) are the one place the service calls the library, so a
-per-request run context (store snapshot, terms, period, engine) slots in here and nowhere else.
-Results are cached by the store's committed state: a dashboard refresh does not recompute
-measures, and new data is never served stale.
+:meth:`~ServiceContext.ledger`, ...) are the one place the service calls the library.
+
+Caching (docs/service.md). Every figure is computed once per version of what it reads and kept in
+one bounded LRU cache (:class:`Results`), keyed by that version, so a dashboard refresh or a crowd
+of readers costs a dictionary lookup, and new data is never served stale:
+
+- the **store version**: the last committed submission (``Store.version``), re-read only when the
+  manifest file changes (its inode, size and modification time: every commit replaces it), so an
+  ingest, a correction or a withdrawal is seen by the next request;
+- the **as-at** asked for;
+- the **payment book version**: the identity (path, size, modification time) of every file under
+  ``<store>/payments/``, so a new ``pay`` (a period closed or re-closed) is seen by the next request,
+  whatever the book's own layout;
+- the request's own arguments (contract, period, breakdowns).
+
+The measures are not recomputed per request: each store version (and as-at) gets one
+:class:`~carecontract.measures.cube.MeasureCube`, every measure's counts by day and breakdown, and a
+request for any period and breakdown filters and sums it (milliseconds, no engine connection).
+What holds memory is bounded: at most ``cache_size`` results (default 256,
+``CARECONTRACT_SERVICE_CACHE_SIZE``) and ``snapshots`` store snapshots (default 4,
+``CARECONTRACT_SERVICE_SNAPSHOTS``: a Run with its engine connection, tables and cube), least
+recently used dropped first; a new store version drops the old version's snapshots and results at once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
+from cachetools import LRUCache
 from fastapi import Depends, HTTPException, Request
 
 from carecontract.baseline.accountability import accountability
 from carecontract.errors import UserError
 from carecontract.measures.compute import BREAKDOWNS
+from carecontract.measures.cube import MeasureCube
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.disclosure import PublicTables, default_period, published_periods
@@ -31,63 +54,199 @@ from carecontract.terms.loader import Terms
 from carecontract.terms.targets import contract_targets, label_rows
 from carecontract.viability.simulate import stress
 
+#: Results kept (measure tables, public tables, ledgers, quality reports ...), least recently used dropped first.
+DEFAULT_CACHE_SIZE = 256
+#: Store snapshots kept (one per store version and as-at: a Run, its engine's tables and its measure cube).
+DEFAULT_SNAPSHOTS = 4
 
-class _Cache:
-    """Results keyed by the store's committed state, so new data is never served stale."""
+
+def _setting(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.strip().isdigit() or int(value) < 1:
+        raise UserError(f"{name}={value!r}: give a whole number of at least 1")
+    return int(value)
+
+
+class Results:
+    """A bounded LRU cache (``cachetools.LRUCache``) that computes each missing key once.
+
+    Requests for a key being computed wait for that computation rather than start another
+    ("single flight"): a burst of readers after a new submission costs one computation, not one each.
+    A computation that fails is not kept; the next request tries again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._values: LRUCache = LRUCache(size)
+        self._lock = threading.Lock()
+        self._pending: dict[Hashable, threading.Event] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        while True:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]  # a hit makes the key the most recently used
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    done = self._pending[key] = threading.Event()
+            if waiting is not None:
+                waiting.wait()
+                continue  # computed (a hit now), or failed (compute it here)
+            try:
+                value = make()
+                with self._lock:
+                    self._values[key] = value
+                return value
+            finally:
+                with self._lock:
+                    del self._pending[key]
+                done.set()
+
+    def drop(self, keep: Callable[[Hashable], bool]) -> None:
+        """Forget every result whose key ``keep`` refuses."""
+        with self._lock:
+            for key in [k for k in self._values if not keep(k)]:
+                del self._values[key]
+
+
+@dataclass
+class Snapshot:
+    """One store version read as at one as-at: its Run, and a lock for the Run's engine connection,
+    which serves one query at a time (DuckDB refuses a second caller rather than waiting)."""
+
+    run: Run
+    version: str  # the store version it was made for ("" an empty store)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _cube: MeasureCube | None = field(default=None, init=False, repr=False)
+
+    def cube(self) -> MeasureCube:
+        """Every measure's counts by day and breakdown, made once for this snapshot (once made, read
+        without the lock: answering from it needs no engine connection)."""
+        if self._cube is None:
+            with self.lock:
+                if self._cube is None:
+                    self._cube = MeasureCube.build(self.run.sources(detail=True))
+        return self._cube
+
+    def compute(self, make: Callable[[Run], Any]) -> Any:
+        """``make(run)`` with the engine connection to itself."""
+        with self.lock:
+            return make(self.run)
+
+
+class Versions:
+    """The versions cached results are keyed by, each read cheaply: a ``stat`` per request."""
 
     def __init__(self, store: Store) -> None:
-        self.store, self._lock, self._values = store, threading.Lock(), {}
-        # figures are computed one at a time: they share the Run's one DuckDB connection, which
-        # serves one query at a time (DuckDB refuses a second caller rather than waiting)
-        self._computing = threading.Lock()
+        self.store = store
+        self._lock = threading.Lock()
+        self._manifest: tuple[tuple[int, int, int] | None, str] = (None, "")
 
-    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
-        full = (self.store.fingerprint(), *key)
+    def store_version(self) -> str:
+        """The store's last committed submission ("" for an empty store), re-read only when the
+        manifest changes."""
+        try:
+            st = os.stat(self.store.manifest_path)
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            stamp = None
         with self._lock:
-            if full in self._values:
-                return self._values[full]
-        with self._computing:
-            with self._lock:
-                if full in self._values:  # computed by the request we waited for
-                    return self._values[full]
-            value = make()
+            if stamp is not None and self._manifest[0] == stamp:
+                return self._manifest[1]
+        version = (self.store.at(None).version() or "") if stamp is not None else ""
         with self._lock:
-            self._values[full] = value
-        return value
+            self._manifest = (stamp, version)
+        return version
+
+    def book_version(self) -> str:
+        """The payment books' version: a hash of every file's path, size and modification time
+        under ``<store>/payments/`` (lock and temporary files, named with a leading dot, left out).
+        Keyed on the files rather than the book's manifest format, so it holds whatever the layout."""
+        found: list[tuple[str, int, int]] = []
+        stack = [self.store.root / "payments"]
+        while stack:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # replaced as we looked: the next request sees the new one
+                        continue
+                    found.append((entry.path, st.st_size, st.st_mtime_ns))
+        return hashlib.sha256(repr(sorted(found)).encode()).hexdigest()[:16]
 
 
 class ServiceContext:
-    """The service's store, its contracts by slug, and cached figures for them."""
+    """The service's store, its contracts by slug, and cached figures for them (see the module's
+    docstring for what each is keyed by and how much is kept)."""
 
     def __init__(
-        self, store: Store, terms: list[Terms], decision_log: str | Path | None = None, stress_runs: int = 5000
+        self,
+        store: Store,
+        terms: list[Terms],
+        decision_log: str | Path | None = None,
+        stress_runs: int = 5000,
+        cache_size: int | None = None,
+        snapshots: int | None = None,
     ) -> None:
         self.store = store
         self.contracts = {slug(t.contract.name): t for t in terms}
         self.decision_log = None if decision_log is None else Path(decision_log)
         self.stress_runs = stress_runs
-        self._cache = _Cache(store)
-        self._runs: dict[tuple[str, str | None], Run] = {}
-        self._runs_lock = threading.Lock()
+        self.versions = Versions(store)
+        self.results = Results(cache_size or _setting("CARECONTRACT_SERVICE_CACHE_SIZE", DEFAULT_CACHE_SIZE))
+        self._snapshots: LRUCache = LRUCache(snapshots or _setting("CARECONTRACT_SERVICE_SNAPSHOTS", DEFAULT_SNAPSHOTS))
+        self._snapshots_lock = threading.Lock()
+        self._seen: str | None = None  # the store version the cache last held figures of
 
-    def run(self, as_at: str | None = None) -> Run:
-        """The Run over the store's committed state now, read as at ``as_at`` (``None``: the latest):
-        one per state and as-at, so every request between two ingests reads the same snapshot and
-        shares what it computed (events, pathways, measures). An unknown as-at is a 422."""
-        state = self.store.fingerprint()
-        with self._runs_lock:
-            if any(key[0] != state for key in self._runs):  # new data: drop the old snapshots
-                self._runs.clear()
-            if (state, as_at) not in self._runs:
+    def _fresh(self) -> str:
+        """The store version now; if it moved on, the old version's snapshots and results are dropped
+        (an as-at read of the old data is as cheap to make again as to keep)."""
+        version = self.versions.store_version()
+        with self._snapshots_lock:
+            if version != self._seen:
+                self._snapshots.clear()
+                self._seen = version
+                self.results.drop(lambda key: not isinstance(key, tuple) or key[1] in (version, None))
+        return version
+
+    def snapshot(self, as_at: str | None = None) -> Snapshot:
+        """The store's current version read as at ``as_at`` (``None``: the latest): one per version and
+        as-at, so every request between two ingests reads the same snapshot and shares what it
+        computed (events, pathways, the measure cube). An unknown as-at is a 422."""
+        version = self._fresh()
+        with self._snapshots_lock:
+            found = self._snapshots.get((version, as_at))
+            if found is None:
                 try:
-                    run = Run(self.store, as_at=as_at)
-                    run.store.committed()  # an unknown submission is refused here, not mid-figure
+                    found = Snapshot(Run(self.store, as_at=as_at), version)
                 except UserError:  # its text names the server's path: say it without
                     raise HTTPException(
                         422, f"as_at {as_at!r}: neither a date (YYYY-MM-DD) nor a submission id or number of this store"
                     ) from None
-                self._runs[state, as_at] = run
-            return self._runs[state, as_at]
+                self._snapshots[version, as_at] = found
+            return found
+
+    def run(self, as_at: str | None = None) -> Run:
+        """The Run of :meth:`snapshot` (for a route that reads it directly, under its own lock)."""
+        return self.snapshot(as_at).run
+
+    def cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """``make()`` once per ``key``, whose second item is the store version it depends on (None: it
+        depends on none, as the stress test and the payment book's ledger)."""
+        return self.results.get(key, make)
 
     # -- what the request names
 
@@ -129,45 +288,55 @@ class ServiceContext:
             "give from= and/or to= as one of them",
         )
 
-    # -- figures (cached by store state); raise the library's own errors
+    # -- figures (cached by version); raise the library's own errors
 
     def measures(
         self, name: str, by: list[str], first: date, last: date, as_at: str | None = None
     ) -> list[dict[str, Any]]:
+        """The measures for [first, last] by ``by``, from the snapshot's measure cube."""
         contract = self.contract(name).contract
-        run = self.run(as_at)
-        return self._cache.get(
-            ("measures", name, tuple(by), first, last, as_at),
+        snapshot = self.snapshot(as_at)
+        return self.cached(
+            ("measures", snapshot.version, as_at, name, tuple(by), first, last),
             # the one target rule (terms.targets), each row saying where its target came from
-            lambda: label_rows(run.measures(first, last, by=by, targets=contract_targets(contract)), contract),
+            lambda: label_rows(snapshot.cube().measures(first, last, by, targets=contract_targets(contract)), contract),
         )
 
     def public_tables(self, name: str, period: tuple[date, date]) -> PublicTables:
         """Every public measure table of one published period, protected together (see
         :class:`~carecontract.publish.disclosure.PublicTables`)."""
-        rows = self.measures(name, list(BREAKDOWNS), *period)
-        return self._cache.get(("public", name, period), lambda: PublicTables(rows, BREAKDOWNS))
+        return self.cached(
+            ("public", self.snapshot().version, name, period),
+            lambda: PublicTables(self.measures(name, list(BREAKDOWNS), *period), BREAKDOWNS),
+        )
 
     def ledger(self, name: str) -> list[dict[str, Any]]:
-        """Every posting of the contract's closed periods."""
+        """Every posting of the contract's closed periods (keyed by the book's files, not the store)."""
         terms = self.contract(name)
-        return self._cache.get(("ledger", name), lambda: PaymentBook(self.run().with_terms(terms), terms).ledger_rows())
+        return self.cached(
+            ("ledger", None, self.versions.book_version(), name),
+            lambda: PaymentBook(self.run().with_terms(terms), terms).ledger_rows(),
+        )
 
     def accountability(self, name: str, first: date, last: date, as_at: str | None = None) -> list[dict[str, Any]]:
+        """Activity, cost and payments by commissioner and subcontractor: the store's and the book's."""
         terms = self.contract(name)
-        run = self.run(as_at).with_terms(terms)
-        return self._cache.get(
-            ("accountability", name, first, last, as_at),
-            lambda: accountability(run, terms, first, last),
+        snapshot = self.snapshot(as_at)
+        return self.cached(
+            ("accountability", snapshot.version, as_at, self.versions.book_version(), name, first, last),
+            lambda: snapshot.compute(lambda run: accountability(run.with_terms(terms), terms, first, last)),
         )
 
     def stress(self, name: str) -> dict[str, Any]:
+        """The stress test reads the terms only: computed once per contract."""
         contract = self.contract(name).contract
-        return self._cache.get(("stress", name), lambda: stress(contract, self.stress_runs, 0))
+        return self.cached(("stress", None, name), lambda: stress(contract, self.stress_runs, 0))
 
     def quality(self, as_at: str | None = None) -> dict[str, Any]:
-        run = self.run(as_at)
-        return self._cache.get(("quality", as_at), lambda: run.quality_report())
+        snapshot = self.snapshot(as_at)
+        return self.cached(
+            ("quality", snapshot.version, as_at), lambda: snapshot.compute(lambda run: run.quality_report())
+        )
 
     def decisions(self) -> DecisionLog | None:
         """The decision log, or None if the service has none (or it has no file yet)."""

@@ -21,13 +21,14 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.responses import Response
+from starlette.datastructures import MutableHeaders, QueryParams
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NO_STORE = "no-store"
 CACHEABLE = ("/static/plotly.js",)
@@ -69,39 +70,7 @@ def harden(app: FastAPI, access_log: Path | None = None) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        route = _route(app, request)
-        checked = route in known and request.url.path.startswith("/api/")
-        unknown = sorted(set(request.query_params) - known[route]) if checked else []
-        if unknown:
-            names = ", ".join(_short(n) for n in unknown[:5])
-            valid = ", ".join(sorted(known[route])) or "none"
-            response: Response = JSONResponse(
-                {"detail": f"unknown query parameter {names} (valid here: {valid})"}, status_code=422
-            )
-        else:
-            response = await call_next(request)
-        if request.url.path not in CACHEABLE:
-            response.headers["Cache-Control"] = NO_STORE
-        response.headers.update(SECURITY_HEADERS)
-        if request.url.path in DASHBOARD_PATHS:
-            response.headers["Content-Security-Policy"] = DASHBOARD_CSP
-        who = getattr(request.state, "principal", None)
-        refused = who is None and response.status_code == 401  # a forged token or another scheme: logged too
-        if refused or (who is not None and who.role != "public"):
-            entry = {
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "role": "refused" if refused else who.role,
-                "organisation": None if refused else who.organisation,
-                "method": request.method,
-                "route": route or "(no route)",
-                "status": response.status_code,
-                "ms": round(1000 * (time.perf_counter() - started), 1),
-            }
-            logger.info(json.dumps(entry))
-        return response
+    app.add_middleware(_Guard, outer=app, known=known, logger=logger)
 
     @app.exception_handler(RequestValidationError)
     async def short_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -112,15 +81,70 @@ def harden(app: FastAPI, access_log: Path | None = None) -> None:
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
 
-def _route(app: FastAPI, request: Request) -> str | None:
+def _route(app: FastAPI, scope: Scope) -> str | None:
     """The path template the request matches (``/api/contracts/{name}/measures``), or None."""
-    from starlette.routing import Match
-
     for route in app.routes:
-        match, _ = route.matches(request.scope)
+        match, _ = route.matches(scope)
         if match == Match.FULL:
             return getattr(route, "path", None)
     return None
+
+
+class _Guard:
+    """The headers, the query check and the access log, as plain ASGI middleware.
+
+    Not ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs the route in a task and
+    streams its body back through a memory channel, which cost more than the cached routes themselves
+    (3-7 ms a request here, more than half of a cached answer); this wraps ``send`` and adds nothing else.
+    """
+
+    def __init__(self, app: ASGIApp, outer: FastAPI, known: dict[str, set[str]], logger: logging.Logger) -> None:
+        self.app, self.outer, self.known, self.logger = app, outer, known, logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = scope["path"]
+        route = _route(self.outer, scope)
+        checked = route in self.known and path.startswith("/api/")
+        params = QueryParams(scope.get("query_string", b""))
+        unknown = sorted(set(params) - self.known[route]) if checked else []
+        status = 500
+
+        async def send_hardened(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if path not in CACHEABLE:
+                    headers["Cache-Control"] = NO_STORE
+                headers.update(SECURITY_HEADERS)
+                if path in DASHBOARD_PATHS:
+                    headers["Content-Security-Policy"] = DASHBOARD_CSP
+            await send(message)
+
+        if unknown:
+            names = ", ".join(_short(n) for n in unknown[:5])
+            valid = ", ".join(sorted(self.known[route])) or "none"
+            refusal = JSONResponse({"detail": f"unknown query parameter {names} (valid here: {valid})"}, 422)
+            await refusal(scope, receive, send_hardened)
+        else:
+            await self.app(scope, receive, send_hardened)
+        who = scope.get("state", {}).get("principal")
+        refused = who is None and status == 401  # a forged token or another scheme: logged too
+        if refused or (who is not None and who.role != "public"):
+            entry = {
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "role": "refused" if refused else who.role,
+                "organisation": None if refused else who.organisation,
+                "method": scope["method"],
+                "route": route or "(no route)",
+                "status": status,
+                "ms": round(1000 * (time.perf_counter() - started), 1),
+            }
+            self.logger.info(json.dumps(entry))
 
 
 def _short(value: str, most: int = MOST_ECHOED) -> str:

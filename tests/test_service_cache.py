@@ -1,0 +1,271 @@
+"""The service's cache: fresh on the next request after a submission, a correction or a close; bounded.
+
+Figures are computed once per store version (and as-at, and payment-book version) and answered from
+that result (service/context.py, docs/service.md). Checked here against the library computing
+afresh, by counts the test makes itself (calls, live objects, traced memory), never by the cache's
+own counters.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import threading
+import tracemalloc
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from carecontract.measures.compute import BREAKDOWNS
+from carecontract.measures.cube import MeasureCube
+from carecontract.payments.book import PaymentBook
+from carecontract.publish.disclosure import PublicTables
+from carecontract.records.store import Store
+from carecontract.run import Run
+from carecontract.service import Principal, Tokens, create_app
+from carecontract.service.context import Results, ServiceContext
+from carecontract.terms import load_terms
+from carecontract.terms.targets import contract_targets, label_rows
+from tests.conftest import CANCER_TERMS
+from tests.spec.cases import Case, store_for
+from tests.spec.test_measure_cases import CASES, FIGURES, _expectations, _matches, _period
+from tests.test_versions import NHS, _pathway, submit
+
+NAME = "staffordshire-cancer-care"
+AUDITOR = {"Authorization": "Bearer t-audit-cache"}
+TOKENS = Tokens({"t-audit-cache": Principal("auditor")})
+PERIOD = {"from": "2024-01-01", "to": "2024-12-31"}
+
+
+def _client(store: Path, **options: int) -> TestClient:
+    return TestClient(create_app(store, [load_terms(CANCER_TERMS)], TOKENS, stress_runs=50, **options))
+
+
+def _cwt_62(client: TestClient) -> tuple[int, int]:
+    response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    assert response.status_code == 200, response.text
+    row = next(r for r in response.json() if r["measure"] == "cwt_62")
+    return row["numerator"], row["denominator"]
+
+
+# -- fresh on the next request ----------------------------------------------------------------------
+
+
+def test_a_new_submission_and_a_correction_are_seen_by_the_next_request(tmp_path: Path) -> None:
+    submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))  # treated in 27 days
+    client = _client(tmp_path / "store")
+    assert _cwt_62(client) == (1, 1)
+    assert _cwt_62(client) == (1, 1)  # from the cache
+    submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
+    assert _cwt_62(client) == (2, 2)  # the new pathway, at once
+    late = [r | {"event_date": "2024-06-01"} for r in _pathway(NHS[1], "b", "2024-03-01", "2024-03-20")[1:]]
+    submit(tmp_path, "c.csv", late)  # a correction: b treated in 92 days, not 19
+    assert _cwt_62(client) == (1, 2)
+    quality = client.get("/api/quality", headers=AUDITOR).json()
+    assert quality == Run(tmp_path / "store").quality_report()  # the quality report is fresh too
+
+
+@pytest.fixture
+def unpaid(paid_store: Path, tmp_path: Path) -> Path:
+    """A copy of the paid store with no closed period yet."""
+    store = tmp_path / "store"
+    shutil.copytree(paid_store, store, ignore=shutil.ignore_patterns("payments"))
+    return store
+
+
+def test_a_new_close_is_seen_by_the_next_request(unpaid: Path) -> None:
+    terms = load_terms(CANCER_TERMS)
+    client = _client(unpaid)
+
+    def years() -> set[int]:
+        response = client.get(f"/api/contracts/{NAME}/payments", headers=AUDITOR)
+        assert response.status_code == 200, response.text
+        return {r["year"] for r in response.json()["by_year_and_account"]}
+
+    assert years() == set()
+    PaymentBook(unpaid, terms).close([2017])
+    assert years() == {2017}  # not the empty ledger cached before the close
+    PaymentBook(unpaid, terms).close([2018, 2019])
+    assert years() == {2017, 2018, 2019}
+    entries = client.get(f"/api/contracts/{NAME}/payments", headers=AUDITOR).json()["entries"]
+    assert entries == PaymentBook(unpaid, terms).ledger_rows()
+
+
+def test_accountability_follows_the_book_too(unpaid: Path) -> None:
+    """Accountability reads payments from the book: a close must refresh it, though the store did not change."""
+    terms = load_terms(CANCER_TERMS)
+    client = _client(unpaid)
+    params = {"from": "2017-04-01", "to": "2018-03-31"}
+
+    def paid() -> float:
+        response = client.get(f"/api/contracts/{NAME}/accountability", params=params, headers=AUDITOR)
+        assert response.status_code == 200, response.text
+        return sum(r["payment_received_gbp"] for r in response.json())
+
+    before = paid()
+    PaymentBook(unpaid, terms).close([2017])
+    after = paid()
+    assert before == 0 and after > 0
+
+
+# -- answered from the measure cube, the same figures as the library ---------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    start=st.dates(date(2016, 1, 1), date(2020, 12, 31)),
+    days=st.integers(0, 1500),
+    by=st.lists(st.sampled_from(BREAKDOWNS), unique=True, max_size=4),
+)
+def test_the_cube_gives_the_librarys_figures_for_any_period_and_breakdown(
+    paid_store: Path, start: date, days: int, by: list[str]
+) -> None:
+    run = _run(paid_store)
+    cube = run.cached("test_cube", lambda: MeasureCube.build(run.sources(detail=True)))
+    end = start + timedelta(days=days)
+    assert cube.measures(start, end, by) == run.measures(start, end, by=by)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_cube_answers_every_worked_measure_example(case: Case, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The hand-worked examples of tests/spec/measures, answered from the cube as the service does."""
+    store = store_for(case, tmp_path_factory)
+    start, end = _period(case)
+    cube = MeasureCube.build(Run(store).sources(detail=True))
+    for by, expectations in _expectations(case).items():
+        rows = cube.measures(start, end, by, only=sorted({e["measure"] for e in expectations}))
+        for expected in expectations:
+            found = [r for r in rows if _matches(r, expected)]
+            assert len(found) == 1, f"{case.id}: no single row for {expected} in {rows}"
+            actual = {k: found[0][k] for k in FIGURES if k in expected}
+            wanted = {k: pytest.approx(v, abs=1e-9) if k == "rate" else v for k, v in expected.items() if k in FIGURES}
+            assert actual == wanted, f"{case.id}: {expected['measure']} {expected.get('by') or ''}"
+
+
+_RUNS: dict[Path, Run] = {}
+
+
+def _run(store: Path) -> Run:
+    """One Run per store for the property test (its examples share the engine's tables)."""
+    return _RUNS.setdefault(store, Run(store))
+
+
+def test_the_public_sees_the_same_protected_tables_as_before(paid_store: Path) -> None:
+    """Disclosure control is applied to the cube's figures exactly as to the engine's."""
+    contract = load_terms(CANCER_TERMS).contract
+    client = _client(paid_store)
+    period = (date(2018, 4, 1), date(2019, 3, 31))
+    rows = Run(paid_store).measures(*period, by=BREAKDOWNS, targets=contract_targets(contract))
+    tables = PublicTables(label_rows(rows, contract), BREAKDOWNS)
+    for by in ([], ["commissioner"], ["provider", "tumour_site"]):
+        params = {"from": "2018-04-01", "to": "2019-03-31", "by": by}
+        served = client.get(f"/api/contracts/{NAME}/measures", params=params).json()
+        assert served == label_rows(tables.rows(by), contract)
+
+
+# -- bounded -----------------------------------------------------------------------------------------
+
+
+def _windows(n: int) -> list[dict[str, str]]:
+    first = date(2017, 4, 1)
+    by = ["commissioner", "provider"]  # a result of some size, so what is held shows above the noise
+    return [
+        {"from": str(first + timedelta(days=i)), "to": str(first + timedelta(days=400 + i)), "by": by} for i in range(n)
+    ]
+
+
+def _growth(store: Path, cache_size: int, warm: int, more: int) -> int:
+    """Bytes held after ``warm + more`` distinct windows beyond those held after ``warm`` (traced from
+    the first window on, so a result dropped from the cache counts as freed)."""
+    client = _client(store, cache_size=cache_size)
+    windows = _windows(1 + warm + more)
+
+    def ask(params: dict[str, object]) -> None:
+        assert client.get(f"/api/contracts/{NAME}/measures", params=params, headers=AUDITOR).status_code == 200
+
+    ask(windows[0])  # the snapshot and its measure cube, made once
+    tracemalloc.start()
+    try:
+        for params in windows[1 : 1 + warm]:
+            ask(params)
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for params in windows[1 + warm :]:
+            ask(params)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_stays_bounded_over_many_distinct_windows(paid_store: Path) -> None:
+    """With room for 8 results, 40 more distinct windows hold no more memory than the 8 they replace;
+    with room for all (the same measurement), they hold them all: the measurement can see growth."""
+    bounded = _growth(paid_store, cache_size=8, warm=10, more=40)
+    unbounded = _growth(paid_store, cache_size=10_000, warm=10, more=40)
+    assert unbounded > 10 * max(bounded, 50_000), (bounded, unbounded)
+
+
+def test_snapshots_are_bounded_over_many_as_at_dates(tmp_path: Path) -> None:
+    submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    client = _client(tmp_path / "store", snapshots=3)
+    before = _live_cubes()  # other tests' services may still be alive
+    for day in range(12):  # twelve as-at dates, each its own snapshot and measure cube
+        at = str(date.today() + timedelta(days=day))  # each after the submission
+        response = client.get(f"/api/contracts/{NAME}/measures", params={**PERIOD, "as_at": at}, headers=AUDITOR)
+        assert response.status_code == 200, response.text
+    assert _live_cubes() - before <= 3
+
+
+def _live_cubes() -> int:
+    gc.collect()
+    return sum(isinstance(o, MeasureCube) for o in gc.get_objects())
+
+
+def test_a_burst_for_one_figure_computes_it_once() -> None:
+    results, calls, gate = Results(4), [], threading.Event()
+
+    def make() -> int:
+        calls.append(1)
+        gate.wait(5)
+        return 42
+
+    threads = [threading.Thread(target=lambda: results.get(("k", None), make)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and results.get(("k", None), lambda: 0) == 42
+
+
+def test_a_failed_computation_is_not_kept() -> None:
+    results = Results(4)
+
+    def fail() -> int:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        results.get("k", fail)
+    assert results.get("k", lambda: 7) == 7
+
+
+def test_the_oldest_result_goes_first() -> None:
+    results = Results(2)
+    results.get("a", lambda: 1)
+    results.get("b", lambda: 2)
+    results.get("a", lambda: 0)  # a used again: b is now the oldest
+    results.get("c", lambda: 3)
+    assert results.get("a", lambda: -1) == 1 and results.get("b", lambda: -2) == -2
+
+
+def test_a_bad_cache_size_setting_is_one_line(monkeypatch: pytest.MonkeyPatch, paid_store: Path) -> None:
+    from carecontract.errors import UserError
+
+    monkeypatch.setenv("CARECONTRACT_SERVICE_CACHE_SIZE", "lots")
+    with pytest.raises(UserError, match="CARECONTRACT_SERVICE_CACHE_SIZE"):
+        ServiceContext(Store(paid_store), [load_terms(CANCER_TERMS)])

@@ -9,7 +9,8 @@ docs/scale.md) into a DataFrame registered as a view, in local mode unless a mas
 from __future__ import annotations
 
 import os
-from functools import cache
+import socket
+import threading
 from typing import Literal
 
 import ibis
@@ -31,28 +32,82 @@ def check_engine(engine: str) -> None:
         raise EngineError(f"{engine!r} is not an engine (valid: {', '.join(ENGINES)})")
 
 
-@cache
+#: The process's Spark session and the master it was asked for (Spark allows one per process).
+_spark: dict[str, object] = {}
+_spark_lock = threading.RLock()  # the service's threads must not start two
+
+
 def spark_session(master: str | None = None):  # -> pyspark.sql.SparkSession
-    """One Spark session per master for the process (starting one costs seconds)."""
+    """The process's one Spark session on ``master`` (default ``CARECONTRACT_SPARK_MASTER``, else
+    ``local[<cores>]``), started on first use: starting one costs seconds.
+
+    Spark runs one session per process, and ``getOrCreate`` hands back the running one whatever
+    master is asked for; so asking for another master stops the running session and starts one
+    there, rather than quietly computing on the old master. Tables read on the old session are then
+    gone: one master per Run.
+    """
+    url = master or os.environ.get("CARECONTRACT_SPARK_MASTER") or f"local[{os.cpu_count() or 2}]"
+    with _spark_lock:
+        if _spark.get("url") == url:
+            return _spark["session"]
+        return _start_spark(url)
+
+
+def _start_spark(url: str):  # -> pyspark.sql.SparkSession
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise EngineError("the Spark engine needs PySpark: pip install -e '.[spark]'") from None
+    _check_master_answers(url)
     cores = os.cpu_count() or 2
+    stop_spark_session()
     builder = (
         SparkSession.builder.appName("carecontract")
-        .master(master or os.environ.get("CARECONTRACT_SPARK_MASTER") or f"local[{cores}]")
+        .master(url)
         .config("spark.sql.session.timeZone", "UTC")  # dates must not shift with the machine's zone
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # no progress bars over the CLI's output
         .config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
         .config("spark.driver.memory", os.environ.get("CARECONTRACT_SPARK_DRIVER_MEMORY", "4g"))
     )
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # no Java, bad master URL: one line, not a JVM stack trace
-        raise EngineError(f"could not start Spark ({master or 'local'}): {str(exc).splitlines()[0]}") from None
+        raise EngineError(f"could not start Spark ({url}): {str(exc).splitlines()[0]}") from None
     session.sparkContext.setLogLevel("ERROR")
+    _spark.update(url=url, session=session)
     return session
+
+
+def _check_master_answers(url: str) -> None:
+    """Refuse a ``spark://`` master nobody listens on at once (Spark itself retries for a minute,
+    then fails with a JVM error that does not name the cause)."""
+    if not url.startswith("spark://"):
+        return
+    for address in url.removeprefix("spark://").split(","):  # standby masters: spark://a:7077,b:7077
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=5):
+                return
+        except (OSError, ValueError):
+            continue
+    raise EngineError(
+        f"no Spark master answers at {url}: check the URL, or start one here with `carecontract spark-cluster start`"
+    )
+
+
+def spark_master_in_use() -> str | None:
+    """The master of the session :func:`spark_session` started (None: none running)."""
+    return _spark.get("url")
+
+
+def stop_spark_session() -> None:
+    """Stop the session :func:`spark_session` started, if any (before its cluster is stopped)."""
+    with _spark_lock:
+        session = _spark.pop("session", None)
+        _spark.pop("url", None)
+        if session is not None:
+            session.stop()
 
 
 def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.BaseBackend:

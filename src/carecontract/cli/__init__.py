@@ -25,7 +25,7 @@ from carecontract.present import console
 __all__ = ["app"]
 
 #: The areas, in the order ``carecontract --help`` lists their commands.
-AREAS = ("records", "measures", "fair", "payments", "viability", "publish", "demo", "terms")
+AREAS = ("records", "measures", "fair", "payments", "viability", "publish", "demo", "terms", "cluster")
 for _area in AREAS:
     importlib.import_module(f"carecontract.cli.{_area}")
 

@@ -224,3 +224,15 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
 def test_stopping_a_cluster_never_started_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["spark-cluster", "stop", "--dir", str(tmp_path)])
     assert result.exit_code == 2 and "no cluster recorded" in result.output
+
+
+def test_the_master_is_the_one_asked_for_else_spark_submits_else_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    from carecontract.engine import SUBMITTED, master_url
+
+    monkeypatch.delenv("CARECONTRACT_SPARK_MASTER", raising=False)
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert master_url() == f"local[{os.cpu_count() or 2}]"
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")  # as spark-submit runs a Python program
+    assert master_url() == SUBMITTED  # no master set here: setting one would override spark-submit's
+    monkeypatch.setenv("CARECONTRACT_SPARK_MASTER", "yarn")
+    assert master_url() == "yarn" and master_url("spark://h:7077") == "spark://h:7077"

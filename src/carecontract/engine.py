@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 from typing import Literal
 
 import ibis
@@ -38,19 +39,32 @@ _spark_lock = threading.RLock()  # the service's threads must not start two
 
 
 def spark_session(master: str | None = None):  # -> pyspark.sql.SparkSession
-    """The process's one Spark session on ``master`` (default ``CARECONTRACT_SPARK_MASTER``, else
-    ``local[<cores>]``), started on first use: starting one costs seconds.
+    """The process's one Spark session on ``master`` (see :func:`master_url`), started on first
+    use: starting one costs seconds.
 
     Spark runs one session per process, and ``getOrCreate`` hands back the running one whatever
     master is asked for; so asking for another master stops the running session and starts one
     there, rather than quietly computing on the old master. Tables read on the old session are then
     gone: one master per Run.
     """
-    url = master or os.environ.get("CARECONTRACT_SPARK_MASTER") or f"local[{os.cpu_count() or 2}]"
+    url = master_url(master)
     with _spark_lock:
         if _spark.get("url") == url:
             return _spark["session"]
         return _start_spark(url)
+
+
+#: What :func:`master_url` answers for a program ``spark-submit`` launched: the master it was given.
+SUBMITTED = "(spark-submit)"
+
+
+def master_url(master: str | None = None) -> str:
+    """The master to use: ``master``, else ``CARECONTRACT_SPARK_MASTER``, else the one ``spark-submit``
+    gave (EMR steps, Dataproc jobs: setting any master here would override it and run locally),
+    else ``local[<cores>]``. ``spark-submit`` runs Python with ``PYSPARK_GATEWAY_PORT`` set."""
+    if master or os.environ.get("CARECONTRACT_SPARK_MASTER"):
+        return master or os.environ["CARECONTRACT_SPARK_MASTER"]
+    return SUBMITTED if os.environ.get("PYSPARK_GATEWAY_PORT") else f"local[{os.cpu_count() or 2}]"
 
 
 def _start_spark(url: str):  # -> pyspark.sql.SparkSession
@@ -61,15 +75,16 @@ def _start_spark(url: str):  # -> pyspark.sql.SparkSession
     _check_master_answers(url)
     cores = os.cpu_count() or 2
     stop_spark_session()
+    builder = SparkSession.builder if url == SUBMITTED else SparkSession.builder.master(url)
     builder = (
-        SparkSession.builder.appName("carecontract")
-        .master(url)
+        builder.appName("carecontract")
         .config("spark.sql.session.timeZone", "UTC")  # dates must not shift with the machine's zone
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")  # no progress bars over the CLI's output
-        .config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
         .config("spark.driver.memory", os.environ.get("CARECONTRACT_SPARK_DRIVER_MEMORY", "4g"))
     )
+    if url.startswith("local"):  # a cluster keeps its own setting (spark-defaults.conf; Spark's 200)
+        builder = builder.config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # no Java, bad master URL: one line, not a JVM stack trace
@@ -110,6 +125,13 @@ def stop_spark_session() -> None:
             session.stop()
 
 
+def _spark_path(path: str) -> str:
+    """A store file as Spark must name it: a local path as a ``file:`` URI, since Spark reads a bare
+    path on the cluster's default filesystem (HDFS on EMR and Dataproc, DBFS on Databricks), not
+    the shared mount the store is on. A path that already has a scheme is left as it is."""
+    return path if "://" in path else Path(path).resolve().as_uri()
+
+
 def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.BaseBackend:
     check_engine(engine)
     if engine == "spark":
@@ -131,9 +153,9 @@ def read_events(
     if engine == "spark":
         # Ibis's PySpark read_parquet takes one path; Spark itself reads many
         session = spark_session(spark_master)
-        frame = session.read.parquet(*files)
+        frame = session.read.parquet(*map(_spark_path, files))
         if exclude:
-            gone = session.read.parquet(exclude).where("kind = 'event'").select(*key)
+            gone = session.read.parquet(_spark_path(exclude)).where("kind = 'event'").select(*key)
             frame = frame.join(gone, key, "left_anti")
         frame.createOrReplaceTempView(name)
         return con.table(name)

@@ -108,9 +108,11 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
 
     folder = tmp_path_factory.mktemp("spark-cluster")
     cluster = StandaloneCluster(folder, port=free_port(), webui_port=free_port(), workers=1, cores=1, memory="1g")
-    # the executors' Python must be the driver's; a driver JVM started here gets 1g, not the default 4g
-    saved = {name: os.environ.get(name) for name in ("PYSPARK_PYTHON", "CARECONTRACT_SPARK_DRIVER_MEMORY")}
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    # the executors' Python must be the driver's; a driver JVM started here gets 1g, not the default 4g;
+    # a small economy on one core: Spark's 200 shuffle partitions would only multiply the tasks
+    settings = {"PYSPARK_PYTHON": sys.executable, "CARECONTRACT_SPARK_SHUFFLE_PARTITIONS": "2"}
+    saved = {name: os.environ.get(name) for name in (*settings, "CARECONTRACT_SPARK_DRIVER_MEMORY")}
+    os.environ.update(settings)
     os.environ.setdefault("CARECONTRACT_SPARK_DRIVER_MEMORY", "1g")
     try:
         yield cluster.start(tie_to_parent=True)

@@ -83,8 +83,12 @@ def _start_spark(url: str):  # -> pyspark.sql.SparkSession
         .config("spark.ui.showConsoleProgress", "false")  # no progress bars over the CLI's output
         .config("spark.driver.memory", os.environ.get("CARECONTRACT_SPARK_DRIVER_MEMORY", "4g"))
     )
-    if url.startswith("local"):  # a cluster keeps its own setting (spark-defaults.conf; Spark's 200)
-        builder = builder.config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
+    # local mode: twice the cores; a cluster keeps its own setting (spark-defaults.conf; Spark's 200)
+    partitions = os.environ.get("CARECONTRACT_SPARK_SHUFFLE_PARTITIONS") or (
+        str(max(2, 2 * cores)) if url.startswith("local") else None
+    )
+    if partitions:
+        builder = builder.config("spark.sql.shuffle.partitions", partitions)
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # no Java, bad master URL: one line, not a JVM stack trace

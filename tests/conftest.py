@@ -85,3 +85,50 @@ def paid_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"paid"))
     PaymentBook(out / "store", load_terms(CANCER_TERMS)).close([2017, 2018, 2019])
     return out / "store"
+
+
+# -- a Spark standalone cluster for the run (issue 22; tests/test_spark_cluster.py) --------------
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it), so a test cluster never meets a real one."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A Spark standalone master and one worker (1 core, 1g), each its own process, for the whole run.
+
+    Started once (seconds), on free ports; the daemons are tied to this process, so they die with it
+    even if pytest is killed. At the end the driver's session on it is stopped, then the daemons,
+    and none may be left running (an orphan JVM fails the run here).
+    """
+    pytest.importorskip("pyspark", reason="pip install -e '.[spark]'")
+    import os
+    import sys
+
+    from carecontract.cluster import StandaloneCluster
+    from carecontract.engine import spark_master_in_use, stop_spark_session
+
+    folder = tmp_path_factory.mktemp("spark-cluster")
+    cluster = StandaloneCluster(folder, port=free_port(), webui_port=free_port(), workers=1, cores=1, memory="1g")
+    # the executors' Python must be the driver's; a driver JVM started here gets 1g, not the default 4g;
+    # a small economy on one core: Spark's 200 shuffle partitions would only multiply the tasks
+    settings = {"PYSPARK_PYTHON": sys.executable, "CARECONTRACT_SPARK_SHUFFLE_PARTITIONS": "2"}
+    saved = {name: os.environ.get(name) for name in (*settings, "CARECONTRACT_SPARK_DRIVER_MEMORY")}
+    os.environ.update(settings)
+    os.environ.setdefault("CARECONTRACT_SPARK_DRIVER_MEMORY", "1g")
+    try:
+        yield cluster.start(tie_to_parent=True)
+    finally:
+        if spark_master_in_use() == cluster.url:
+            stop_spark_session()
+        cluster.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        assert not cluster.running(), f"Spark daemons left running: {cluster.running()}"

@@ -37,6 +37,7 @@ AREAS = (
     "publish",
     "demo",
     "terms",
+    "cluster",
 )
 for _area in AREAS:
     importlib.import_module(f"carecontract.cli.{_area}")

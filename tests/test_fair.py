@@ -361,3 +361,71 @@ def test_spc_chart_shows_a_score_as_a_score() -> None:
     assert any("target 8.80" in (a.text or "") for a in fig.layout.annotations)
     rate_fig = spc_figure(spc.xmr(_dates(6), [0.7, 0.8, 0.75, 0.72, 0.78, 0.74], target=0.85), "cwt_62")
     assert rate_fig.layout.yaxis.tickformat == ".0%"
+
+
+# -- the synthetic economy's deliberate case-mix difference (rates.yaml ``case_mix``)
+
+
+@pytest.fixture(scope="module")
+def demo_economy(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+    """The demo's economy (1.1 million people, 3 years, seed 2026) on fixed dates, ingested."""
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+
+    out = tmp_path_factory.mktemp("demo-economy")
+    economy = generate(1_100_000, 3, seed=2026, start=date(2022, 4, 1))
+    files = write_economy(economy, out / "data", "parquet")
+    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"fair"))
+    return economy, out / "store"
+
+
+def test_one_provider_treats_older_more_deprived_patients(demo_economy: tuple[object, Path]) -> None:
+    # counted from the generated table itself, not by the code under test
+    import duckdb
+
+    economy, _ = demo_economy
+    events = economy.events  # noqa: F841 (read by DuckDB below)
+    old_deprived = dict(
+        duckdb.sql(
+            "SELECT provider_code = 'RBT', avg(CASE WHEN age >= 70 AND imd_quintile <= 2 THEN 1 ELSE 0 END) "
+            "FROM events WHERE event_type = 'diagnosis' AND provider_code IN ('RBT', 'RJE', 'RL4') GROUP BY 1"
+        ).fetchall()
+    )
+    assert old_deprived[True] > 2 * old_deprived[False]
+
+
+def test_adjustment_clears_the_case_mix_outlier_and_keeps_the_real_one(demo_economy: tuple[object, Path]) -> None:
+    from carecontract.measures.fair import adjusted
+    from carecontract.run import Run
+
+    _, store = demo_economy
+    run = Run(store)
+    first, last = date(2022, 4, 1), date(2025, 3, 31)
+    raw = {(r["measure"], r["provider"]): r for r in run.measures(first, last, by=["provider"])}
+    adj = {
+        (r["base_measure"], r["provider"]): r
+        for r in adjusted(
+            run.sources(detail=True), first, last, ("provider",), ["early_stage", "emergency_presentation"]
+        )
+    }
+
+    def flagged(measure: str, provider: str) -> tuple[bool, bool]:
+        return raw[(measure, provider)]["funnel"]["outlier"], adj[(measure, provider)]["funnel"]["outlier"] is not None
+
+    # RBT: more emergencies than the area's rate, all explained by its older, more deprived patients
+    assert flagged("emergency_presentation", "RBT") == (True, False)
+    assert raw[("emergency_presentation", "RBT")]["rate"] > raw[("emergency_presentation", "RJE")]["rate"]
+    assert 0.9 < adj[("emergency_presentation", "RBT")]["ratio"] < 1.1
+    # RXW: fewer early-stage diagnoses than its patients would have elsewhere: an outlier either way
+    assert flagged("early_stage", "RXW") == (True, True)
+    assert adj[("early_stage", "RXW")]["funnel"]["outlier"] == "low"
+    # nobody else is an outlier on either measure, raw or adjusted
+    others = {
+        k
+        for k in raw
+        if k[0] in ("early_stage", "emergency_presentation")
+        and raw[k]["funnel"]["outlier"]
+        and k[1] not in ("RBT", "RXW")
+    }
+    others |= {k for k, r in adj.items() if r["funnel"]["outlier"] and k[1] != "RXW"}
+    assert others == set()

@@ -76,3 +76,37 @@ def spc_rows(chart: spc.SpcChart, measure_id: str) -> list[dict[str, Any]]:
         }
         for p in chart.points
     ]
+
+
+def outlier_verdicts(
+    raw: Iterable[dict[str, Any]], adjusted_rows: Iterable[dict[str, Any]], key: str = "provider"
+) -> list[dict[str, Any]]:
+    """Each unit that either funnel calls an outlier, with both verdicts side by side.
+
+    ``raw`` are ``compute_measures`` rows by ``key`` (with their funnel), ``adjusted_rows`` the
+    ``<measure>_oe`` rows by the same key. ``cleared`` is a raw outlier that adjustment clears (its
+    patients explain it), ``stays`` an outlier either way (they do not).
+    """
+    adj = {(r["base_measure"], r.get(key)): r for r in adjusted_rows}
+    out = []
+    for r in raw:
+        a = adj.get((r["measure"], r.get(key)))
+        if a is None:
+            continue
+        raw_out = bool((r.get("funnel") or {}).get("outlier"))
+        adj_side = (a.get("funnel") or {}).get("outlier")
+        if not raw_out and adj_side is None:
+            continue
+        verdict = "cleared" if raw_out and adj_side is None else "stays" if raw_out else "adjusted_only"
+        out.append(
+            {
+                "measure": r["measure"],
+                key: r.get(key),
+                "raw_rate": r["rate"],
+                "ratio": a["ratio"],
+                "raw_outlier": raw_out,
+                "adjusted_outlier": adj_side,
+                "verdict": verdict,
+            }
+        )
+    return out

@@ -429,3 +429,31 @@ def test_adjustment_clears_the_case_mix_outlier_and_keeps_the_real_one(demo_econ
     }
     others |= {k for k, r in adj.items() if r["funnel"]["outlier"] and k[1] != "RXW"}
     assert others == set()
+
+
+def test_adjusted_spc_points_count_the_raw_months(paid_store: Path) -> None:
+    from carecontract.measures import series
+    from carecontract.measures.fair import spc_chart, spc_rows
+    from carecontract.run import Run
+
+    src = Run(paid_store).sources(detail=True)
+    first, last = date(2017, 4, 1), date(2019, 3, 31)
+    adjusted = casemix.monthly(src, "early_stage", first, last)
+    raw = series.monthly(src, "early_stage", first, last)
+    # the same cases each month, counted by the raw series' own code
+    assert [(r["month"], r["observed"], r["cases"]) for r in adjusted] == [
+        (r["month"], int(r["numerator"]), r["denominator"]) for r in raw
+    ]
+    # against the whole period's own stratum rates, the expected counts add up to the observed ones
+    assert sum(r["expected"] for r in adjusted) == pytest.approx(sum(r["observed"] for r in adjusted))
+    rows = spc_rows(spc_chart(src, "early_stage", first, last, adjusted=True), "early_stage", adjusted=True)
+    assert {r["basis"] for r in rows} == {"adjusted"}
+    assert [r["value"] for r in rows] == pytest.approx([r["rate"] for r in adjusted if r["rate"] is not None])
+    with pytest.raises(casemix_error()):
+        spc_chart(src, "cwt_62", first, last, adjusted=True)
+
+
+def casemix_error() -> type[Exception]:
+    from carecontract.measures.compute import MeasureError
+
+    return MeasureError

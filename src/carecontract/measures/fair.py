@@ -39,9 +39,12 @@ def spc_chart(
     rebase_at: Iterable[date] = (),
     provider: str | None = None,
     commissioner: str | None = None,
+    adjusted: bool = False,
 ) -> spc.SpcChart:
-    """The measure's monthly XmR chart, improvement in the measure's own direction."""
-    points = series.monthly(src, measure_id, start, end, provider, commissioner)
+    """The measure's monthly XmR chart, improvement in the measure's own direction; with
+    ``adjusted``, of the case-mix adjusted (indirectly standardised) rate by month."""
+    points = monthly_points(src, measure_id, start, end, provider, commissioner, adjusted)
+    points = [p for p in points if p["rate"] is not None]
     if not points:
         whose = "".join(f" for {w}" for w in (provider, commissioner) if w)
         raise MeasureError(f"no {measure_id} cases between {start} and {end}{whose}")
@@ -55,11 +58,35 @@ def spc_chart(
     )
 
 
-def spc_rows(chart: spc.SpcChart, measure_id: str) -> list[dict[str, Any]]:
-    """One dict per month: value, mean, limits, the rules it breaks and its point type."""
+def monthly_points(
+    src: Sources,
+    measure_id: str,
+    start: date,
+    end: date,
+    provider: str | None = None,
+    commissioner: str | None = None,
+    adjusted: bool = False,
+) -> list[dict[str, Any]]:
+    """The chart's monthly points: ``{month, numerator, denominator, rate}`` (raw), or with
+    ``adjusted`` also ``observed``, ``expected`` and ``ratio`` (numerator = observed)."""
+    if not adjusted:
+        return series.monthly(src, measure_id, start, end, provider, commissioner)
+    if measure_id not in casemix.ADJUSTED:
+        raise MeasureError(
+            f"no case-mix adjustment for {measure_id} (adjusted: {', '.join(casemix.ADJUSTED)}); "
+            "chart it without --adjusted"
+        )
+    rows = casemix.monthly(src, measure_id, start, end, provider, commissioner)
+    return [r | {"numerator": r["observed"], "denominator": r["cases"]} for r in rows]
+
+
+def spc_rows(chart: spc.SpcChart, measure_id: str, adjusted: bool = False) -> list[dict[str, Any]]:
+    """One dict per month: value, mean, limits, the rules it breaks and its point type; ``basis`` says
+    whether the value is the raw rate or the case-mix adjusted one."""
     return [
         {
             "measure": measure_id,
+            "basis": "adjusted" if adjusted else "raw",
             "month": p.period,
             "value": p.value,
             "mean": p.mean,

@@ -56,6 +56,7 @@ def spc(
     period: Annotated[tuple[date | None, date | None], Depends(window)],
     measure: Annotated[str, Query(description="the measure charted")] = "cwt_62",
     provider: Annotated[str | None, Query(description="one provider's chart (a provider: its own)")] = None,
+    adjusted: Annotated[bool, Query(description="chart the case-mix adjusted rate")] = False,
 ) -> list[dict[str, Any]]:
     """The measure's monthly XmR chart: mean, process limits, special causes, variation and assurance
     against the contract's target; rebased only at decisions recorded in the decision log."""
@@ -72,7 +73,9 @@ def spc(
     log = ctx.decisions()
     cuts = rebase_dates(log.records(), measure) if log is not None else []
     try:
-        chart = spc_chart(ctx.run().sources(detail=True), measure, first, last, target, cuts, provider, commissioner)
+        chart = spc_chart(
+            ctx.run().sources(detail=True), measure, first, last, target, cuts, provider, commissioner, adjusted
+        )
     except MeasureError as exc:
         raise HTTPException(404, str(exc)) from None
-    return spc_rows(chart, measure)
+    return spc_rows(chart, measure, adjusted)

@@ -6,6 +6,7 @@ NHSRplotthedots' own published test snapshot exactly.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, timedelta
 from pathlib import Path
@@ -268,7 +269,6 @@ def test_the_report_draws_the_adjusted_funnel_and_the_spc_chart(paid_store: Path
 
 
 def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
-    import json
 
     from typer.testing import CliRunner
 
@@ -312,8 +312,12 @@ def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
     assert text.exit_code == 0 and "Variation:" in text.output
     bad = runner.invoke(app, ["spc", *period, "--measure", "equity_gap"])
     assert bad.exit_code == 2 and "no monthly series" in bad.output and "Traceback" not in bad.output
-    both = runner.invoke(app, ["measures", *period, "--adjusted", "--public"])
-    assert both.exit_code == 2
+    both = runner.invoke(app, ["measures", *period, "--adjusted", "--public", "--json"])
+    assert both.exit_code == 0, both.output
+    public = [r for r in json.loads(both.output) if r["measure"].endswith("_oe")]
+    assert public and all(r["suppressed"] or (r["observed"] % 5 == 0 and r["expected"] >= 8) for r in public)
+    adjusted_spc = runner.invoke(app, ["spc", *period, "--measure", "early_stage", "--adjusted", "--json"])
+    assert adjusted_spc.exit_code == 0 and {r["basis"] for r in json.loads(adjusted_spc.output)} == {"adjusted"}
 
 
 @settings(max_examples=60, deadline=None)
@@ -457,3 +461,79 @@ def casemix_error() -> type[Exception]:
     from carecontract.measures.compute import MeasureError
 
     return MeasureError
+
+
+# -- the public's fair comparisons, attacked as test_attacks.py attacks the measures
+
+
+@pytest.fixture(scope="module")
+def public_client(paid_store: Path):
+    from fastapi.testclient import TestClient
+
+    from carecontract.service.access import Principal, Tokens
+    from carecontract.service.app import create_app
+    from carecontract.terms import load_terms
+    from tests.conftest import CANCER_TERMS
+
+    tokens = Tokens({"t-audit": Principal("auditor")})
+    return TestClient(create_app(paid_store, [load_terms(CANCER_TERMS)], tokens, stress_runs=50))
+
+
+PUBLIC_PERIOD = {"from": "2017-04-01", "to": "2018-03-31"}
+SLUG = "/api/contracts/staffordshire-cancer-care"
+
+
+@pytest.mark.parametrize("adjusted", [False, True])
+def test_public_spc_months_give_back_no_small_count(public_client, paid_store: Path, adjusted: bool) -> None:
+    from carecontract.measures import series
+    from carecontract.publish.disclosure import THRESHOLD
+    from carecontract.run import Run
+
+    params = {**PUBLIC_PERIOD, "measure": "early_stage", "adjusted": str(adjusted).lower()}
+    months = public_client.get(f"{SLUG}/spc", params=params).json()
+    assert len(months) == 12
+    truth = {
+        p["month"].isoformat(): p
+        for p in series.monthly(Run(paid_store).sources(), "early_stage", date(2017, 4, 1), date(2018, 3, 31))
+    }
+    hidden = [m for m in months if m["suppressed"]]
+    for m in months:
+        if not m["suppressed"]:
+            true = truth[m["month"]]
+            assert m["numerator"] % 5 == 0 and m["denominator"] % 5 == 0
+            assert true["numerator"] >= THRESHOLD and true["denominator"] - true["numerator"] >= THRESHOLD
+            assert abs(m["numerator"] - true["numerator"]) <= 2
+    # the intruder subtracts the shown months from the period's published total: no lone small month
+    for part in (lambda p: p["denominator"], lambda p: p["numerator"], lambda p: p["denominator"] - p["numerator"]):
+        under = [part(truth[m["month"]]) for m in hidden]
+        assert (len(under) >= 2 and sum(under) >= THRESHOLD) or all(v >= THRESHOLD for v in under)
+    # the mean and limits are the shown months' own: nothing of a suppressed month is in them
+    shown = [m["value"] for m in months if m["value"] is not None]
+    for m in months:
+        assert (m["mean"] is None) == (m["value"] is None)
+        if m["value"] is not None:
+            assert m["mean"] == pytest.approx(sum(shown) / len(shown))
+
+
+def test_public_spc_is_for_published_periods_and_the_whole_contract_only(public_client) -> None:
+    ask = {"measure": "early_stage"}
+    assert public_client.get(f"{SLUG}/spc", params={**ask, "from": "2017-04-02", "to": "2018-03-31"}).status_code == 422
+    assert public_client.get(f"{SLUG}/spc", params={**ask, **PUBLIC_PERIOD, "provider": "RJE"}).status_code == 403
+
+
+def test_public_adjusted_ratios_rest_on_the_published_counts(public_client) -> None:
+    from carecontract.publish.disclosure import THRESHOLD
+
+    rows = public_client.get(f"{SLUG}/adjusted", params={**PUBLIC_PERIOD, "measure": "early_stage"}).json()
+    published = {
+        r["provider"]: r
+        for r in public_client.get(f"{SLUG}/measures", params={**PUBLIC_PERIOD, "by": "provider"}).json()
+        if r["measure"] == "early_stage"
+    }
+    assert rows and {r["provider"] for r in rows} <= set(published)
+    for r in rows:
+        if published[r["provider"]]["suppressed"]:
+            assert r["suppressed"] and r["ratio"] is None and r["observed"] is None
+        if not r["suppressed"]:
+            assert r["observed"] == published[r["provider"]]["numerator"]
+            assert r["expected"] >= THRESHOLD and round(r["ratio"] * r["expected"]) == r["observed"]

@@ -54,6 +54,9 @@ def print_adjusted(rows: list[dict[str, Any]], keys: list[str]) -> None:
     )
     for r in rows:
         base = r["base_measure"]
+        if r.get("suppressed"):  # the public's: small numbers (publish.disclosure.public_adjusted)
+            out.add_row(r["measure"], *[str(r.get(k)) for k in keys], "*", "*", "*", "*", "")
+            continue
         out.add_row(
             r["measure"],
             *[str(r.get(k)) for k in keys],

@@ -1,8 +1,9 @@
 """Fair comparisons over the web: case-mix adjusted ratios and Making Data Count SPC charts.
 
-Neither has disclosure control yet (monthly counts and observed/expected by provider are small
-numbers), so the public may not call them; a commissioner sees its own patients' figures and a
-provider its own, as on the measures route; the auditor sees everything.
+The public sees both for published periods only, under the disclosure rules of the measures
+(``publish.disclosure.public_adjusted`` and ``public_months``: a ratio from the linked public tables'
+published counts, a month suppressed with its small counts); a commissioner sees its own patients'
+figures and a provider its own, as on the measures route; the auditor sees everything.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from carecontract.measures import standards
 from carecontract.measures.casemix import ADJUSTED
 from carecontract.measures.compute import MeasureError
+from carecontract.measures.definitions import measures as definitions
 from carecontract.measures.fair import adjusted as adjusted_rows
-from carecontract.measures.fair import spc_chart, spc_rows
+from carecontract.measures.fair import monthly_points, spc_chart, spc_rows
 from carecontract.measures.series import SERIES
-from carecontract.measures.spc import rebase_dates
+from carecontract.measures.spc import rebase_dates, xmr
+from carecontract.publish.disclosure import public_adjusted, public_months
 from carecontract.service.access import Principal, allowed
 from carecontract.service.context import Context
 from carecontract.service.routes.window import window
@@ -40,6 +43,10 @@ def adjusted(
     ctx.contract(name)
     if measure is not None and measure not in ADJUSTED:
         raise HTTPException(422, f"no case-mix adjustment for that measure (adjusted: {', '.join(ADJUSTED)})")
+    if who.role == "public":
+        first, last = ctx.public_period(name, *period)
+        rows = adjusted_rows(ctx.run().sources(detail=True), first, last, ("provider",), [measure] if measure else None)
+        return public_adjusted(ctx.public_tables(name, (first, last)), rows, ("provider",))
     first, last = ctx.period(*period)
     keys = ("commissioner", "provider") if who.role == "commissioner" else ("provider",)
     rows = adjusted_rows(ctx.run().sources(detail=True), first, last, keys, [measure] if measure else None)
@@ -68,10 +75,15 @@ def spc(
             raise HTTPException(403, "a provider may not see another provider's chart")
         provider = who.organisation
     commissioner = who.organisation if who.role == "commissioner" else None
-    first, last = ctx.period(*period)
+    public = who.role == "public"
+    if public and provider is not None:
+        raise HTTPException(403, "the public sees the whole contract's chart (a provider's months are small numbers)")
+    first, last = ctx.public_period(name, *period) if public else ctx.period(*period)
     target = contract_targets(terms.contract).get(measure, standards.standard(measure, last))
     log = ctx.decisions()
     cuts = rebase_dates(log.records(), measure) if log is not None else []
+    if public:
+        return _public_spc(ctx, name, measure, (first, last), target, cuts, adjusted)
     try:
         chart = spc_chart(
             ctx.run().sources(detail=True), measure, first, last, target, cuts, provider, commissioner, adjusted
@@ -79,3 +91,30 @@ def spc(
     except MeasureError as exc:
         raise HTTPException(404, str(exc)) from None
     return spc_rows(chart, measure, adjusted)
+
+
+def _public_spc(
+    ctx: Context, name: str, measure: str, period: tuple[date, date], target: float | None, cuts: list, adjusted: bool
+) -> list[dict[str, Any]]:
+    """The public's chart: its months protected with the period's published total
+    (``public_months``), the chart drawn from the shown months' published figures only, so its
+    mean and limits say nothing of a suppressed month."""
+    try:
+        points = monthly_points(ctx.run().sources(detail=True), measure, *period, adjusted=adjusted)
+    except MeasureError as exc:
+        raise HTTPException(404, str(exc)) from None
+    total = next((r for r in ctx.public_tables(name, period).rows(()) if r["measure"] == measure), None)
+    months = public_months(points, total, proportion=definitions()[measure].kind != "mean")
+    shown = [m for m in months if m["rate"] is not None]
+    higher = definitions()[measure].higher_is_better
+    chart = xmr(
+        [m["month"] for m in shown], [m["rate"] for m in shown], target, "increase" if higher else "decrease", cuts
+    )
+    charted = {r["month"]: r for r in spc_rows(chart, measure, adjusted)}
+    blank = {k: None for k in ("value", "mean", "lower_process_limit", "upper_process_limit", "point_type")}
+    blank |= {"measure": measure, "basis": "adjusted" if adjusted else "raw", "target": target}
+    return [
+        charted.get(m["month"], blank | {"month": m["month"]})
+        | {"numerator": m["numerator"], "denominator": m["denominator"], "suppressed": m["suppressed"]}
+        for m in months
+    ]

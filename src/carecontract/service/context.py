@@ -142,6 +142,11 @@ class ServiceContext:
             lambda: label_rows(run.measures(first, last, by=by, targets=contract_targets(contract)), contract),
         )
 
+    def cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """``make()`` once per store state, one computation at a time (they share one connection).
+        ``make`` must not itself ask this context for a figure."""
+        return self._cache.get(key, make)
+
     def public_tables(self, name: str, period: tuple[date, date]) -> PublicTables:
         """Every public measure table of one published period, protected together (see
         :class:`~carecontract.publish.disclosure.PublicTables`)."""

@@ -43,13 +43,16 @@ def adjusted(
     ctx.contract(name)
     if measure is not None and measure not in ADJUSTED:
         raise HTTPException(422, f"no case-mix adjustment for that measure (adjusted: {', '.join(ADJUSTED)})")
-    if who.role == "public":
-        first, last = ctx.public_period(name, *period)
-        rows = adjusted_rows(ctx.run().sources(detail=True), first, last, ("provider",), [measure] if measure else None)
-        return public_adjusted(ctx.public_tables(name, (first, last)), rows, ("provider",))
-    first, last = ctx.period(*period)
+    public = who.role == "public"
+    first, last = ctx.public_period(name, *period) if public else ctx.period(*period)
     keys = ("commissioner", "provider") if who.role == "commissioner" else ("provider",)
-    rows = adjusted_rows(ctx.run().sources(detail=True), first, last, keys, [measure] if measure else None)
+    only = [measure] if measure else None
+    rows = ctx.cached(
+        ("adjusted", keys, first, last, measure),
+        lambda: adjusted_rows(ctx.run().sources(detail=True), first, last, keys, only),
+    )
+    if public:
+        return public_adjusted(ctx.public_tables(name, (first, last)), rows, keys)
     if who.role in ("commissioner", "provider"):
         rows = [r for r in rows if r.get(who.role) == who.organisation]
     return rows
@@ -85,8 +88,11 @@ def spc(
     if public:
         return _public_spc(ctx, name, measure, (first, last), target, cuts, adjusted)
     try:
-        chart = spc_chart(
-            ctx.run().sources(detail=True), measure, first, last, target, cuts, provider, commissioner, adjusted
+        chart = ctx.cached(
+            ("spc", measure, first, last, target, tuple(cuts), provider, commissioner, adjusted),
+            lambda: spc_chart(
+                ctx.run().sources(detail=True), measure, first, last, target, cuts, provider, commissioner, adjusted
+            ),
         )
     except MeasureError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -100,7 +106,10 @@ def _public_spc(
     (``public_months``), the chart drawn from the shown months' published figures only, so its
     mean and limits say nothing of a suppressed month."""
     try:
-        points = monthly_points(ctx.run().sources(detail=True), measure, *period, adjusted=adjusted)
+        points = ctx.cached(
+            ("spc-months", measure, *period, adjusted),
+            lambda: monthly_points(ctx.run().sources(detail=True), measure, *period, adjusted=adjusted),
+        )
     except MeasureError as exc:
         raise HTTPException(404, str(exc)) from None
     total = next((r for r in ctx.public_tables(name, period).rows(()) if r["measure"] == measure), None)

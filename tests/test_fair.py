@@ -249,7 +249,10 @@ def test_the_report_draws_the_adjusted_funnel_and_the_spc_chart(paid_store: Path
     terms = load_terms(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml")
     data = gather_report(terms, paid_store, runs=50)
     figs = fair_charts.figures(data.fair)
-    assert set(figs) == {"funnel-early_stage-oe", "spc-cwt_62"}
+    assert set(figs) == {"funnel-early_stage-oe", "spc-cwt_62", "spc-early_stage-adjusted"}
+    adjusted_spc = figs["spc-early_stage-adjusted"]
+    assert "case-mix adjusted" in adjusted_spc.layout.title.text
+    assert adjusted_spc.layout.yaxis.tickformat == ".0%" and "adjusted" in adjusted_spc.layout.yaxis.title.text
     funnel_fig = figs["funnel-early_stage-oe"]
     legend = {t.name for t in funnel_fig.data if t.showlegend is not False}
     assert {"95% limits", "99.8% limits", "as expected (1.0)"} <= legend

@@ -45,6 +45,22 @@ def test_shmi_funnel_worked_example() -> None:
     assert plain.outliers() == case["expect"]["outliers_without_overdispersion"]
 
 
+def test_shmi_truncation_reproduces_funnelplotr_published_phi() -> None:
+    # FunnelPlotR's own test (tests/testthat/test-classes_methods.R): funnel_plot() with its defaults
+    # (standardised ratios, SHMI method, 10% truncation) on these data gives phi 2.948033. Six units
+    # fall in rank groups 1..8 of ten, so none is truncated and phi is the mean of all six z².
+    case = yaml.safe_load((DATA / "funnel_shmi.yaml").read_text())
+    units = [(u["unit"], u["observed"], u["expected"]) for u in case["units"]]
+    plot = funnel.funnel(units, kind="ratio", trim="truncate")
+    assert round(plot.phi, 6) == 2.948033
+    # tau2 by the same formula, its weights E: (6 phi - 5) / (sum E - sum E^2 / sum E)
+    assert plot.tau2 == pytest.approx((6 * plot.phi - 5) / (800 - 118858 / 800))  # sum E = 800, sum E² = 118,858
+    # with twenty units the lowest and the highest two ranks (groups 0 and 9) are left out
+    many = [(f"u{i}", 100 + 3 * i, 100) for i in range(20)]
+    kept = sorted(math.sqrt(100) * math.log((100 + 3 * i) / 100) for i in range(20))[2:-2]
+    assert funnel.funnel(many, kind="ratio", trim="truncate").phi == pytest.approx(sum(z * z for z in kept) / 16)
+
+
 def test_proportion_limits_without_overdispersion_are_the_binomial_ones() -> None:
     # 30/100, 50/100, 70/100: pooled 0.5; limits 0.5 ± z·sqrt(0.25/100) = 0.5 ± 0.05z
     plot = funnel.funnel([("a", 30, 100), ("b", 50, 100), ("c", 70, 100)], overdispersion=False)

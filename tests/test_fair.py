@@ -61,6 +61,16 @@ def test_shmi_truncation_reproduces_funnelplotr_published_phi() -> None:
     assert funnel.funnel(many, kind="ratio", trim="truncate").phi == pytest.approx(sum(z * z for z in kept) / 16)
 
 
+def test_none_observed_is_judged_by_its_exact_poisson_chance() -> None:
+    # O = 0: P(0 | E) = exp(-E). E = 2: 0.135, no signal; E = 5: 0.0067, an alert (< 0.025) and no
+    # outlier (> 0.001); E = 8: 0.00034, an outlier
+    units = [("two", 0, 2.0), ("five", 0, 5.0), ("eight", 0, 8.0), ("a", 50, 50.0), ("b", 52, 50.0)]
+    points = {p.unit: p for p in funnel.funnel(units, kind="ratio", overdispersion=False).points}
+    assert (points["two"].alert, points["two"].outlier) == (None, None)
+    assert (points["five"].alert, points["five"].outlier) == ("low", None)
+    assert (points["eight"].alert, points["eight"].outlier) == ("low", "low")
+
+
 def test_proportion_limits_without_overdispersion_are_the_binomial_ones() -> None:
     # 30/100, 50/100, 70/100: pooled 0.5; limits 0.5 ± z·sqrt(0.25/100) = 0.5 ± 0.05z
     plot = funnel.funnel([("a", 30, 100), ("b", 50, 100), ("c", 70, 100)], overdispersion=False)

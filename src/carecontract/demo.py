@@ -217,6 +217,12 @@ def corrections_file(last_file: Path, store_dir: Path, path: Path) -> tuple[str,
             f"JOIN fix f ON trim(r.record_id) = f.record_id WHERE r.event_date LIKE '{month}-%'"
         )
         kinds = dict(con.execute("SELECT kind, count(*) FROM corrections GROUP BY kind").fetchall())
+        if not kinds:  # a small economy's month can draw none: withdraw one record, so it is never empty
+            con.execute(
+                f"INSERT INTO corrections SELECT {nulls}, 'withdraw', 'withdrawn' FROM raw WHERE {in_month} "
+                "AND event_type NOT IN ('referral', 'death') ORDER BY hash(record_id), record_id LIMIT 1"
+            )
+            kinds = dict(con.execute("SELECT kind, count(*) FROM corrections GROUP BY kind").fetchall())
         cols = ", ".join([*present, "action"])
         con.execute(f"COPY (SELECT {cols} FROM corrections) TO '{path}' (HEADER, DELIMITER ',')")
     finally:

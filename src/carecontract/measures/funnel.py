@@ -185,6 +185,12 @@ def funnel(
     for unit, n, d, z in scored:
         value = n / d if d > 0 else None
         limits = _limits(kind, theta, d, tau2)
+        outlier, alert = _side(value, limits.low998, limits.high998), _side(value, limits.low95, limits.high95)
+        if kind == "ratio" and n == 0 and d > 0:
+            # ln 0 has no place on the log scale: judge none observed by the exact Poisson chance of
+            # it, exp(-E), against each limit's one-sided tail (so 2 expected and none seen is no signal)
+            outlier = "low" if math.exp(-d) < (1 - 0.998) / 2 else None
+            alert = "low" if math.exp(-d) < (1 - 0.95) / 2 else None
         result.points.append(
             FunnelPoint(
                 unit=unit,
@@ -193,8 +199,8 @@ def funnel(
                 value=value,
                 z=z,
                 limits=limits,
-                outlier=_side(value, limits.low998, limits.high998),
-                alert=_side(value, limits.low95, limits.high95),
+                outlier=outlier,
+                alert=alert,
             )
         )
     return result

@@ -160,6 +160,24 @@ def _check_dashboard(page, token: str, tmp_path: Path) -> None:
     assert components.count() > 0
     assert page.locator("#payment-components table.components tbody td", has_text="NO").count() == 0
     assert page.locator("#payment-components", has_text="NHS trusts").count() == 1
+    _check_fair(page)
+
+
+def _check_fair(page) -> None:
+    """The fair-comparison block: a funnel of O/E with labelled limits and axis titles, and an SPC chart."""
+    page.wait_for_function("() => document.querySelector('#fair-status').textContent !== ''", timeout=60_000)
+    assert "error" not in (page.locator("#fair-status").inner_html() or ""), page.locator("#fair-status").text_content()
+    funnel_titles = page.locator("#chart-fair-funnel .gtitle").all_text_contents()
+    assert any("observed / expected" in t for t in funnel_titles), funnel_titles
+    legend = page.locator("#chart-fair-funnel .legendtext").all_text_contents()
+    assert {"95% limit", "99.8% limit", "O/E = 1"} <= set(legend), legend
+    axes = page.locator("#chart-fair-funnel .xtitle, #chart-fair-funnel .ytitle").all_text_contents()
+    assert axes == ["expected cases (for these patients)", "observed / expected"], axes
+    assert any("XmR chart" in t for t in page.locator("#chart-fair-spc .gtitle").all_text_contents())
+    spc_legend = set(page.locator("#chart-fair-spc .legendtext").all_text_contents())
+    assert {"mean", "limits"} <= spc_legend, spc_legend
+    ticks = page.locator("#chart-fair-spc .ytick text").all_text_contents()
+    assert ticks and all(t.endswith("%") for t in ticks), ticks  # percent, as the tables show it
 
 
 def test_the_api_docs_render_offline(server: str, browser) -> None:

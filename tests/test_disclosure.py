@@ -261,3 +261,108 @@ def test_the_publication_setting_is_read_from_the_terms(tmp_path) -> None:
     terms = load_terms(path)
     assert terms.contract.publication.period == "quarter"
     assert terms.fingerprint == load_terms(CANCER_TERMS).fingerprint  # what is paid did not change
+
+
+# -- fair comparisons: public SPC months and case-mix adjusted ratios ---------------------------
+
+
+def _months(counts: list[tuple[int, int]]) -> list[dict]:
+    return [
+        {"month": date(2024, 4 + i, 1) if i < 9 else date(2025, i - 8, 1), "numerator": n, "denominator": d}
+        for i, (n, d) in enumerate(counts)
+    ]
+
+
+def test_a_small_month_is_suppressed_with_a_partner_against_the_period_total() -> None:
+    from carecontract.publish.disclosure import public_months
+
+    points = _months([(40, 80), (3, 6), (45, 90), (50, 100)])  # one month of 6 cases
+    total = {"rate": 0.5, "suppressed": False}
+    out = public_months(points, total)
+    hidden = [m["month"] for m in out if m["suppressed"]]
+    assert len(hidden) >= 2  # the small month and a partner: the total less the shown ones is no single month
+    hidden_cases = sum(p["denominator"] for p in points if p["month"] in hidden)
+    assert hidden_cases >= THRESHOLD
+    for m in out:
+        if not m["suppressed"]:
+            assert m["denominator"] % 5 == 0 and m["denominator"] >= THRESHOLD
+            assert m["rate"] == m["numerator"] / m["denominator"]  # from the rounded counts
+        else:
+            assert m["rate"] is m["numerator"] is m["denominator"] is None
+
+
+def test_a_month_whose_complement_is_small_is_suppressed() -> None:
+    from carecontract.publish.disclosure import public_months
+
+    out = public_months(_months([(78, 80), (40, 80), (41, 80), (39, 80)]), {"rate": 0.5, "suppressed": False})
+    assert out[0]["suppressed"]  # 2 missed the standard: a rate would reveal them
+
+
+def test_every_month_is_suppressed_with_its_period() -> None:
+    from carecontract.publish.disclosure import public_months
+
+    out = public_months(_months([(40, 80), (45, 90)]), {"rate": None, "suppressed": True})
+    assert all(m["suppressed"] for m in out)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=1, max_size=12))
+def test_no_suppressed_month_comes_back_from_the_period_total(pairs: list[tuple[int, int]]) -> None:
+    from carecontract.publish.disclosure import public_months
+
+    points = _months([(n, n + m) for n, m in pairs])
+    out = public_months(points, {"rate": 0.5, "suppressed": False})
+    hidden = [p for p, m in zip(points, out, strict=True) if m["suppressed"]]
+    # counted here, not by the code under test: for each count the period publishes (8 or more), the
+    # months hidden under it are none, or two or more that add up to the threshold or more, or one
+    # that is no small count (its value is then no disclosure)
+    for part in (lambda p: p["denominator"], lambda p: p["numerator"], lambda p: p["denominator"] - p["numerator"]):
+        if sum(part(p) for p in points) < THRESHOLD:
+            continue  # the period's own figure is suppressed: nothing to subtract from
+        under = [part(p) for p in hidden]
+        assert (len(under) >= 2 and sum(under) >= THRESHOLD) or all(v >= THRESHOLD for v in under)
+    for p, m in zip(points, out, strict=True):
+        if not m["suppressed"]:
+            assert p["numerator"] >= THRESHOLD and p["denominator"] - p["numerator"] >= THRESHOLD
+
+
+def test_public_adjusted_ratios_come_from_the_published_counts() -> None:
+    from carecontract.publish.disclosure import public_adjusted
+
+    raw = [
+        {"measure": "early_stage", "provider": "A", "numerator": 120, "denominator": 250},
+        {"measure": "early_stage", "provider": "B", "numerator": 61, "denominator": 143},
+        {"measure": "early_stage", "provider": "C", "numerator": 5, "denominator": 9},  # small
+        {"measure": "early_stage", "provider": "D", "numerator": 30, "denominator": 34},  # 4 not early
+    ]
+    tables = PublicTables(raw, ("provider",))
+    adjusted = [
+        {
+            "measure": "early_stage_oe",
+            "base_measure": "early_stage",
+            "provider": r["provider"],
+            "observed": o,
+            "expected": e,
+        }
+        for r, o, e in zip(raw, (120, 61, 5, 30), (117.3, 70.2, 4.1, 28.0), strict=True)
+    ]
+    out = {r["provider"]: r for r in public_adjusted(tables, adjusted, ("provider",))}
+    published = {r["provider"]: r for r in tables.rows(("provider",)) if r["measure"] == "early_stage"}
+    assert out["C"]["suppressed"] and out["C"]["ratio"] is None  # fewer than 8 observed
+    assert out["D"]["suppressed"] and out["D"]["expected"] is None  # its complement is small
+    for unit in ("A", "B"):
+        row = out[unit]
+        assert not row["suppressed"]
+        assert row["observed"] == published[unit]["numerator"] and row["observed"] % 5 == 0
+        assert round(row["ratio"] * row["expected"]) == row["observed"]  # nothing finer than the rounded count
+    assert out["A"]["ratio"] == round(120 / 117.3, 3)  # 120 is already a multiple of 5
+    assert out["B"]["ratio"] == round(60 / 70.2, 3)  # 61 published as 60
+
+
+def test_public_adjusted_suppresses_a_small_expected_count() -> None:
+    from carecontract.publish.disclosure import public_adjusted
+
+    raw = [{"measure": "early_stage", "provider": "A", "numerator": 10, "denominator": 200}]
+    adjusted = [{"measure": "early_stage_oe", "base_measure": "early_stage", "provider": "A", "expected": 6.5}]
+    (row,) = public_adjusted(PublicTables(raw, ("provider",)), adjusted, ("provider",))
+    assert row["suppressed"] and row["ratio"] is None

@@ -6,6 +6,7 @@ NHSRplotthedots' own published test snapshot exactly.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, timedelta
 from pathlib import Path
@@ -42,6 +43,32 @@ def test_shmi_funnel_worked_example() -> None:
     assert plot.outliers() == case["expect"]["outliers"]
     plain = funnel.funnel(units, kind="ratio", overdispersion=False)
     assert plain.outliers() == case["expect"]["outliers_without_overdispersion"]
+
+
+def test_shmi_truncation_reproduces_funnelplotr_published_phi() -> None:
+    # FunnelPlotR's own test (tests/testthat/test-classes_methods.R): funnel_plot() with its defaults
+    # (standardised ratios, SHMI method, 10% truncation) on these data gives phi 2.948033. Six units
+    # fall in rank groups 1..8 of ten, so none is truncated and phi is the mean of all six z².
+    case = yaml.safe_load((DATA / "funnel_shmi.yaml").read_text())
+    units = [(u["unit"], u["observed"], u["expected"]) for u in case["units"]]
+    plot = funnel.funnel(units, kind="ratio", trim="truncate")
+    assert round(plot.phi, 6) == 2.948033
+    # tau2 by the same formula, its weights E: (6 phi - 5) / (sum E - sum E^2 / sum E)
+    assert plot.tau2 == pytest.approx((6 * plot.phi - 5) / (800 - 118858 / 800))  # sum E = 800, sum E² = 118,858
+    # with twenty units the lowest and the highest two ranks (groups 0 and 9) are left out
+    many = [(f"u{i}", 100 + 3 * i, 100) for i in range(20)]
+    kept = sorted(math.sqrt(100) * math.log((100 + 3 * i) / 100) for i in range(20))[2:-2]
+    assert funnel.funnel(many, kind="ratio", trim="truncate").phi == pytest.approx(sum(z * z for z in kept) / 16)
+
+
+def test_none_observed_is_judged_by_its_exact_poisson_chance() -> None:
+    # O = 0: P(0 | E) = exp(-E). E = 2: 0.135, no signal; E = 5: 0.0067, an alert (< 0.025) and no
+    # outlier (> 0.001); E = 8: 0.00034, an outlier
+    units = [("two", 0, 2.0), ("five", 0, 5.0), ("eight", 0, 8.0), ("a", 50, 50.0), ("b", 52, 50.0)]
+    points = {p.unit: p for p in funnel.funnel(units, kind="ratio", overdispersion=False).points}
+    assert (points["two"].alert, points["two"].outlier) == (None, None)
+    assert (points["five"].alert, points["five"].outlier) == ("low", None)
+    assert (points["eight"].alert, points["eight"].outlier) == ("low", "low")
 
 
 def test_proportion_limits_without_overdispersion_are_the_binomial_ones() -> None:
@@ -248,7 +275,10 @@ def test_the_report_draws_the_adjusted_funnel_and_the_spc_chart(paid_store: Path
     terms = load_terms(Path(__file__).parent.parent / "contracts" / "staffordshire-cancer.yaml")
     data = gather_report(terms, paid_store, runs=50)
     figs = fair_charts.figures(data.fair)
-    assert set(figs) == {"funnel-early_stage-oe", "spc-cwt_62"}
+    assert set(figs) == {"funnel-early_stage-oe", "spc-cwt_62", "spc-early_stage-adjusted"}
+    adjusted_spc = figs["spc-early_stage-adjusted"]
+    assert "case-mix adjusted" in adjusted_spc.layout.title.text
+    assert adjusted_spc.layout.yaxis.tickformat == ".0%" and "adjusted" in adjusted_spc.layout.yaxis.title.text
     funnel_fig = figs["funnel-early_stage-oe"]
     legend = {t.name for t in funnel_fig.data if t.showlegend is not False}
     assert {"95% limits", "99.8% limits", "as expected (1.0)"} <= legend
@@ -268,7 +298,6 @@ def test_the_report_draws_the_adjusted_funnel_and_the_spc_chart(paid_store: Path
 
 
 def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
-    import json
 
     from typer.testing import CliRunner
 
@@ -312,8 +341,12 @@ def test_cli_adjusted_and_spc(paid_store: Path, tmp_path: Path) -> None:
     assert text.exit_code == 0 and "Variation:" in text.output
     bad = runner.invoke(app, ["spc", *period, "--measure", "equity_gap"])
     assert bad.exit_code == 2 and "no monthly series" in bad.output and "Traceback" not in bad.output
-    both = runner.invoke(app, ["measures", *period, "--adjusted", "--public"])
-    assert both.exit_code == 2
+    both = runner.invoke(app, ["measures", *period, "--adjusted", "--public", "--json"])
+    assert both.exit_code == 0, both.output
+    public = [r for r in json.loads(both.output) if r["measure"].endswith("_oe")]
+    assert public and all(r["suppressed"] or (r["observed"] % 5 == 0 and r["expected"] >= 8) for r in public)
+    adjusted_spc = runner.invoke(app, ["spc", *period, "--measure", "early_stage", "--adjusted", "--json"])
+    assert adjusted_spc.exit_code == 0 and {r["basis"] for r in json.loads(adjusted_spc.output)} == {"adjusted"}
 
 
 @settings(max_examples=60, deadline=None)
@@ -361,3 +394,175 @@ def test_spc_chart_shows_a_score_as_a_score() -> None:
     assert any("target 8.80" in (a.text or "") for a in fig.layout.annotations)
     rate_fig = spc_figure(spc.xmr(_dates(6), [0.7, 0.8, 0.75, 0.72, 0.78, 0.74], target=0.85), "cwt_62")
     assert rate_fig.layout.yaxis.tickformat == ".0%"
+
+
+# -- the synthetic economy's deliberate case-mix difference (rates.yaml ``case_mix``)
+
+
+@pytest.fixture(scope="module")
+def demo_economy(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+    """The demo's economy (1.1 million people, 3 years, seed 2026) on fixed dates, ingested."""
+    from carecontract.synth.economy import generate
+    from carecontract.synth.writer import write_economy
+
+    out = tmp_path_factory.mktemp("demo-economy")
+    economy = generate(1_100_000, 3, seed=2026, start=date(2022, 4, 1))
+    files = write_economy(economy, out / "data", "parquet")
+    ingest(files, out / "store", as_of=date(2026, 1, 1), key=PseudonymKey(b"fair"))
+    return economy, out / "store"
+
+
+def test_one_provider_treats_older_more_deprived_patients(demo_economy: tuple[object, Path]) -> None:
+    # counted from the generated table itself, not by the code under test
+    import duckdb
+
+    economy, _ = demo_economy
+    events = economy.events  # noqa: F841 (read by DuckDB below)
+    old_deprived = dict(
+        duckdb.sql(
+            "SELECT provider_code = 'RBT', avg(CASE WHEN age >= 70 AND imd_quintile <= 2 THEN 1 ELSE 0 END) "
+            "FROM events WHERE event_type = 'diagnosis' AND provider_code IN ('RBT', 'RJE', 'RL4') GROUP BY 1"
+        ).fetchall()
+    )
+    assert old_deprived[True] > 2 * old_deprived[False]
+
+
+def test_adjustment_clears_the_case_mix_outlier_and_keeps_the_real_one(demo_economy: tuple[object, Path]) -> None:
+    from carecontract.measures.fair import adjusted
+    from carecontract.run import Run
+
+    _, store = demo_economy
+    run = Run(store)
+    first, last = date(2022, 4, 1), date(2025, 3, 31)
+    raw = {(r["measure"], r["provider"]): r for r in run.measures(first, last, by=["provider"])}
+    adj = {
+        (r["base_measure"], r["provider"]): r
+        for r in adjusted(
+            run.sources(detail=True), first, last, ("provider",), ["early_stage", "emergency_presentation"]
+        )
+    }
+
+    def flagged(measure: str, provider: str) -> tuple[bool, bool]:
+        return raw[(measure, provider)]["funnel"]["outlier"], adj[(measure, provider)]["funnel"]["outlier"] is not None
+
+    # RBT: more emergencies than the area's rate, all explained by its older, more deprived patients
+    assert flagged("emergency_presentation", "RBT") == (True, False)
+    assert raw[("emergency_presentation", "RBT")]["rate"] > raw[("emergency_presentation", "RJE")]["rate"]
+    assert 0.9 < adj[("emergency_presentation", "RBT")]["ratio"] < 1.1
+    # RXW: fewer early-stage diagnoses than its patients would have elsewhere: an outlier either way
+    assert flagged("early_stage", "RXW") == (True, True)
+    assert adj[("early_stage", "RXW")]["funnel"]["outlier"] == "low"
+    # nobody else is an outlier on either measure, raw or adjusted
+    others = {
+        k
+        for k in raw
+        if k[0] in ("early_stage", "emergency_presentation")
+        and raw[k]["funnel"]["outlier"]
+        and k[1] not in ("RBT", "RXW")
+    }
+    others |= {k for k, r in adj.items() if r["funnel"]["outlier"] and k[1] != "RXW"}
+    assert others == set()
+
+
+def test_adjusted_spc_points_count_the_raw_months(paid_store: Path) -> None:
+    from carecontract.measures import series
+    from carecontract.measures.fair import spc_chart, spc_rows
+    from carecontract.run import Run
+
+    src = Run(paid_store).sources(detail=True)
+    first, last = date(2017, 4, 1), date(2019, 3, 31)
+    adjusted = casemix.monthly(src, "early_stage", first, last)
+    raw = series.monthly(src, "early_stage", first, last)
+    # the same cases each month, counted by the raw series' own code
+    assert [(r["month"], r["observed"], r["cases"]) for r in adjusted] == [
+        (r["month"], int(r["numerator"]), r["denominator"]) for r in raw
+    ]
+    # against the whole period's own stratum rates, the expected counts add up to the observed ones
+    assert sum(r["expected"] for r in adjusted) == pytest.approx(sum(r["observed"] for r in adjusted))
+    rows = spc_rows(spc_chart(src, "early_stage", first, last, adjusted=True), "early_stage", adjusted=True)
+    assert {r["basis"] for r in rows} == {"adjusted"}
+    assert [r["value"] for r in rows] == pytest.approx([r["rate"] for r in adjusted if r["rate"] is not None])
+    with pytest.raises(casemix_error()):
+        spc_chart(src, "cwt_62", first, last, adjusted=True)
+
+
+def casemix_error() -> type[Exception]:
+    from carecontract.measures.compute import MeasureError
+
+    return MeasureError
+
+
+# -- the public's fair comparisons, attacked as test_attacks.py attacks the measures
+
+
+@pytest.fixture(scope="module")
+def public_client(paid_store: Path):
+    from fastapi.testclient import TestClient
+
+    from carecontract.service.access import Principal, Tokens
+    from carecontract.service.app import create_app
+    from carecontract.terms import load_terms
+    from tests.conftest import CANCER_TERMS
+
+    tokens = Tokens({"t-audit": Principal("auditor")})
+    return TestClient(create_app(paid_store, [load_terms(CANCER_TERMS)], tokens, stress_runs=50))
+
+
+PUBLIC_PERIOD = {"from": "2017-04-01", "to": "2018-03-31"}
+SLUG = "/api/contracts/staffordshire-cancer-care"
+
+
+@pytest.mark.parametrize("adjusted", [False, True])
+def test_public_spc_months_give_back_no_small_count(public_client, paid_store: Path, adjusted: bool) -> None:
+    from carecontract.measures import series
+    from carecontract.publish.disclosure import THRESHOLD
+    from carecontract.run import Run
+
+    params = {**PUBLIC_PERIOD, "measure": "early_stage", "adjusted": str(adjusted).lower()}
+    months = public_client.get(f"{SLUG}/spc", params=params).json()
+    assert len(months) == 12
+    truth = {
+        p["month"].isoformat(): p
+        for p in series.monthly(Run(paid_store).sources(), "early_stage", date(2017, 4, 1), date(2018, 3, 31))
+    }
+    hidden = [m for m in months if m["suppressed"]]
+    for m in months:
+        if not m["suppressed"]:
+            true = truth[m["month"]]
+            assert m["numerator"] % 5 == 0 and m["denominator"] % 5 == 0
+            assert true["numerator"] >= THRESHOLD and true["denominator"] - true["numerator"] >= THRESHOLD
+            assert abs(m["numerator"] - true["numerator"]) <= 2
+    # the intruder subtracts the shown months from the period's published total: no lone small month
+    for part in (lambda p: p["denominator"], lambda p: p["numerator"], lambda p: p["denominator"] - p["numerator"]):
+        under = [part(truth[m["month"]]) for m in hidden]
+        assert (len(under) >= 2 and sum(under) >= THRESHOLD) or all(v >= THRESHOLD for v in under)
+    # the mean and limits are the shown months' own: nothing of a suppressed month is in them
+    shown = [m["value"] for m in months if m["value"] is not None]
+    for m in months:
+        assert (m["mean"] is None) == (m["value"] is None)
+        if m["value"] is not None:
+            assert m["mean"] == pytest.approx(sum(shown) / len(shown))
+
+
+def test_public_spc_is_for_published_periods_and_the_whole_contract_only(public_client) -> None:
+    ask = {"measure": "early_stage"}
+    assert public_client.get(f"{SLUG}/spc", params={**ask, "from": "2017-04-02", "to": "2018-03-31"}).status_code == 422
+    assert public_client.get(f"{SLUG}/spc", params={**ask, **PUBLIC_PERIOD, "provider": "RJE"}).status_code == 403
+
+
+def test_public_adjusted_ratios_rest_on_the_published_counts(public_client) -> None:
+    from carecontract.publish.disclosure import THRESHOLD
+
+    rows = public_client.get(f"{SLUG}/adjusted", params={**PUBLIC_PERIOD, "measure": "early_stage"}).json()
+    published = {
+        r["provider"]: r
+        for r in public_client.get(f"{SLUG}/measures", params={**PUBLIC_PERIOD, "by": "provider"}).json()
+        if r["measure"] == "early_stage"
+    }
+    assert rows and {r["provider"] for r in rows} <= set(published)
+    for r in rows:
+        if published[r["provider"]]["suppressed"]:
+            assert r["suppressed"] and r["ratio"] is None and r["observed"] is None
+        if not r["suppressed"]:
+            assert r["observed"] == published[r["provider"]]["numerator"]
+            assert r["expected"] >= THRESHOLD and round(r["ratio"] * r["expected"]) == r["observed"]

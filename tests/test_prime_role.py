@@ -105,3 +105,16 @@ def test_a_new_tokens_file_gives_the_prime_a_prime_token(tmp_path: Path) -> None
     path.write_text(json.dumps({"t": {"role": "prime", "organisation": None}}))
     with pytest.raises(TokenFileError, match="needs an organisation"):
         Tokens.load(path)
+
+
+def test_the_prime_compares_its_subcontractors_fairly_and_no_other_provider(client: TestClient) -> None:
+    subs = {s.code for s in load_terms(CANCER_TERMS).contract.subcontractors}
+    assert "RJE" in subs and "RXW" not in subs
+    rows = _get(client, "adjusted", "prime", measure="early_stage").json()
+    seen = {r["provider"] for r in rows}
+    assert seen and seen <= subs  # the synthetic economy's other acute trusts are not its subcontractors
+    assert _get(client, "adjusted", "other", measure="early_stage").json() == []
+    assert _get(client, "spc", "prime", measure="early_stage").status_code == 200  # the contract's chart
+    assert _get(client, "spc", "prime", measure="early_stage", provider="RJE").status_code == 200
+    assert _get(client, "spc", "prime", measure="early_stage", provider="RXW").status_code == 403  # not its own
+    assert _get(client, "spc", "other", measure="early_stage").status_code == 403

@@ -215,11 +215,13 @@ def spc(
     log: str | Path | None = None,
     provider: str | None = None,
     engine: str = "duckdb",
+    adjusted: bool = False,
 ) -> pd.DataFrame:
     """The measure's monthly Making Data Count XmR chart as a DataFrame, one row per month.
 
     The target is the terms' (else England's standard); the chart is rebased only at the dates of
-    ``variation`` decisions in the decision ``log`` reading "rebase MEASURE from YYYY-MM-DD".
+    ``variation`` decisions in the decision ``log`` reading "rebase MEASURE from YYYY-MM-DD". With
+    ``adjusted`` it charts the case-mix adjusted rate (O/E × the period's rate; ``basis`` column).
     """
     import pandas as pd
 
@@ -236,7 +238,8 @@ def spc(
     cuts = rebase_dates(DecisionLog(log).records(), measure) if log is not None else []
     src = sources(events_table(Store(store) if not isinstance(store, Store) else store, engine=engine), detail=True)  # type: ignore[arg-type]
     try:
-        return pd.DataFrame(spc_rows(spc_chart(src, measure, first, last, target, cuts, provider), measure))
+        chart = spc_chart(src, measure, first, last, target, cuts, provider, adjusted=adjusted)
+        return pd.DataFrame(spc_rows(chart, measure, adjusted))
     finally:
         src.release()
 

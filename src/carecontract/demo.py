@@ -79,6 +79,7 @@ def run_demo(
         f"{terms_file if contract else ''} --store {store_dir} --from {period[0]} --to {period[1]} --by provider"
     )
     print_measures(outcome_rows, [], hint, console=console)
+    _fair_comparison(run, period, store_dir, console)
     report_path = _pay_and_report(run, out, console)
     moved = _a_month_of_corrections(files[-1], store_dir, out, (result.batch_id, outcome_rows), period, console)
     console.rule()
@@ -95,6 +96,43 @@ def run_demo(
 
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+
+#: What the demo's fair comparison says of a unit, by its verdict (measures.fair.outlier_verdicts).
+VERDICT = {
+    "cleared": "an outlier on the raw rate; within the limits once its patients' age, sex, tumour site and "
+    "deprivation are allowed for",
+    "stays": "an outlier on the raw rate and after case-mix adjustment: its patients do not explain it",
+    "adjusted_only": "an outlier only after case-mix adjustment",
+}
+
+
+def _fair_comparison(run: Run, period: tuple, store_dir: Path, console: Console) -> list[dict]:
+    """Raw against case-mix adjusted funnels by provider: which outliers adjustment clears and which
+    stay (the synthetic economy gives one provider older, more deprived patients and another worse
+    quality, rates.yaml ``case_mix``)."""
+    from carecontract.measures.fair import adjusted, outlier_verdicts
+    from carecontract.synth.rates import load_rates
+
+    wanted = ["early_stage", "observed_survival_1y", "emergency_presentation"]
+    raw = [r for r in run.measures(*period, by=["provider"]) if r["measure"] in wanted]
+    verdicts = outlier_verdicts(raw, adjusted(run.sources(detail=True), *period, ("provider",), wanted))
+    console.rule("Fair comparisons: raw rates against case-mix adjusted ratios, by provider")
+    names = {p["code"]: p["name"] for p in load_rates()["providers"]}  # the synthetic economy's providers
+    for v in verdicts:
+        who = names.get(v["provider"], v["provider"])
+        console.print(
+            f"  {v['measure']}: {who} ({v['provider']}), raw {rate(v['measure'], v['raw_rate'])}, "
+            f"O/E {v['ratio']:.2f}: {VERDICT[v['verdict']]}.",
+            highlight=False,
+        )
+    if not verdicts:
+        console.print("  No provider is outside the 99.8% funnel limits, raw or adjusted.")
+    console.print(
+        f"  Both side by side: carecontract measures --store {store_dir} --from {period[0]} --to {period[1]} "
+        "--adjusted (limits widened for overdispersion, SHMI method; docs/measures.md, Fair comparisons)",
+        highlight=False,
+    )
+    return verdicts
 
 
 def _pay_and_report(run: Run, out: Path, console: Console) -> Path | None:
@@ -183,6 +221,12 @@ def corrections_file(last_file: Path, store_dir: Path, path: Path) -> tuple[str,
             f"JOIN fix f ON trim(r.record_id) = f.record_id WHERE r.event_date LIKE '{month}-%'"
         )
         kinds = dict(con.execute("SELECT kind, count(*) FROM corrections GROUP BY kind").fetchall())
+        if not kinds:  # a small economy's month can draw none: withdraw one record, so it is never empty
+            con.execute(
+                f"INSERT INTO corrections SELECT {nulls}, 'withdraw', 'withdrawn' FROM raw WHERE {in_month} "
+                "AND event_type NOT IN ('referral', 'death') ORDER BY hash(record_id), record_id LIMIT 1"
+            )
+            kinds = dict(con.execute("SELECT kind, count(*) FROM corrections GROUP BY kind").fetchall())
         cols = ", ".join([*present, "action"])
         con.execute(f"COPY (SELECT {cols} FROM corrections) TO '{path}' (HEADER, DELIMITER ',')")
     finally:

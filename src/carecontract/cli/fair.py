@@ -54,6 +54,9 @@ def print_adjusted(rows: list[dict[str, Any]], keys: list[str]) -> None:
     )
     for r in rows:
         base = r["base_measure"]
+        if r.get("suppressed"):  # the public's: small numbers (publish.disclosure.public_adjusted)
+            out.add_row(r["measure"], *[str(r.get(k)) for k in keys], "*", "*", "*", "*", "")
+            continue
         out.add_row(
             r["measure"],
             *[str(r.get(k)) for k in keys],
@@ -80,6 +83,9 @@ def spc(
     terms_file: OptionalTermsArgument = None,
     log: Annotated[Path | None, typer.Option("--log", help="The decision log (rebasing dates).")] = None,
     provider: Annotated[str | None, typer.Option(help="One provider's chart (default: the whole contract).")] = None,
+    adjusted: Annotated[
+        bool, typer.Option("--adjusted", help="Chart the case-mix adjusted (indirectly standardised) rate.")
+    ] = False,
     overrides: SetOption = None,
     as_json: JsonOption = False,
     engine: EngineOption = "duckdb",
@@ -87,7 +93,9 @@ def spc(
     """A measure's monthly Making Data Count XmR chart: mean, process limits, special causes, icons.
 
     The target is the contract's (TERMS), else England's standard. The limits are rebased only at
-    the dates of `variation` decisions in --log that read "rebase MEASURE from YYYY-MM-DD".
+    the dates of `variation` decisions in --log that read "rebase MEASURE from YYYY-MM-DD". With
+    --adjusted (early_stage, observed_survival_1y, emergency_presentation, usual_place_of_death) each
+    month is O/E × the period's rate, so a month of older or later-diagnosed patients is not a signal.
     """
     from carecontract.measures import standards
     from carecontract.measures.compute import MeasureError, events_table, sources
@@ -107,17 +115,19 @@ def spc(
     contract = load(terms_file, overrides).contract if terms_file else None
     target = contract_targets(contract).get(measure, standards.standard(measure, last))
     cuts = rebase_dates(DecisionLog(log).records(), measure) if log else []
-    src = sources(src_events, detail=provider is not None)
+    src = sources(src_events, detail=provider is not None or adjusted)
     try:
-        chart = spc_chart(src, measure, first, last, target, cuts, provider)
+        chart = spc_chart(src, measure, first, last, target, cuts, provider, adjusted=adjusted)
     finally:
         src.release()
-    rows = spc_rows(chart, measure)
+    rows = spc_rows(chart, measure, adjusted)
     if as_json:
         print(json.dumps(rows, default=str))
         return
+    basis = "case-mix adjusted (indirectly standardised) rate" if adjusted else "raw rate"
     out = table(
-        f"{measure}: monthly XmR chart, {first} to {last}", ["month", "value", "mean", "limits", "special cause"]
+        f"{measure}: monthly XmR chart of the {basis}, {first} to {last}",
+        ["month", "value", "mean", "limits", "special cause"],
     )
     for p in chart.points:
         rules = [

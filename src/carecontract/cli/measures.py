@@ -58,7 +58,6 @@ def measures(
 
     With TERMS, the targets are the contract's outcomes and the terms' provenance is recorded.
     """
-    from carecontract.measures.compute import MeasureError
     from carecontract.run import Run
     from carecontract.terms.targets import contract_targets, label_rows, targets_rule
 
@@ -85,9 +84,12 @@ def measures(
     if adjusted:  # raw and adjusted side by side (docs/measures.md, "Fair comparisons")
         from carecontract.cli.fair import adjusted_rows, print_adjusted
 
-        if public:
-            raise MeasureError("--adjusted and --public together: the adjusted ratios have no disclosure control yet")
         extra = adjusted_rows(run, first, last, keys, split(only) or None)
+        if public:  # from the linked public tables' counts (publish.disclosure.public_adjusted)
+            from carecontract.publish.disclosure import PublicTables, public_adjusted
+
+            akeys = keys or ["provider"]
+            extra = public_adjusted(PublicTables(run.measures(first, last, akeys), akeys, len(akeys)), extra, akeys)
     if as_json:
         print(json.dumps(rows + (extra if adjusted else []), default=str))
         return

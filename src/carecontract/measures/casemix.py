@@ -95,7 +95,7 @@ def _cases(src: Sources, measure_id: str) -> Table:
         stratum_sex=_.sex.fill_null("unknown"),
         stratum_site=measure.tumour_site.fill_null("unknown"),
         stratum_imd=_.imd_quintile.cast("int32").fill_null(0),
-    ).mutate(tumour_site=measure.tumour_site)
+    ).mutate(tumour_site=measure.tumour_site, month=_._period.truncate("M"))
 
 
 def observed_expected(
@@ -105,16 +105,22 @@ def observed_expected(
     end: date,
     by: tuple[str, ...],
     reference: tuple[date, date] | None = None,
+    only: dict[str, str | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Observed, expected and cases per unit of ``by``.
+    """Observed, expected and cases per unit of ``by`` (``month`` is the calendar month's first day).
 
     The stratum rates come from the whole store over ``reference`` (default: the same period, so
     with no breakdown O = E). A stratum the reference does not hold takes the reference's overall rate.
+    ``only`` keeps one provider's or commissioner's cases, still against the whole store's rates.
     """
     strata = list(STRATA)
     everyone = _cases(src, measure_id).filter(_._in)
     cases = everyone.filter(_._period.between(start, end))
-    base = cases if reference is None else everyone.filter(_._period.between(*reference))
+    base_cases = cases
+    for key, value in (only or {}).items():
+        if value is not None:
+            cases = cases.filter(cases[key] == value)
+    base = base_cases if reference is None else everyone.filter(_._period.between(*reference))
     rates = base.group_by(strata).aggregate(_rate=_._value.mean())
     overall = base._value.mean()
     joined = cases.left_join(rates, strata)
@@ -122,7 +128,49 @@ def observed_expected(
     metrics = {"observed": joined._value.sum(), "expected": joined._rate.sum(), "denominator": joined.count()}
     result = joined.group_by(list(by)).aggregate(**metrics) if by else joined.aggregate(**metrics)
     rows = result.to_pyarrow().to_pylist()
+    for r in rows:
+        if "month" in r and hasattr(r["month"], "date"):
+            r["month"] = r["month"].date()
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in by))
+
+
+def monthly(
+    src: Sources,
+    measure_id: str,
+    start: date,
+    end: date,
+    provider: str | None = None,
+    commissioner: str | None = None,
+) -> list[dict[str, Any]]:
+    """The indirectly standardised rate of each calendar month: ``{month, observed, expected, cases,
+    ratio, rate}`` with ``rate = O/E × the period's overall rate`` (the SPC chart's points on the
+    measure's own scale, so its target still applies). Expected counts are from the whole store's
+    stratum rates over [start, end], so a month whose patients are older or later-diagnosed than
+    the period's usual mix is not read as a change in care."""
+    if measure_id not in ADJUSTED:
+        raise ValueError(f"no case-mix adjustment for {measure_id}")
+    whole = observed_expected(src, measure_id, start, end, ())
+    if not whole or not whole[0]["denominator"]:
+        return []
+    overall = (whole[0]["observed"] or 0) / whole[0]["denominator"]
+    rows = observed_expected(
+        src, measure_id, start, end, ("month",), only={"provider": provider, "commissioner": commissioner}
+    )
+    out = []
+    for r in rows:
+        o, e = int(r["observed"] or 0), float(r["expected"] or 0.0)
+        ratio = o / e if e > 0 else None
+        out.append(
+            {
+                "month": r["month"],
+                "observed": o,
+                "expected": e,
+                "cases": int(r["denominator"]),
+                "ratio": ratio,
+                "rate": None if ratio is None else ratio * overall,
+            }
+        )
+    return out
 
 
 def exact_poisson(observed: int, level: float = 0.95) -> tuple[float, float]:

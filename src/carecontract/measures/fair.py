@@ -39,9 +39,12 @@ def spc_chart(
     rebase_at: Iterable[date] = (),
     provider: str | None = None,
     commissioner: str | None = None,
+    adjusted: bool = False,
 ) -> spc.SpcChart:
-    """The measure's monthly XmR chart, improvement in the measure's own direction."""
-    points = series.monthly(src, measure_id, start, end, provider, commissioner)
+    """The measure's monthly XmR chart, improvement in the measure's own direction; with
+    ``adjusted``, of the case-mix adjusted (indirectly standardised) rate by month."""
+    points = monthly_points(src, measure_id, start, end, provider, commissioner, adjusted)
+    points = [p for p in points if p["rate"] is not None]
     if not points:
         whose = "".join(f" for {w}" for w in (provider, commissioner) if w)
         raise MeasureError(f"no {measure_id} cases between {start} and {end}{whose}")
@@ -55,11 +58,35 @@ def spc_chart(
     )
 
 
-def spc_rows(chart: spc.SpcChart, measure_id: str) -> list[dict[str, Any]]:
-    """One dict per month: value, mean, limits, the rules it breaks and its point type."""
+def monthly_points(
+    src: Sources,
+    measure_id: str,
+    start: date,
+    end: date,
+    provider: str | None = None,
+    commissioner: str | None = None,
+    adjusted: bool = False,
+) -> list[dict[str, Any]]:
+    """The chart's monthly points: ``{month, numerator, denominator, rate}`` (raw), or with
+    ``adjusted`` also ``observed``, ``expected`` and ``ratio`` (numerator = observed)."""
+    if not adjusted:
+        return series.monthly(src, measure_id, start, end, provider, commissioner)
+    if measure_id not in casemix.ADJUSTED:
+        raise MeasureError(
+            f"no case-mix adjustment for {measure_id} (adjusted: {', '.join(casemix.ADJUSTED)}); "
+            "chart it without --adjusted"
+        )
+    rows = casemix.monthly(src, measure_id, start, end, provider, commissioner)
+    return [r | {"numerator": r["observed"], "denominator": r["cases"]} for r in rows]
+
+
+def spc_rows(chart: spc.SpcChart, measure_id: str, adjusted: bool = False) -> list[dict[str, Any]]:
+    """One dict per month: value, mean, limits, the rules it breaks and its point type; ``basis`` says
+    whether the value is the raw rate or the case-mix adjusted one."""
     return [
         {
             "measure": measure_id,
+            "basis": "adjusted" if adjusted else "raw",
             "month": p.period,
             "value": p.value,
             "mean": p.mean,
@@ -76,3 +103,37 @@ def spc_rows(chart: spc.SpcChart, measure_id: str) -> list[dict[str, Any]]:
         }
         for p in chart.points
     ]
+
+
+def outlier_verdicts(
+    raw: Iterable[dict[str, Any]], adjusted_rows: Iterable[dict[str, Any]], key: str = "provider"
+) -> list[dict[str, Any]]:
+    """Each unit that either funnel calls an outlier, with both verdicts side by side.
+
+    ``raw`` are ``compute_measures`` rows by ``key`` (with their funnel), ``adjusted_rows`` the
+    ``<measure>_oe`` rows by the same key. ``cleared`` is a raw outlier that adjustment clears (its
+    patients explain it), ``stays`` an outlier either way (they do not).
+    """
+    adj = {(r["base_measure"], r.get(key)): r for r in adjusted_rows}
+    out = []
+    for r in raw:
+        a = adj.get((r["measure"], r.get(key)))
+        if a is None:
+            continue
+        raw_out = bool((r.get("funnel") or {}).get("outlier"))
+        adj_side = (a.get("funnel") or {}).get("outlier")
+        if not raw_out and adj_side is None:
+            continue
+        verdict = "cleared" if raw_out and adj_side is None else "stays" if raw_out else "adjusted_only"
+        out.append(
+            {
+                "measure": r["measure"],
+                key: r.get(key),
+                "raw_rate": r["rate"],
+                "ratio": a["ratio"],
+                "raw_outlier": raw_out,
+                "adjusted_outlier": adj_side,
+                "verdict": verdict,
+            }
+        )
+    return out

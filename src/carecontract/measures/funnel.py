@@ -17,8 +17,10 @@ The method (docs/measures.md, "Fair comparisons"):
 - Standardised ratios: NHS Digital, *Summary Hospital-level Mortality Indicator (SHMI) methodology
   specification* (the overdispersion steps), as implemented by the NHS-R FunnelPlotR package
   (``method = "SHMI"``): on the log scale ``y = ln(O/E)``, ``s = 1/√E``, target 0, limits
-  ``exp(± z_α √(1/E + τ²))``. FunnelPlotR's SHMI option truncates the extreme 10% at each end
-  rather than Winsorising; both are offered (``trim``).
+  ``exp(± z_α √(1/E + τ²))``. The SHMI method truncates rather than Winsorises: the units are
+  put in ten groups by the rank of their z-score (``floor(rank × 10 / (I + 1))``, ties at their
+  average rank) and the bottom and top groups are left out of φ and τ², as FunnelPlotR's
+  ``truncation`` (0.5+, "Truncation function for NHSD method") does; both are offered (``trim``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.stats import rankdata
 
 from carecontract.measures.stats import Z95, Z998
 
@@ -126,17 +129,20 @@ def dispersion(z: Sequence[float], weights: Sequence[float], trim: Trim = "winso
     """φ and τ² from the units' z-scores and their weights ``1/s_i²`` (Spiegelhalter 2005, appendix).
 
     Winsorising sets the z-scores below the 10th percentile to it and those above the 90th to it,
-    keeping every unit; truncating (SHMI as FunnelPlotR does it) drops them. Percentiles are R's and
-    numpy's default (linear interpolation, R type 7).
+    keeping every unit (percentiles are R's and numpy's default, linear interpolation, R type 7).
+    Truncating (the SHMI method, as FunnelPlotR's ``truncation``) drops the units whose rank puts
+    them in the bottom or top tenth: ``floor(rank × 10 / (I + 1))`` is 0 or 9 — none when I < 9.
     """
     zs, ws = np.asarray(z, dtype=float), np.asarray(weights, dtype=float)
     if len(zs) == 0:
         return 1.0, 0.0
-    low, high = np.quantile(zs, [TRIM_SHARE, 1 - TRIM_SHARE])
     if trim == "winsorise":
+        low, high = np.quantile(zs, [TRIM_SHARE, 1 - TRIM_SHARE])
         kept_z, kept_w = np.clip(zs, low, high), ws
     else:
-        inside = (zs > low) & (zs < high)
+        groups = round(1 / TRIM_SHARE)
+        group = np.floor(rankdata(zs, method="average") * groups / (len(zs) + 1))
+        inside = (group > 0) & (group < groups - 1)
         kept_z, kept_w = zs[inside], ws[inside]
     n = len(kept_z)
     if n == 0:
@@ -179,6 +185,12 @@ def funnel(
     for unit, n, d, z in scored:
         value = n / d if d > 0 else None
         limits = _limits(kind, theta, d, tau2)
+        outlier, alert = _side(value, limits.low998, limits.high998), _side(value, limits.low95, limits.high95)
+        if kind == "ratio" and n == 0 and d > 0:
+            # ln 0 has no place on the log scale: judge none observed by the exact Poisson chance of
+            # it, exp(-E), against each limit's one-sided tail (so 2 expected and none seen is no signal)
+            outlier = "low" if math.exp(-d) < (1 - 0.998) / 2 else None
+            alert = "low" if math.exp(-d) < (1 - 0.95) / 2 else None
         result.points.append(
             FunnelPoint(
                 unit=unit,
@@ -187,8 +199,8 @@ def funnel(
                 value=value,
                 z=z,
                 limits=limits,
-                outlier=_side(value, limits.low998, limits.high998),
-                alert=_side(value, limits.low95, limits.high95),
+                outlier=outlier,
+                alert=alert,
             )
         )
     return result

@@ -400,3 +400,119 @@ def public_quality(report: dict[str, Any]) -> dict[str, Any]:
         else:
             timeliness[key] = value
     return {"rows": {k: public_count(v) for k, v in rows.items()}, "columns": columns, "timeliness": timeliness}
+
+
+# -- fair comparisons: case-mix adjusted ratios and SPC months -----------------------------------
+
+
+def public_adjusted(tables: PublicTables, rows: list[dict[str, Any]], by: Iterable[str]) -> list[dict[str, Any]]:
+    """``<measure>_oe`` rows fit to publish, from the linked public tables' counts.
+
+    A ratio is shown only where its measure's row in the same public table is (observed and those
+    who were not both shown, after secondary suppression over every linked breakdown) and at least
+    :data:`THRESHOLD` are expected. It is then the *published* observed count over the expected
+    one (to one decimal), with the exact Poisson interval of the published count, so ratio × expected
+    gives back the rounded count and nothing finer; the funnel is drawn again from those figures.
+    """
+    from carecontract.measures import casemix, funnel
+
+    keys = list(by)
+    shown = {(r["measure"], *(r.get(k) for k in keys)): r for r in tables.rows(keys)}
+    whole = {r["measure"]: r for r in tables.rows(())}
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        base = r["base_measure"]
+        cell = shown.get((base, *(r.get(k) for k in keys)))
+        expected = float(r.get("expected") or 0.0)
+        row: dict[str, Any] = {"measure": r["measure"], "base_measure": base, **{k: r.get(k) for k in keys}}
+        safe = cell is not None and not cell["suppressed"] and expected >= THRESHOLD
+        if not safe:
+            out.append(row | {"observed": None, "expected": None, "denominator": None, "ratio": None} | _hidden())
+            continue
+        o, e = int(cell["numerator"]), round(expected, 1)
+        low, high = casemix.exact_poisson(o)
+        overall = whole.get(base, {}).get("rate")
+        out.append(
+            row
+            | {
+                "observed": o,
+                "expected": e,
+                "denominator": cell["denominator"],
+                "ratio": round(o / e, 3),
+                "ci_low": round(low / e, 3),
+                "ci_high": round(high / e, 3),
+                "raw_rate": cell["rate"],
+                "adjusted_rate": None if overall is None else round(o / e * overall, 3),
+                "higher_is_better": r.get("higher_is_better"),
+                "suppressed": False,
+            }
+        )
+    for base in {r["base_measure"] for r in out}:
+        plotted = [r for r in out if r["base_measure"] == base and not r["suppressed"]]
+        if not plotted:
+            continue
+        units = [("/".join(str(r[k]) for k in keys), r["observed"], r["expected"]) for r in plotted]
+        plot = funnel.funnel(units, kind="ratio")
+        for r, p in zip(plotted, plot.points, strict=True):
+            r["funnel"] = {
+                "phi": round(plot.phi, 3),
+                "tau2": round(plot.tau2, 5),
+                "limits_95": [p.limits.low95, p.limits.high95],
+                "limits_998": [p.limits.low998, p.limits.high998],
+                "outlier": p.outlier,
+            }
+    return out
+
+
+def _hidden() -> dict[str, Any]:
+    return {"ci_low": None, "ci_high": None, "raw_rate": None, "adjusted_rate": None, "suppressed": True}
+
+
+def public_months(
+    points: list[dict[str, Any]], total: dict[str, Any] | None, proportion: bool = True
+) -> list[dict[str, Any]]:
+    """An SPC chart's monthly points fit to publish, within one published period.
+
+    The months' counts add up to the period's, which the public tables publish (``total``, its row
+    over no breakdown), so they are protected as one line with that total: a month of fewer than
+    :data:`THRESHOLD` cases, or (for a rate, ``proportion``) of fewer than that many in the
+    numerator or its complement, is suppressed, and a second month with it wherever the period's
+    total would give it away by subtraction. A shown month's rate is computed from its rounded
+    counts (an adjusted point: the rounded observed count over its expected count, times the
+    period's published rate). If the period's own row is suppressed every month is.
+    """
+    values: dict[Hashable, int] = {}
+    relations: list[tuple[Hashable, list[Hashable]]] = []
+    parts = ("n", "m", "d") if proportion else ("d",)
+    for p in points:
+        d, n = int(p["denominator"]), round(float(p.get("numerator") or 0))
+        values[p["month"], "d"] = d
+        if proportion:
+            values[p["month"], "n"], values[p["month"], "m"] = n, d - n
+            relations.append(((p["month"], "d"), [(p["month"], "n"), (p["month"], "m")]))
+    for part in parts:
+        values["total", part] = sum(values[p["month"], part] for p in points)
+        relations.append((("total", part), [(p["month"], part) for p in points]))
+    hidden = protect(values, relations)
+    # the period's total is published with the measures: if protecting the months would need it
+    # hidden, or it is hidden there, no month is shown
+    period_hidden = total is None or total.get("suppressed", True) or any(("total", p) in hidden for p in parts)
+    out = []
+    for p in points:
+        month = p["month"]
+        gone = period_hidden or any((month, part) in hidden for part in parts)
+        row: dict[str, Any] = {"month": month, "suppressed": gone, "numerator": None, "denominator": None, "rate": None}
+        if not gone:
+            d = round5(values[month, "d"])
+            row["denominator"] = d
+            if proportion:
+                n = round5(values[month, "n"])
+                row["numerator"] = n
+                if p.get("expected"):
+                    row["rate"] = n / p["expected"] * total["rate"] if total.get("rate") is not None else None
+                else:
+                    row["rate"] = n / d if d else None
+            else:
+                row["rate"] = p.get("rate")  # a mean of 8 or more returns reveals no one
+        out.append(row)
+    return out

@@ -32,6 +32,13 @@ def gather(run: Any, start: date, end: date, targets: dict[str, float]) -> dict[
         out["spc"] = spc_chart(src, SPC_MEASURE, start, end, target)
     except ValueError:  # no cases in the period: no chart
         out["spc"] = None
+    # the adjusted measure's chart on its case-mix adjusted rate: a month of older or later-diagnosed
+    # patients is not read as a change in care
+    adjusted_target = targets.get(FUNNEL_ADJUSTED, standards.standard(FUNNEL_ADJUSTED, end))
+    try:
+        out["spc_adjusted"] = spc_chart(src, FUNNEL_ADJUSTED, start, end, adjusted_target, adjusted=True)
+    except ValueError:
+        out["spc_adjusted"] = None
     return out
 
 
@@ -87,8 +94,9 @@ def adjusted_funnel(rows: list[dict[str, Any]]) -> go.Figure | None:
     return fig
 
 
-def spc_figure(chart: SpcChart, measure: str) -> go.Figure | None:
-    """The XmR chart: monthly values, mean, process limits, target, special-cause points coloured."""
+def spc_figure(chart: SpcChart, measure: str, adjusted: bool = False) -> go.Figure | None:
+    """The XmR chart: monthly values, mean, process limits, target, special-cause points coloured;
+    ``adjusted``: of the case-mix adjusted rate, and titled so."""
     if chart is None or not chart.points:
         return None
     xs = [p.period for p in chart.points]
@@ -100,7 +108,7 @@ def spc_figure(chart: SpcChart, measure: str) -> go.Figure | None:
             mode="lines+markers",
             marker={"color": [colour.get(p.point_type, "#7f7f7f") for p in chart.points], "size": 8},
             line={"color": "#bbb"},
-            name="monthly rate (blue: improvement, orange: concern)",
+            name=f"monthly {'adjusted ' if adjusted else ''}rate (blue: improvement, orange: concern)",
         )
     )
     for attr, label, dash in (
@@ -116,10 +124,12 @@ def spc_figure(chart: SpcChart, measure: str) -> go.Figure | None:
         shown = f"{chart.target:.2f}" if score else f"{chart.target:.0%}"
         fig.add_hline(y=chart.target, line={"color": "#b00", "width": 1}, annotation_text=f"target {shown}")
     assurance = f"; assurance: {chart.assurance.replace('_', ' ')}" if chart.assurance else ""
+    basis = " of the case-mix adjusted rate" if adjusted else ""
+    variation = chart.variation.replace("_", " ")
     fig.update_layout(
-        title=f"{measure}: Making Data Count XmR chart (variation: {chart.variation.replace('_', ' ')}{assurance})",
+        title=f"{measure}: Making Data Count XmR chart{basis} (variation: {variation}{assurance})",
         xaxis_title="month",
-        yaxis_title="mean score" if score else "rate, %",
+        yaxis_title="mean score" if score else ("case-mix adjusted rate, %" if adjusted else "rate, %"),
         yaxis={"tickformat": ".2f" if score else ".0%"},
         legend_title_text="",
     )
@@ -137,4 +147,8 @@ def figures(fair: dict[str, Any]) -> dict[str, go.Figure]:
         fig = spc_figure(fair["spc"], SPC_MEASURE)
         if fig is not None:
             out[f"spc-{SPC_MEASURE}"] = fig
+    if fair.get("spc_adjusted") is not None:
+        fig = spc_figure(fair["spc_adjusted"], FUNNEL_ADJUSTED, adjusted=True)
+        if fig is not None:
+            out[f"spc-{FUNNEL_ADJUSTED}-adjusted"] = fig
     return out

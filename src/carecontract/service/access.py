@@ -48,8 +48,8 @@ ACCESS: dict[str, set[Role]] = {
     "whoami": set(EVERYONE),
     "contracts": set(EVERYONE),
     "measures": set(EVERYONE),
-    "adjusted": {"commissioner", "provider", "auditor"},  # no disclosure control yet: not public
-    "spc": {"commissioner", "provider", "auditor"},  # monthly small counts: not public
+    "adjusted": set(EVERYONE),  # the public's under disclosure control (publish.disclosure.public_adjusted)
+    "spc": set(EVERYONE),  # the public's months protected with their period's total (public_months)
     "payments": set(EVERYONE),
     "money-by-kind": set(EVERYONE),  # money between organisations, no patient counts
     "prime": {"prime", "auditor"},  # what the prime's payment depends on, and its subcontractors' figures

@@ -302,6 +302,13 @@ class ServiceContext:
             lambda: label_rows(snapshot.cube().measures(first, last, by, targets=contract_targets(contract)), contract),
         )
 
+    def on_engine(self, key: tuple, make: Callable[[Run], Any]) -> Any:
+        """``make(run)`` once per ``key`` and store version, on the latest snapshot's Run with its
+        engine connection to itself (figures the measure cube cannot answer: adjusted ratios, SPC).
+        ``make`` must not itself ask this context for a figure."""
+        snapshot = self.snapshot()
+        return self.cached((key[0], snapshot.version, *key[1:]), lambda: snapshot.compute(make))
+
     def public_tables(self, name: str, period: tuple[date, date]) -> PublicTables:
         """Every public measure table of one published period, protected together (see
         :class:`~carecontract.publish.disclosure.PublicTables`)."""

@@ -154,6 +154,97 @@ function accountabilityTable(rows) {
   document.getElementById("accountability").replaceChildren(table);
 }
 
+// -- fair comparisons: its own block (loadFair), so a failure here leaves the charts above standing --
+
+const Z95 = 1.959963984540054, Z998 = 3.090232306167813;  // the two-sided 95% and 99.8% normal quantiles
+const LIMIT_STYLE = {"95%": {dash: "dash", color: "#7f8c9a"}, "99.8%": {dash: "dot", color: "#a61b1b"}};
+// the legend below the axis title, short names so it fits a phone's width
+const FAIR_LEGEND = {legend: {orientation: "h", y: -0.3, entrywidth: 0.5, entrywidthmode: "fraction", traceorder: "normal"},
+                     margin: {t: 60, l: 55, r: 15, b: 110}};
+const SPC_COLOURS = {special_cause_improvement: "#1f77b4", special_cause_concern: "#ff7f0e",
+                     special_cause_neither: "#7f7f7f", common_cause: "#9aa5b1"};
+
+function fairFunnel(rows, measure) {
+  // standardised ratios on the SHMI funnel: limits exp(±z·√(1/E + τ²)) around O/E = 1 (docs/measures.md)
+  const shown = rows.filter(r => r.base_measure === measure && r.ratio !== null && r.expected);
+  const el = "chart-fair-funnel";
+  if (!shown.length) {
+    Plotly.newPlot(el, [], layout(`${SHORT[measure] || measure}: no ratio to show<br>(small numbers suppressed)`), config);
+    return;
+  }
+  const tau2 = (shown[0].funnel || {}).tau2 || 0;
+  const top = Math.max(...shown.map(r => r.expected)) * 1.1;
+  const xs = Array.from({length: 80}, (_, i) => Math.max(1, top * (i + 1) / 80));
+  const traces = [];
+  for (const [name, z] of [["95%", Z95], ["99.8%", Z998]]) {
+    for (const sign of [1, -1]) {
+      traces.push({x: xs, y: xs.map(e => Math.exp(sign * z * Math.sqrt(1 / e + tau2))), mode: "lines",
+        name: `${name} limit`, legendgroup: name, showlegend: sign === 1, line: LIMIT_STYLE[name],
+        hoverinfo: "skip"});
+    }
+  }
+  traces.push({x: [0, top], y: [1, 1], mode: "lines", name: "O/E = 1", line: {color: "#1d2733"}});
+  const unit = r => r.commissioner ? `${r.provider} (${r.commissioner})` : r.provider;
+  const out = r => (r.funnel || {}).outlier;
+  traces.push({x: shown.map(r => r.expected), y: shown.map(r => r.ratio), mode: "markers+text", name: "provider",
+    text: shown.map(r => out(r) ? `${unit(r)} (${out(r)})` : ""), textposition: "top right",
+    cliponaxis: false,
+    hovertext: shown.map(r => `${unit(r)}: O/E ${r.ratio.toFixed(2)}, raw ${(100 * r.raw_rate).toFixed(1)}%`),
+    hoverinfo: "text", marker: {size: 9, color: shown.map(r => out(r) ? "#a61b1b" : "#1f77b4")}});
+  Plotly.newPlot(el, traces, layout(`${SHORT[measure] || measure}: observed / expected<br>by provider, case-mix adjusted`,
+    {xaxis: {title: {text: "expected cases (for these patients)"}, automargin: true},
+     yaxis: {title: {text: "observed / expected"}, automargin: true}, ...FAIR_LEGEND}), config);
+}
+
+function fairSpc(points, measure, adjusted) {
+  const shown = points.filter(p => p.value !== null && p.value !== undefined);
+  const el = "chart-fair-spc";
+  const basis = adjusted ? "case-mix adjusted rate" : "rate";
+  if (!shown.length) {
+    Plotly.newPlot(el, [], layout(`${SHORT[measure] || measure}: no month to show<br>(small numbers suppressed)`), config);
+    return;
+  }
+  const x = shown.map(p => p.month);
+  const line = (key, name, style) => ({x, y: shown.map(p => p[key]), mode: "lines", name, line: style});
+  const traces = [
+    line("upper_process_limit", "limits", {dash: "dot", color: "#7f8c9a"}),
+    Object.assign(line("lower_process_limit", "limits", {dash: "dot", color: "#7f8c9a"}), {showlegend: false}),
+    line("mean", "mean", {color: "#1d2733"}),
+    {x, y: shown.map(p => p.value), mode: "lines+markers", name: adjusted ? "adjusted" : "rate",
+     line: {color: "#9aa5b1"},
+     marker: {size: 8, color: shown.map(p => SPC_COLOURS[p.point_type] || "#9aa5b1")},
+     hovertext: shown.map(p => (p.point_type || "").replaceAll("_", " ")), hoverinfo: "x+y+text"},
+  ];
+  if (shown[0].target !== null && shown[0].target !== undefined) {
+    traces.push(line("target", "target", {dash: "dash", color: "#2ca02c"}));
+  }
+  const hidden = points.length - shown.length;
+  Plotly.newPlot(el, traces, layout(`${SHORT[measure] || measure}: monthly XmR chart<br>of the ${basis}` +
+      (hidden ? `, ${hidden} month(s) suppressed` : ""),
+    {xaxis: {title: {text: "month"}, automargin: true},
+     yaxis: {title: {text: `${basis}, %`}, tickformat: ".0%", automargin: true}, ...FAIR_LEGEND}), config);
+}
+
+async function loadFair(id) {
+  const status = document.getElementById("fair-status");
+  const measure = document.getElementById("fair-measure").value;
+  const adjusted = document.getElementById("fair-adjusted").checked;
+  try {
+    const [rows, points] = await Promise.all([
+      api(`/api/contracts/${id}/adjusted?measure=${measure}`),
+      api(`/api/contracts/${id}/spc?measure=${measure}&adjusted=${adjusted}`)]);
+    fairFunnel(rows, measure);
+    fairSpc(points, measure, adjusted);
+    status.textContent = "Funnel limits widened for overdispersion (SHMI method); an outlier lies outside the 99.8% " +
+      "limits. SPC: Making Data Count rules; orange a concern, blue an improvement.";
+  } catch (error) {
+    const span = document.createElement("span");
+    span.className = "error";
+    span.textContent = error.message;
+    status.replaceChildren(span);
+  }
+}
+
 async function load() {
   const status = document.getElementById("status");
   try {
@@ -176,6 +267,7 @@ async function load() {
     measuresChart(measures, select.targets[select.value] || {});
     viabilityChart(viability);
     accountabilityTable(accountability);
+    loadFair(id);  // its own block: not awaited, its errors shown beside it
     status.textContent = `Showing ${select.options[select.selectedIndex].text} as ${document.getElementById("role").textContent}` +
       (who.role === "public" ? ": the latest published period; counts below 8 suppressed, others rounded to 5." : ".");
   } catch (error) {
@@ -198,4 +290,8 @@ document.getElementById("forget").addEventListener("click", () => {
   load();
 });
 document.getElementById("contract").addEventListener("change", load);
+for (const input of ["fair-measure", "fair-adjusted"]) {
+  document.getElementById(input).addEventListener("change",
+    () => loadFair(encodeURIComponent(document.getElementById("contract").value)));
+}
 load();

@@ -289,7 +289,43 @@ class _Generator:
         person = self.draw_people(count, self.cancer_band_weight, want_male)
         t0 = rng.integers(0, self.span, count)
         drawn = self.person_parts[-1]
+        self._older_deprived_elsewhere(drawn)
+        self.cancer_age = drawn["age"]
         return _Cohort(count, person, site, t0, drawn["imd"], drawn["home"])
+
+    def _older_deprived_elsewhere(self, drawn: dict[str, np.ndarray]) -> None:
+        """Send a share of the older, more deprived cancer patients of some commissioners to one provider
+        (rates.yaml ``case_mix.older_deprived``, a deliberate synthetic difference in case-mix).
+
+        The draw comes from a stream of its own (seeded from the economy's seed), so the main stream,
+        and with it every other number of the economy, is the same as without it."""
+        rule = self.r.get("case_mix", {}).get("older_deprived")
+        if not rule:
+            return
+        own = np.random.default_rng([self.seed, 18])
+        comms = [self.commissioners.index(c) for c in rule["commissioners"]]
+        eligible = (
+            np.isin(drawn["comm"], comms)
+            & (drawn["age"] >= rule["min_age"])
+            & np.isin(drawn["imd"], [q - 1 for q in rule["imd"]])
+        )
+        moved = eligible & (own.random(len(eligible)) < rule["share"])
+        drawn["home"][moved] = self.provider_index[rule["provider"]]  # in place: the person's record too
+
+    def _case_mix(self, key: str, c: _Cohort) -> np.ndarray:
+        """Each patient's multiplier ``key`` by age band (rates.yaml ``case_mix``; 1 without it)."""
+        mix = self.r.get("case_mix")
+        if not mix or key not in mix:
+            return np.ones(c.count)
+        band = np.searchsorted(np.array(mix["age_from"]), self.cancer_age, side="right") - 1
+        return np.array(mix[key], float)[band]
+
+    def _worse_quality(self, key: str, c: _Cohort) -> np.ndarray:
+        """Each patient's multiplier ``key`` from their provider's quality (``case_mix.worse_quality``)."""
+        rule = self.r.get("case_mix", {}).get("worse_quality")
+        if not rule or key not in rule:
+            return np.ones(c.count)
+        return np.where(c.home == self.provider_index[rule["provider"]], float(rule[key]), 1.0)
 
     def _site_values(self, key: str) -> np.ndarray:
         """One value per tumour site (in the rates' order) from each site's ``key``."""
@@ -298,6 +334,7 @@ class _Generator:
     def _referral_routes(self, c: _Cohort) -> np.ndarray:
         """Each cancer's route in, by site; emergencies more likely in deprived areas."""
         emerg_mult = np.array(self.r["deprivation"]["emergency_multiplier"])[c.imd]
+        emerg_mult = emerg_mult * self._case_mix("emergency_multiplier", c)
         routes = [s["routes"] for s in self.r["cancer"]["sites"].values()]
         p = {k: np.array([s[k] for s in routes])[c.site] for k in ("emergency", "screening", "upgrade")}
         p["emergency"] = np.minimum(0.9, p["emergency"] * emerg_mult)
@@ -316,13 +353,15 @@ class _Generator:
         return route
 
     def _stages(self, c: _Cohort) -> np.ndarray:
-        """Stage 1–4 at diagnosis, by site; later after an emergency presentation and in deprived areas."""
+        """Stage 1–4 at diagnosis, by site; later after an emergency presentation, in deprived areas, in
+        older patients and at a provider of worse quality (``case_mix``)."""
         emergency = c.route == ROUTE["emergency"]
         stage_mix = np.array(self._site_values("stage"), float)[c.site]
         emergency_mix = np.array(self.r["cancer"]["emergency_stage"], float)
         in_situ = np.array([n == "in_situ" for n in self.site_names])[c.site]
         stage_mix[emergency & ~in_situ] = emergency_mix
         late = np.array(self.r["deprivation"]["late_stage_multiplier"])[c.imd]
+        late = late * self._case_mix("late_stage_multiplier", c) * self._worse_quality("late_stage_multiplier", c)
         stage_mix[:, 2:] *= late[:, None]
         stage_mix /= stage_mix.sum(axis=1, keepdims=True)
         stage = 1 + (self.rng.random(c.count)[:, None] > np.cumsum(stage_mix, axis=1)).sum(axis=1)
@@ -361,7 +400,9 @@ class _Generator:
         later deaths at a lower hazard (most fall after the window)."""
         r, rng = self.r, self.rng
         s1y = np.array(self._site_values("survival_1y"))[c.site, c.stage - 1]
-        p_die = np.minimum(0.99, (1 - s1y) * np.array(r["deprivation"]["death_1y_multiplier"])[c.imd])
+        mult = np.array(r["deprivation"]["death_1y_multiplier"])[c.imd]
+        mult = mult * self._case_mix("death_1y_multiplier", c) * self._worse_quality("death_1y_multiplier", c)
+        p_die = np.minimum(0.99, (1 - s1y) * mult)
         dies_1y = rng.random(c.count) < p_die
         later_rate = np.maximum(p_die * r["deaths"]["later_year_death_share_of_1y"], 1e-6)
         return np.where(

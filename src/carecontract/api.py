@@ -279,7 +279,7 @@ def money_by_kind(terms: TermsLike, store: str | Path | Store) -> pd.DataFrame:
     from carecontract.publish.money import money_by_kind as by_kind
 
     t = _terms(terms)
-    return pd.DataFrame(by_kind(PaymentBook(store, t).ledger_rows(), t.contract))
+    return pd.DataFrame(by_kind(PaymentBook(store, t).paid_rows(), t.contract))
 
 
 def build_baseline(

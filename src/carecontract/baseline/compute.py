@@ -119,7 +119,7 @@ def build_baseline(
     terms = terms if terms is not None else run.terms
     act = activity_rows(run.events, terms)
     flows = patient_flows(run.events).to_pyarrow().to_pylist()
-    payments = payment_flows(PaymentBook(run, terms).ledger_rows()) if terms is not None else []
+    payments = payment_flows(PaymentBook(run, terms).paid_rows()) if terms is not None else []
     return Baseline(act, flows, payments)
 
 

@@ -76,7 +76,7 @@ def _money(pounds: float) -> dict[str, Any]:
 
 def _when(day: Any) -> str:
     """OCDS dates are date-times; a contract date is taken as midnight UTC."""
-    return f"{day.isoformat()}T00:00:00Z"
+    return f"{day if isinstance(day, str) else day.isoformat()}T00:00:00Z"
 
 
 def _party_id(account: str) -> str:
@@ -150,33 +150,52 @@ def _documents(records: list[dict[str, Any]], section: str) -> list[dict[str, An
     return out
 
 
+def _pairs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any], int]]:
+    """A balanced transaction as transfers between two accounts, each (payer, payee, pence): a
+    journal's true-up moves money from every commissioner to the prime at once. Matched greedily in
+    posting order, so a two-account transfer is itself, and the pence of every pair add up to it."""
+    payers = [[r, -r["pence"]] for r in rows if r["pence"] < 0]
+    payees = [[r, r["pence"]] for r in rows if r["pence"] > 0]
+    out = []
+    i = j = 0
+    while i < len(payers) and j < len(payees):
+        pence = min(payers[i][1], payees[j][1])
+        out.append((payers[i][0], payees[j][0], pence))
+        payers[i][1] -= pence
+        payees[j][1] -= pence
+        i += payers[i][1] == 0
+        j += payees[j][1] == 0
+    return out
+
+
 def _transactions(book: PaymentBook, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One OCDS transaction per ledger transfer between two different organisations."""
+    """One OCDS transaction per transfer between two different organisations, of what was paid
+    (:meth:`PaymentBook.paid_rows`: the journal's payments on account, true-ups and reconciliations,
+    else the closed statements), each linked to the payment milestone of its contract year."""
     by_txn: dict[str, list[dict[str, Any]]] = {}
-    for row in book.ledger_rows():
+    for row in book.paid_rows():
         by_txn.setdefault(row["txn"], []).append(row)
     starts = {d.year: d for d in book.terms.contract.contract_years()}
     out = []
     for txn, rows in by_txn.items():
-        payers = [r for r in rows if r["pence"] < 0]
-        payees = [r for r in rows if r["pence"] > 0]
-        if len(payers) != 1 or len(payees) != 1:
-            raise PublishError(f"ledger transaction {txn} is not a transfer between two accounts")
-        payer, payee = payers[0], payees[0]
-        if not all(accounts.kind(r["account"]) in ORGANISATION_ACCOUNTS for r in (payer, payee)):
-            continue  # the prime moving money into its own retained income
-        year = payer["period"]
-        out.append(
-            {
-                "id": txn,
-                "source": f"urn:carecontract:ledger:{slug(book.terms.contract.name)}:{payer['rule']}",
-                "date": _when(starts.get(year) or book.terms.contract.term.start),
-                "value": _money(payee["pence"] / 100),
-                "payer": _reference(parties, _party_id(payer["account"])),
-                "payee": _reference(parties, _party_id(payee["account"])),
-                "relatedImplementationMilestone": {"id": _payment_id(year), "title": _payment_title(book, year)},
-            }
-        )
+        if sum(r["pence"] for r in rows) != 0:
+            raise PublishError(f"ledger transaction {txn} does not balance")
+        pairs = _pairs(rows)
+        for n, (payer, payee, pence) in enumerate(pairs):
+            if not all(accounts.kind(r["account"]) in ORGANISATION_ACCOUNTS for r in (payer, payee)):
+                continue  # the prime moving money into its own retained income; money into or out of suspense
+            year = payer["period"]
+            out.append(
+                {
+                    "id": txn if len(pairs) == 1 else f"{txn}-{n + 1}",
+                    "source": f"urn:carecontract:ledger:{slug(book.terms.contract.name)}:{payer['rule']}",
+                    "date": _when(payer.get("on") or starts.get(year) or book.terms.contract.term.start),
+                    "value": _money(pence / 100),
+                    "payer": _reference(parties, _party_id(payer["account"])),
+                    "payee": _reference(parties, _party_id(payee["account"])),
+                    "relatedImplementationMilestone": {"id": _payment_id(year), "title": _payment_title(book, year)},
+                }
+            )
     return out
 
 
@@ -221,7 +240,24 @@ def _payment_milestones(book: PaymentBook) -> list[dict[str, Any]]:
                 "value": _money(net / 100),
             }
         )
-    return out
+    closed = _closed(book)
+    on_account: dict[int, int] = {}
+    for r in book.paid_rows():
+        if r["period"] not in closed and r["rule"] == "on_account" and r["pence"] > 0:
+            on_account[r["period"]] = on_account.get(r["period"], 0) + r["pence"]
+    for year, pence in sorted(on_account.items()):
+        out.append(
+            {
+                "id": _payment_id(year),
+                "title": _payment_title(book, year),
+                "type": "payment",
+                "description": f"Payments on account so far (£{pence / 100:,.2f}); the year is not reconciled yet.",
+                "dueDate": _when(c.term.year_end(year - c.term.start.year)),
+                "status": "scheduled",
+                "value": _money(pence / 100),
+            }
+        )
+    return sorted(out, key=lambda m: m["id"])
 
 
 def _agreed_metrics(terms: Terms) -> list[dict[str, Any]]:
@@ -278,7 +314,7 @@ def _observed_metrics(book: PaymentBook) -> list[dict[str, Any]]:
         }
         for m, obs in observed.items()
     ]
-    kinds = money_by_kind(book.ledger_rows(), c)
+    kinds = money_by_kind(book.paid_rows(), c)
     if kinds:
         metrics.append(
             {

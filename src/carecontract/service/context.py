@@ -151,7 +151,7 @@ class ServiceContext:
     def ledger(self, name: str) -> list[dict[str, Any]]:
         """Every posting of the contract's closed periods."""
         terms = self.contract(name)
-        return self._cache.get(("ledger", name), lambda: PaymentBook(self.run().with_terms(terms), terms).ledger_rows())
+        return self._cache.get(("ledger", name), lambda: PaymentBook(self.run().with_terms(terms), terms).paid_rows())
 
     def accountability(self, name: str, first: date, last: date, as_at: str | None = None) -> list[dict[str, Any]]:
         terms = self.contract(name)

@@ -1,0 +1,85 @@
+"""What was actually paid, on every surface: one set of components, from the journal where ``pay`` posted.
+
+Counts are made independently from the journal's own postings, never from the figures the code
+under test reports.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from carecontract.cli import app
+from carecontract.payments import accounts
+from carecontract.payments.book import PaymentBook
+from carecontract.payments.components import PAID, WENT, component_table, payment_components, totals
+from carecontract.payments.disputes import open_dispute
+from carecontract.payments.journal import Journal
+from carecontract.payments.settle import post_until
+from carecontract.publish.money import money_by_kind
+from carecontract.terms import load_terms
+from tests.conftest import CANCER_TERMS
+
+TODAY = date(2026, 1, 1)
+
+
+def _paid(tmp_path: Path, paid_store: Path) -> Path:
+    local = tmp_path / "store"
+    shutil.copytree(paid_store, local)
+    post_until(load_terms(CANCER_TERMS), local, date(2019, 5, 15), [2017, 2018], today=TODAY)
+    return local
+
+
+def test_paid_rows_are_the_journal_where_pay_posted_and_statements_elsewhere(paid_store: Path, tmp_path: Path) -> None:
+    local = _paid(tmp_path, paid_store)
+    terms = load_terms(CANCER_TERMS)
+    book = PaymentBook(local, terms)
+    rows = book.paid_rows()
+    journal = Journal(book.root, terms.contract.name).rows()
+    assert {r["period"] for r in rows if r["source"] == "journal"} == {r["period"] for r in journal} == {2017, 2018}
+    assert {r["period"] for r in rows if r["source"] == "statement"} == {2019}  # closed only, never posted
+    assert len([r for r in rows if r["source"] == "journal"]) == len(journal)
+    # 2018 is reconciled on 2019-06-01, after --until: only payments on account so far, all with the prime
+    on_account_2018 = sum(r["pence"] for r in journal if r["period"] == 2018 and r["account"].startswith("prime:"))
+    comps = payment_components(rows, terms.contract)
+    held = [c for c in comps if c["year"] == 2018 and c["group"] == "held"]
+    assert [c["pence"] for c in held] == [on_account_2018] and on_account_2018 > 0
+
+
+def test_the_table_adds_up_counted_from_the_journal_and_by_kind_agrees(paid_store: Path, tmp_path: Path) -> None:
+    local = _paid(tmp_path, paid_store)
+    terms = load_terms(CANCER_TERMS)
+    journal = Journal(PaymentBook(local, terms).root, terms.contract.name)
+    open_dispute(journal, terms.contract, 2017, "PRIME1", 12_345, "Schedule 3", "evidence", on=TODAY)
+    rows = PaymentBook(local, terms).paid_rows()
+    comps = payment_components(rows, terms.contract)
+    table = component_table(comps, terms.contract)
+    by_account: dict[tuple[int, str], int] = defaultdict(int)
+    for r in rows:
+        by_account[(r["period"], accounts.kind(r["account"]))] += r["pence"]
+    for year in table["years"]:
+        paid = -by_account[(year, accounts.COMMISSIONER)]
+        assert table["totals"][year][PAID] == table["totals"][year][WENT] == paid
+        assert table["balanced"][year]
+        lines = sum(x["pence"][year] or 0 for x in table["lines"] if x["section"] == WENT)
+        assert lines == paid
+    # the disputed amount sits in suspense, shown as its own line, and is not paid to anyone
+    assert sum(x["pence"][2017] or 0 for x in table["lines"] if x["group"] == "suspense") == 12_345
+    assert all(x["note"][y] for x in table["lines"] for y in table["years"] if (x["pence"][y] or 0) < 0)
+    # money by kind: the same rows; payees plus what was returned add up to what the commissioners paid the prime
+    kinds = money_by_kind(rows, terms.contract)
+    for year, sums in totals(comps).items():
+        shares = sum(c["pence"] for c in comps if c["year"] == year and c["group"] in ("gain_share", "loss_share"))
+        assert sum(k["pence"] for k in kinds if k["year"] == year) == sums[PAID] - shares
+
+
+def test_an_as_at_before_any_submission_is_one_line(paid_store: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["baseline", str(CANCER_TERMS), "--store", str(paid_store), "--as-at", "2000-01-01"]
+    )
+    assert result.exit_code == 2
+    assert "held no submission then" in result.output and "Traceback" not in result.output

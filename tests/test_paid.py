@@ -83,3 +83,20 @@ def test_an_as_at_before_any_submission_is_one_line(paid_store: Path) -> None:
     )
     assert result.exit_code == 2
     assert "held no submission then" in result.output and "Traceback" not in result.output
+
+
+def test_the_notebook_pays_through_the_calendar_as_the_cli(paid_store: Path, tmp_path: Path) -> None:
+    import carecontract as cc
+
+    local = tmp_path / "store"
+    shutil.copytree(paid_store, local)
+    terms = load_terms(CANCER_TERMS)
+    run = cc.pay(terms, local, periods=[2017], until="2019-05-15")
+    journal = Journal(PaymentBook(local, terms).root, terms.contract.name).entries()
+    assert {e["key"] for e in run.posted} == {e["key"] for e in journal}  # the same journal as `pay`
+    assert sum(e["key"].startswith("on_account:2017:") for e in journal) == 12
+    assert any(e["key"] == "reconciliation:2017:1" for e in journal)
+    assert run.balanced and int(run.ledger()["pence"].sum()) == 0
+    assert cc.pay(terms, local, periods=[2017], until="2019-05-15").posted == []  # idempotent
+    comps = run.components(terms.contract)
+    assert set(comps["section"]) == {PAID, WENT}

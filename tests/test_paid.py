@@ -100,3 +100,51 @@ def test_the_notebook_pays_through_the_calendar_as_the_cli(paid_store: Path, tmp
     assert cc.pay(terms, local, periods=[2017], until="2019-05-15").posted == []  # idempotent
     comps = run.components(terms.contract)
     assert set(comps["section"]) == {PAID, WENT}
+
+
+def test_ocds_publishes_what_was_paid_and_each_dispute_step(paid_store: Path, tmp_path: Path) -> None:
+    from carecontract.payments.disputes import resolve, respond
+    from carecontract.publish.ocds import release_package
+    from tests.ocds_validation import validation_errors
+
+    local = _paid(tmp_path, paid_store)
+    terms = load_terms(CANCER_TERMS)
+    journal = Journal(PaymentBook(local, terms).root, terms.contract.name)
+    d = open_dispute(journal, terms.contract, 2017, "PRIME1", 50_000, "Schedule 3 para 4", "rate misread", on=TODAY)
+    respond(journal, terms.contract, d["id"], "05D", "we read it as published", on=TODAY)
+    resolve(journal, terms.contract, d["id"], "partly", "half of it", awarded_pence=25_000, on=TODAY, who="panel")
+    package = release_package(terms, local)
+    assert validation_errors(package, tmp_path) == []
+    implementation = package["releases"][-1]["contracts"][0]["implementation"]
+    milestones = {m["id"]: m for m in implementation["milestones"]}
+    # every transaction pays a milestone that is published; 2018 is on account only, so far
+    assert all(t["relatedImplementationMilestone"]["id"] in milestones for t in implementation["transactions"])
+    assert milestones["payment-2018"]["status"] == "scheduled"
+    # commissioners → prime, counted from the journal's own postings (on account and true-up)
+    rows = journal.rows()
+    commissioners = {f"carecontract-{c.code}" for c in terms.contract.commissioners}
+    prime = f"carecontract-{terms.contract.prime.code}"
+    for year in (2017, 2018):
+        into = sum(
+            r["pence"]
+            for r in rows
+            if r["period"] == year and r["rule"] in ("on_account", "true_up") and r["account"].startswith("prime:")
+        )
+        published = sum(
+            round(t["value"]["amount"] * 100)
+            for t in implementation["transactions"]
+            if t["relatedImplementationMilestone"]["id"] == f"payment-{year}"
+            and t["payer"]["id"] in commissioners
+            and t["payee"]["id"] == prime
+        ) - sum(
+            round(t["value"]["amount"] * 100)
+            for t in implementation["transactions"]
+            if t["relatedImplementationMilestone"]["id"] == f"payment-{year}"
+            and t["payer"]["id"] == prime
+            and t["payee"]["id"] in commissioners
+            and t["source"].endswith(":true_up")
+        )
+        assert published == into
+    dispute = milestones[f"dispute-{d['id']}"]
+    assert dispute["status"] == "met" and len(dispute["documents"]) == 3  # notice, reply, resolution
+    assert "Schedule 3 para 4" in dispute["description"] and "£250.00 awarded" in dispute["description"]

@@ -212,6 +212,20 @@ def _closed(book: PaymentBook) -> dict[int, dict[str, Any]]:
     return {v["period"]: v for v in book.manifest()["versions"]}
 
 
+def _on_account_only(book: PaymentBook) -> dict[int, int]:
+    """Years the journal has paid on account and not reconciled yet, with what was paid so far (pence):
+    a statement closed for such a year (``close``) is what is due, not what was paid."""
+    from carecontract.payments.journal import Journal
+
+    entries = Journal(book.root, book.terms.contract.name).entries()
+    reconciled = {e["year"] for e in entries if e["kind"] in ("reconciliation", "subsequent")}
+    paid: dict[int, int] = {}
+    for e in entries:
+        if e["kind"] == "on_account" and e["year"] not in reconciled:
+            paid[e["year"]] = paid.get(e["year"], 0) + int(e["pence"])
+    return paid
+
+
 def _payment_milestones(book: PaymentBook) -> list[dict[str, Any]]:
     """One ``payment`` milestone per closed contract year: what it pays for, its value (what the
     commissioners paid, net of any gain/loss share) and when it was met (the year closed)."""
@@ -240,11 +254,8 @@ def _payment_milestones(book: PaymentBook) -> list[dict[str, Any]]:
                 "value": _money(net / 100),
             }
         )
-    closed = _closed(book)
-    on_account: dict[int, int] = {}
-    for r in book.paid_rows():
-        if r["period"] not in closed and r["rule"] == "on_account" and r["pence"] > 0:
-            on_account[r["period"]] = on_account.get(r["period"], 0) + r["pence"]
+    on_account = _on_account_only(book)
+    out = [m for m in out if int(m["id"].removeprefix("payment-")) not in on_account]
     for year, pence in sorted(on_account.items()):
         out.append(
             {
@@ -258,6 +269,62 @@ def _payment_milestones(book: PaymentBook) -> list[dict[str, Any]]:
             }
         )
     return sorted(out, key=lambda m: m["id"])
+
+
+_STEP_TITLES = {
+    "open": "Notice of calculation error",
+    "respond": "Reply to the notice",
+    "resolve": "Resolution",
+}
+_DISPUTE_STATUS = {"disputed": "scheduled", "under_review": "scheduled", "resolved": "met"}
+
+
+def _dispute_milestones(book: PaymentBook) -> list[dict[str, Any]]:
+    """One milestone per dispute over a reconciliation (a notice of calculation error), with each
+    step as it was recorded (notice, reply, resolution) as a document of its own: who, when, the
+    clause, the amount held in suspense and, once resolved, the amount awarded. The Accord Project's
+    obligation states (disputed, under review, resolved) are said in words; the OCDS milestone
+    status is ``scheduled`` while the dispute is open (due: the reply date) and ``met`` once
+    resolved. The decision log's record of each step is published with the contract's documents."""
+    from carecontract.payments.disputes import list_disputes
+    from carecontract.payments.journal import Journal
+
+    c = book.terms.contract
+    out = []
+    for d in list_disputes(Journal(book.root, c.name)):
+        state = d["status"].replace("_", " ")
+        documents = []
+        for n, step in enumerate(d["steps"], 1):
+            text = f"{step['text']} (by {step['who'] or 'the parties'} on {step['on']}"
+            text += "; reply late)" if step.get("late") else ")"
+            documents.append(
+                {
+                    "id": f"dispute-{d['id']}-{n}",
+                    "documentType": DOCUMENTS["dispute"][0],
+                    "title": f"{_STEP_TITLES.get(step['step'], step['step'])} (dispute {d['id']})",
+                    "description": text,
+                    "datePublished": step["at"].replace("+00:00", "Z"),
+                }
+            )
+        description = (
+            f"{c.name}, {d['reconciliation']}: {d['by']} disputes £{d['amount_pence'] / 100:,.2f} under "
+            f"{d['clause']}; held in suspense while open (not paid, not lost). State: {state}."
+        )
+        if d["status"] == "resolved":
+            description += f" Outcome: {d.get('outcome')}, £{(d.get('awarded_pence') or 0) / 100:,.2f} awarded."
+        milestone: dict[str, Any] = {
+            "id": f"dispute-{d['id']}",
+            "title": f"Dispute {d['id']} over the payment for {d['year']}/{str(d['year'] + 1)[-2:]}",
+            "type": "assessment",
+            "description": description,
+            "dueDate": _when(d["reply_due"]),
+            "status": _DISPUTE_STATUS.get(d["status"], "scheduled"),
+            "documents": documents,
+        }
+        if d["status"] == "resolved":
+            milestone["dateMet"] = _when(d["steps"][-1]["on"])
+        out.append(milestone)
+    return out
 
 
 def _agreed_metrics(terms: Terms) -> list[dict[str, Any]]:
@@ -482,7 +549,7 @@ def _releases(
     tender, award, contract = _tender(terms, rationale, buyer), _award(terms, prime), _contract(terms, records)
     implementation: dict[str, Any] = {
         "transactions": _transactions(book, parties),
-        "milestones": _milestones(book) + _payment_milestones(book),
+        "milestones": _milestones(book) + _payment_milestones(book) + _dispute_milestones(book),
     }
     if metrics := _observed_metrics(book):
         implementation["metrics"] = metrics

@@ -148,3 +148,26 @@ def test_ocds_publishes_what_was_paid_and_each_dispute_step(paid_store: Path, tm
     dispute = milestones[f"dispute-{d['id']}"]
     assert dispute["status"] == "met" and len(dispute["documents"]) == 3  # notice, reply, resolution
     assert "Schedule 3 para 4" in dispute["description"] and "£250.00 awarded" in dispute["description"]
+
+
+def test_the_service_shows_what_was_paid_with_its_disputes(paid_store: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from carecontract.service import Principal, Tokens, create_app
+
+    local = _paid(tmp_path, paid_store)
+    terms = load_terms(CANCER_TERMS)
+    journal = Journal(PaymentBook(local, terms).root, terms.contract.name)
+    d = open_dispute(journal, terms.contract, 2017, "05D", 7_000, "Schedule 3", "double counted", on=TODAY)
+    tokens = Tokens({"p": Principal("prime", "PRIME1"), "s": Principal("provider", "RJE")})
+    client = TestClient(create_app(local, [terms], tokens, stress_runs=50))
+    body = client.get("/api/contracts/staffordshire-cancer-care/payments", headers={"Authorization": "Bearer p"}).json()
+    assert body["source"] == ["journal", "statement"]  # 2017, 2018 posted; 2019 only closed
+    table = body["component_table"]
+    rows = journal.rows()
+    for year in (2017, 2018):
+        paid = -sum(r["pence"] for r in rows if r["period"] == year and r["account"].startswith("commissioner:"))
+        assert round(table["totals"][str(year)][PAID] * 100) == round(table["totals"][str(year)][WENT] * 100) == paid
+    assert [x["id"] for x in body["disputes"]] == [d["id"]]
+    sub = client.get("/api/contracts/staffordshire-cancer-care/payments", headers={"Authorization": "Bearer s"}).json()
+    assert "disputes" not in sub and "component_table" not in sub

@@ -98,6 +98,17 @@ function paymentsTable(data, byKind) {
     }
     parts.push(table, notes);
   }
+  if (data.disputes && data.disputes.length) {
+    // each notice of calculation error: its state and the amount held in suspense while it is open
+    const list = document.createElement("ul");
+    for (const d of data.disputes) {
+      const li = document.createElement("li");
+      li.textContent = `Dispute ${d.id} (${d.reconciliation}, by ${d.by}, ${d.clause}): £${(d.amount_pence / 100).toFixed(2)} ` +
+        `${d.status === "resolved" ? "resolved" : "held in suspense, " + d.status.replace("_", " ")}.`;
+      list.append(li);
+    }
+    parts.push(list);
+  }
   if (byKind && byKind.length) {
     const table = document.createElement("table");
     headerRow(table, ["year", "kind of organisation", "received £m", "share of value"]);

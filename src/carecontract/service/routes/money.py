@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook
 from carecontract.payments.components import account_name, component_table, payment_components
+from carecontract.payments.disputes import disputes_of
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish.disclosure import public_accountability
 from carecontract.publish.money import money_by_kind
@@ -53,6 +54,8 @@ def payments(who: Annotated[Principal, Depends(allowed("payments"))], ctx: Conte
     }
     if who.role in ("public", "auditor", "prime"):  # the whole year's components: every account is visible to them
         out |= _components(rows, contract)
+    if who.role != "provider":  # notices of calculation error are between the commissioners and the prime
+        out["disputes"] = disputes_of(ctx.run().with_terms(terms), terms)
     if who.role == "auditor":
         out["entries"] = rows
     return out

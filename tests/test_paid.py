@@ -171,3 +171,23 @@ def test_the_service_shows_what_was_paid_with_its_disputes(paid_store: Path, tmp
     assert [x["id"] for x in body["disputes"]] == [d["id"]]
     sub = client.get("/api/contracts/staffordshire-cancer-care/payments", headers={"Authorization": "Bearer s"}).json()
     assert "disputes" not in sub and "component_table" not in sub
+
+
+def test_baseline_payment_flows_split_a_true_up_between_every_commissioner(paid_store: Path, tmp_path: Path) -> None:
+    from carecontract.baseline.compute import payment_flows
+
+    local = _paid(tmp_path, paid_store)
+    terms = load_terms(CANCER_TERMS)
+    rows = PaymentBook(local, terms).paid_rows([2017])
+    flows = payment_flows(rows)
+    # each account's net, from the flows, is its net from the postings themselves
+    net: dict[str, int] = defaultdict(int)
+    for f in flows:
+        net[f["from"]] -= f["pence"]
+        net[f["to"]] += f["pence"]
+    counted: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counted[r["account"]] += r["pence"]
+    assert {a: p for a, p in net.items() if p} == {a: p for a, p in counted.items() if p}
+    paying = {f["from"] for f in flows if f["rule"] in ("on_account", "true_up")}
+    assert {accounts.commissioner(c.code) for c in terms.contract.commissioners} <= paying

@@ -34,6 +34,7 @@ from typing import Any
 from carecontract.errors import UserError
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook, slug
+from carecontract.payments.ledger import transfers
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.money import money_by_kind
 from carecontract.records.store import Store
@@ -150,24 +151,6 @@ def _documents(records: list[dict[str, Any]], section: str) -> list[dict[str, An
     return out
 
 
-def _pairs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any], int]]:
-    """A balanced transaction as transfers between two accounts, each (payer, payee, pence): a
-    journal's true-up moves money from every commissioner to the prime at once. Matched greedily in
-    posting order, so a two-account transfer is itself, and the pence of every pair add up to it."""
-    payers = [[r, -r["pence"]] for r in rows if r["pence"] < 0]
-    payees = [[r, r["pence"]] for r in rows if r["pence"] > 0]
-    out = []
-    i = j = 0
-    while i < len(payers) and j < len(payees):
-        pence = min(payers[i][1], payees[j][1])
-        out.append((payers[i][0], payees[j][0], pence))
-        payers[i][1] -= pence
-        payees[j][1] -= pence
-        i += payers[i][1] == 0
-        j += payees[j][1] == 0
-    return out
-
-
 def _transactions(book: PaymentBook, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One OCDS transaction per transfer between two different organisations, of what was paid
     (:meth:`PaymentBook.paid_rows`: the journal's payments on account, true-ups and reconciliations,
@@ -180,7 +163,7 @@ def _transactions(book: PaymentBook, parties: list[dict[str, Any]]) -> list[dict
     for txn, rows in by_txn.items():
         if sum(r["pence"] for r in rows) != 0:
             raise PublishError(f"ledger transaction {txn} does not balance")
-        pairs = _pairs(rows)
+        pairs = transfers(rows)
         for n, (payer, payee, pence) in enumerate(pairs):
             if not all(accounts.kind(r["account"]) in ORGANISATION_ACCOUNTS for r in (payer, payee)):
                 continue  # the prime moving money into its own retained income; money into or out of suspense

@@ -169,6 +169,11 @@ def test_the_service_shows_what_was_paid_with_its_disputes(paid_store: Path, tmp
         paid = -sum(r["pence"] for r in rows if r["period"] == year and r["account"].startswith("commissioner:"))
         assert round(table["totals"][str(year)][PAID] * 100) == round(table["totals"][str(year)][WENT] * 100) == paid
     assert [x["id"] for x in body["disputes"]] == [d["id"]]
+    prime = client.get("/api/contracts/staffordshire-cancer-care/prime", headers={"Authorization": "Bearer p"}).json()
+    (y2018,) = [y for y in prime["years"] if y["year"] == 2018]  # paid on account only: nothing passed on yet
+    assert all(s["paid_gbp"] == 0 for s in y2018["subcontractors"]) and any(
+        s["due_gbp"] for s in y2018["subcontractors"]
+    )
     sub = client.get("/api/contracts/staffordshire-cancer-care/payments", headers={"Authorization": "Bearer s"}).json()
     assert "disputes" not in sub and "component_table" not in sub
 

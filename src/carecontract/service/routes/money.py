@@ -111,6 +111,9 @@ def prime_view(who: Annotated[Principal, Depends(allowed("prime"))], ctx: Contex
     contract = terms.contract
     book = PaymentBook(ctx.run().with_terms(terms), terms)
     closed = {v["period"]: v for v in book.manifest()["versions"]}  # the latest version of each year
+    paid: dict[tuple[int, str], int] = {}  # what each account was actually paid (journal, else statement)
+    for r in ctx.ledger(name):
+        paid[(r["period"], r["account"])] = paid.get((r["period"], r["account"]), 0) + r["pence"]
     outcomes = {o.measure: o for o in contract.outcomes}
     years = []
     for year, version in sorted(closed.items()):
@@ -143,7 +146,8 @@ def prime_view(who: Annotated[Principal, Depends(allowed("prime"))], ctx: Contex
                         "code": s.code,
                         "name": s.name,
                         "kind": s.kind,
-                        "paid_gbp": (result.get("to_subcontractors_pence") or {}).get(s.code, 0) / 100,
+                        "due_gbp": (result.get("to_subcontractors_pence") or {}).get(s.code, 0) / 100,
+                        "paid_gbp": paid.get((year, accounts.subcontractor(s.code)), 0) / 100,
                     }
                     for s in contract.subcontractors
                 ],

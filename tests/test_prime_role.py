@@ -93,7 +93,7 @@ def test_the_prime_sees_every_account_it_pays(client: TestClient) -> None:
     body = _get(client, "payments", "prime").json()
     kinds = {accounts.kind(r["account"]) for r in body["by_year_and_account"]}
     assert {accounts.SUBCONTRACTOR, accounts.COMMISSIONER, accounts.MANAGEMENT} <= kinds
-    assert all(y["balanced"] for y in body["components"])
+    assert body["component_table"]["balanced"] and all(body["component_table"]["balanced"].values())
 
 
 def test_a_new_tokens_file_gives_the_prime_a_prime_token(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def test_the_report_reads_as_a_commissioner_needs(store: Path) -> None:
     """Issue 21: labelled funnel limits in percent with the target, named parties, no blank header, the last day."""
     import json as _json
 
-    from carecontract.publish.money import account_name as account_label
+    from carecontract.payments.components import account_name as account_label
     from carecontract.publish.report import _funnel, _payments
 
     terms = load_terms(CANCER)

@@ -7,7 +7,8 @@ In a notebook, ``import carecontract as cc`` gives the pipeline step by step::
     cc.import_files("cwt", ["cwt-extract.csv"], "store")   # a national data set's extract (docs/imports.md)
     cc.compute_measures("store", "2024-04-01", "2025-03-31", by=["provider"])   # a DataFrame
     terms = cc.load_terms("contracts/staffordshire-cancer.yaml")
-    cc.pay(terms, "store"); cc.stress(terms); cc.report(terms, "store", "report.html")
+    cc.pay(terms, "store")   # through the payment calendar, as `carecontract pay`
+    cc.stress(terms); cc.report(terms, "store", "report.html")
 
 The names are defined in :mod:`carecontract.api` and loaded on first use, so ``import
 carecontract`` (and the ``carecontract --version`` that needs it) stays fast. ``measures``,
@@ -28,11 +29,13 @@ __all__ = [
     "IngestResult",
     "PayRun",
     "QualityReport",
+    "Settlement",
     "Store",
     "Terms",
     "adjusted_measures",
     "break_even",
     "build_baseline",
+    "close",
     "compute_measures",
     "explain_payment",
     "generate_economy",
@@ -59,11 +62,13 @@ if TYPE_CHECKING:
         IngestResult,
         PayRun,
         QualityReport,
+        Settlement,
         Store,
         Terms,
         adjusted_measures,
         break_even,
         build_baseline,
+        close,
         compute_measures,
         explain_payment,
         generate_economy,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from carecontract.imports.run import ImportResult
 from carecontract.imports.run import import_files as import_files
 from carecontract.payments.close import PayRun
+from carecontract.payments.settle import Settlement
 from carecontract.present import EmptyPeriod
 from carecontract.records.ingest import IngestResult
 from carecontract.records.ingest import ingest as ingest
@@ -36,11 +37,13 @@ __all__ = [
     "IngestResult",
     "PayRun",
     "QualityReport",
+    "Settlement",
     "Store",
     "Terms",
     "adjusted_measures",
     "break_even",
     "build_baseline",
+    "close",
     "compute_measures",
     "explain_payment",
     "generate_economy",
@@ -249,13 +252,36 @@ def pay(
     store: str | Path | Store,
     periods: list[int] | None = None,
     engine: str = "duckdb",
+    until: date | str | None = None,
+) -> Settlement:
+    """Post what the payment calendar says is due up to ``until`` (default today), as
+    ``carecontract pay`` does: payments on account, then each reconciliation on the store as at its
+    date with its true-up, any subsequent reconciliation's difference with its restatement notice.
+
+    ``periods`` are contract years by start year (default: every ended year the store holds data
+    for); a year not ended or without data is refused (a ``UserError``). Posting is idempotent: run
+    again to the same date, nothing new is posted. ``Settlement.ledger()`` is every posting as a
+    DataFrame, ``.components(terms.contract)`` where the money went (the ``pay`` table's rows).
+    To close a year into the payment book only, on the store as at a chosen date (a statement, no
+    payment), use :func:`close`.
+    """
+    from carecontract.payments.settle import post_until
+
+    day = date.fromisoformat(until) if isinstance(until, str) else until
+    return post_until(_terms(terms), store, day, periods, engine)  # type: ignore[arg-type]
+
+
+def close(
+    terms: TermsLike,
+    store: str | Path | Store,
+    periods: list[int] | None = None,
+    engine: str = "duckdb",
     as_at: AsAt | date = None,
 ) -> PayRun:
-    """Close contract years (default: every ended year the store covers) into the balanced ledger.
-
-    Closing is idempotent: an unchanged year is not paid twice. ``PayRun.ledger()`` is a DataFrame.
-    The close reads the store as at ``as_at`` (default: the latest submission) and records it.
-    """
+    """Close contract years (default: every ended year the store covers) into the payment book as
+    statements: what the rules say is due on the store as at ``as_at``, versioned; no payment is
+    posted (that is :func:`pay`). Idempotent: an unchanged year is not closed twice.
+    ``PayRun.ledger()`` is a DataFrame."""
     from carecontract.payments.close import close_periods
 
     return close_periods(_terms(terms), _at(store, as_at), periods, engine)
@@ -282,7 +308,7 @@ def money_by_kind(terms: TermsLike, store: str | Path | Store) -> pd.DataFrame:
     from carecontract.publish.money import money_by_kind as by_kind
 
     t = _terms(terms)
-    return pd.DataFrame(by_kind(PaymentBook(store, t).ledger_rows(), t.contract))
+    return pd.DataFrame(by_kind(PaymentBook(store, t).paid_rows(), t.contract))
 
 
 def build_baseline(

@@ -24,7 +24,7 @@ OUTCOME_FIELDS = ("rate", "numerator", "denominator", "target", "met")
 
 def _received(book: PaymentBook, years: list[int], codes: list[str]) -> dict[str, int]:
     """What each subcontractor was paid (pence) in the closed periods ``years``."""
-    net = net_by_account(book.ledger_rows(years), by_period=False)
+    net = net_by_account(book.paid_rows(years), by_period=False)
     return {code: net.get(accounts.subcontractor(code), 0) for code in codes}
 
 

@@ -22,6 +22,7 @@ from ibis.expr.types import Table
 
 from carecontract.engine import Engine
 from carecontract.payments.book import PaymentBook
+from carecontract.payments.ledger import transfers
 from carecontract.run import Run, StoreLike
 from carecontract.terms.loader import Terms
 from carecontract.terms.years import contract_year
@@ -82,16 +83,16 @@ class Baseline:
 
 
 def payment_flows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Ledger postings as (year, from, to, pence): who paid whom, summed by rule."""
-    by_txn: dict[str, dict[str, Any]] = {}
+    """Ledger postings as (year, from, to, pence): who paid whom, summed by rule (each transaction
+    split into transfers between two accounts: a true-up moves money from every commissioner at once)."""
+    by_txn: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        txn = by_txn.setdefault(row["txn"], {"year": row["period"], "rule": row["rule"]})
-        txn["to" if row["pence"] > 0 else "from"] = row["account"]
-        txn["pence"] = abs(row["pence"])
+        by_txn.setdefault(row["txn"], []).append(row)
     totals: dict[tuple, int] = {}
-    for t in by_txn.values():
-        key = (t["year"], t["rule"], t["from"], t["to"])
-        totals[key] = totals.get(key, 0) + t["pence"]
+    for postings in by_txn.values():
+        for payer, payee, pence in transfers(postings):
+            key = (payer["period"], payer["rule"], payer["account"], payee["account"])
+            totals[key] = totals.get(key, 0) + pence
     return [{"year": y, "rule": r, "from": f, "to": to, "pence": p} for (y, r, f, to), p in sorted(totals.items())]
 
 
@@ -119,7 +120,7 @@ def build_baseline(
     terms = terms if terms is not None else run.terms
     act = activity_rows(run.events, terms)
     flows = patient_flows(run.events).to_pyarrow().to_pylist()
-    payments = payment_flows(PaymentBook(run, terms).ledger_rows()) if terms is not None else []
+    payments = payment_flows(PaymentBook(run, terms).paid_rows()) if terms is not None else []
     return Baseline(act, flows, payments)
 
 

@@ -145,7 +145,9 @@ def store_at(store: Path, as_at: str | None):  # -> carecontract.records.store.S
 
     require_store(store)
     view = Store(store, as_at)
-    view.committed()
+    if as_at is not None and not view.committed():  # a date before any submission: nothing to read, say so
+        first = (view.manifest()["batches"] or [{"ingested_at": "never"}])[0]["ingested_at"][:10]
+        raise BadOption(f"--as-at {as_at}: the store held no submission then (its first is from {first})")
     return view
 
 

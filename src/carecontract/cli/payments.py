@@ -74,7 +74,7 @@ def pay(
         }
         print(json.dumps(out, default=str))
         return
-    _print_components(terms.contract.name, components, [p["period"] for p in periods] or done.years)
+    _print_components(terms, components, [p["period"] for p in periods] or done.years)
     for p in periods:
         late = " (the store was loaded after that date: read as it stood when posted)" if p["late"] else ""
         console.print(
@@ -118,34 +118,32 @@ def _periods(done) -> list[dict]:
     ]
 
 
-def _print_components(name: str, components: list, years: list[int]) -> None:
-    """Every component of the posted payments by year, in two sections that add up to the same total."""
-    from carecontract.payments.components import PAID, WENT, component_order, totals
+def _print_components(terms, components: list, years: list[int]) -> None:
+    """Every component of the posted payments by year (payments.components.component_table), in two
+    sections that add up to the same total, a note under each negative amount."""
+    from carecontract.payments.components import PAID, WENT, component_table
 
-    years = sorted({c["year"] for c in components} | set(years))
-    grid = table(f"{name}: where the money went, £m", ["", *(contract_year(y) for y in years)], left=("",))
-    notes: list[str] = []
+    t = component_table(components, terms.contract, years)
+    grid = table(
+        f"{terms.contract.name}: where the money went, £m", ["", *(contract_year(y) for y in t["years"])], left=("",)
+    )
     for section in (PAID, WENT):
-        found = {c["component"] for c in components if c["section"] == section}
-        names = sorted(found, key=lambda name: component_order(section, name))
-        for component in names:
-            cells = []
-            for y in years:
-                hit = [c for c in components if c["year"] == y and c["component"] == component]
-                pence = sum(c["pence"] for c in hit)
-                mark = ""
-                note = next((c["note"] for c in hit if c["note"]), "")
-                if note:
-                    if note not in notes:
-                        notes.append(note)
-                    mark = f" ({notes.index(note) + 1})"
-                cells.append(pence_as_millions(pence) + mark if hit else "—")
-            grid.add_row(("  " if section == WENT else "") + component, *cells)
-        sums = totals(components)
+        for line in (x for x in t["lines"] if x["section"] == section):
+            cells = [
+                "—"
+                if line["pence"][y] is None
+                else pence_as_millions(line["pence"][y]) + (f" ({line['note'][y]})" if line["note"][y] else "")
+                for y in t["years"]
+            ]
+            grid.add_row(("  " if section == WENT else "") + line["component"], *cells)
         label = "total paid by the commissioners" if section == PAID else "total went to the parties above"
-        grid.add_row(f"[bold]{label}[/]", *(pence_as_millions(sums.get(y, {}).get(section, 0)) for y in years))
+        grid.add_row(f"[bold]{label}[/]", *(pence_as_millions(t["totals"][y][section]) for y in t["years"]))
+    grid.add_row(
+        "price (planned, for reference)",
+        *("—" if t["price"][y] is None else pence_as_millions(t["price"][y]) for y in t["years"]),
+    )
     console.print(grid)
-    for i, note in enumerate(notes, 1):
+    for i, note in enumerate(t["notes"], 1):
         console.print(f"({i}) {note}", highlight=False)
 
 

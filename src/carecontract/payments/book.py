@@ -181,3 +181,17 @@ class PaymentBook:
             if years is None or year in years:
                 out.extend(pq.read_table(self.root / latest[year]["file"]).to_pylist())
         return out
+
+    def paid_rows(self, years: list[int] | None = None) -> list[dict[str, Any]]:
+        """What was actually paid, year by year: the journal's postings (payments on account, true-up,
+        later reconciliations, money in suspense while a dispute is open) for every year ``pay`` has
+        posted; the latest statement's postings for a year only closed into the book (``close``,
+        the notebook's older ``cc.pay``). Each row says which (``source``: ``journal`` or
+        ``statement``). Every surface that shows money paid reads this, so none shows a statement
+        where payments were made."""
+        from carecontract.payments.journal import Journal
+
+        journal = [r | {"source": "journal"} for r in Journal(self.root, self.terms.contract.name).rows(years)]
+        posted = {r["period"] for r in journal}
+        closed = [r | {"source": "statement"} for r in self.ledger_rows(years) if r["period"] not in posted]
+        return sorted(journal + closed, key=lambda r: r["period"])

@@ -129,3 +129,24 @@ def net_by_account(rows: Iterable[Mapping[str, object]], *, by_period: bool = Tr
         key = (row["period"], row["account"]) if by_period else row["account"]
         out[key] += int(row["pence"])  # type: ignore[call-overload]
     return dict(sorted(out.items()))
+
+
+def transfers(rows: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Mapping[str, Any], int]]:
+    """One balanced transaction's postings as transfers between two accounts, each (payer, payee, pence).
+
+    A rule's transaction may move money between several accounts at once (a journal's true-up from
+    every commissioner to the prime); who paid whom is then matched greedily in posting order, so a
+    two-account transfer is itself and the pairs' pence add up to what each account paid or received.
+    """
+    payers = [[r, -int(r["pence"])] for r in rows if int(r["pence"]) < 0]
+    payees = [[r, int(r["pence"])] for r in rows if int(r["pence"]) > 0]
+    out = []
+    i = j = 0
+    while i < len(payers) and j < len(payees):
+        pence = min(payers[i][1], payees[j][1])
+        out.append((payers[i][0], payees[j][0], pence))
+        payers[i][1] -= pence
+        payees[j][1] -= pence
+        i += payers[i][1] == 0
+        j += payees[j][1] == 0
+    return out

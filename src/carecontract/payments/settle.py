@@ -70,6 +70,22 @@ class Settlement:
     def balanced(self) -> bool:
         return self.sum_pence == 0
 
+    def ledger(self) -> Any:
+        """Every posting of the years posted (payments on account, true-ups, reconciliations,
+        disputes), one row per posting, as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def components(self, contract: Contract) -> Any:
+        """Where the money went, as the ``pay`` table shows it
+        (:func:`carecontract.payments.components.payment_components`), as a DataFrame."""
+        import pandas as pd
+
+        from carecontract.payments.components import payment_components
+
+        return pd.DataFrame(payment_components(self.rows, contract))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "until": self.until,

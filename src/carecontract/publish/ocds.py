@@ -34,6 +34,7 @@ from typing import Any
 from carecontract.errors import UserError
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook, slug
+from carecontract.payments.ledger import transfers
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.money import money_by_kind
 from carecontract.records.store import Store
@@ -76,7 +77,7 @@ def _money(pounds: float) -> dict[str, Any]:
 
 def _when(day: Any) -> str:
     """OCDS dates are date-times; a contract date is taken as midnight UTC."""
-    return f"{day.isoformat()}T00:00:00Z"
+    return f"{day if isinstance(day, str) else day.isoformat()}T00:00:00Z"
 
 
 def _party_id(account: str) -> str:
@@ -151,32 +152,33 @@ def _documents(records: list[dict[str, Any]], section: str) -> list[dict[str, An
 
 
 def _transactions(book: PaymentBook, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One OCDS transaction per ledger transfer between two different organisations."""
+    """One OCDS transaction per transfer between two different organisations, of what was paid
+    (:meth:`PaymentBook.paid_rows`: the journal's payments on account, true-ups and reconciliations,
+    else the closed statements), each linked to the payment milestone of its contract year."""
     by_txn: dict[str, list[dict[str, Any]]] = {}
-    for row in book.ledger_rows():
+    for row in book.paid_rows():
         by_txn.setdefault(row["txn"], []).append(row)
     starts = {d.year: d for d in book.terms.contract.contract_years()}
     out = []
     for txn, rows in by_txn.items():
-        payers = [r for r in rows if r["pence"] < 0]
-        payees = [r for r in rows if r["pence"] > 0]
-        if len(payers) != 1 or len(payees) != 1:
-            raise PublishError(f"ledger transaction {txn} is not a transfer between two accounts")
-        payer, payee = payers[0], payees[0]
-        if not all(accounts.kind(r["account"]) in ORGANISATION_ACCOUNTS for r in (payer, payee)):
-            continue  # the prime moving money into its own retained income
-        year = payer["period"]
-        out.append(
-            {
-                "id": txn,
-                "source": f"urn:carecontract:ledger:{slug(book.terms.contract.name)}:{payer['rule']}",
-                "date": _when(starts.get(year) or book.terms.contract.term.start),
-                "value": _money(payee["pence"] / 100),
-                "payer": _reference(parties, _party_id(payer["account"])),
-                "payee": _reference(parties, _party_id(payee["account"])),
-                "relatedImplementationMilestone": {"id": _payment_id(year), "title": _payment_title(book, year)},
-            }
-        )
+        if sum(r["pence"] for r in rows) != 0:
+            raise PublishError(f"ledger transaction {txn} does not balance")
+        pairs = transfers(rows)
+        for n, (payer, payee, pence) in enumerate(pairs):
+            if not all(accounts.kind(r["account"]) in ORGANISATION_ACCOUNTS for r in (payer, payee)):
+                continue  # the prime moving money into its own retained income; money into or out of suspense
+            year = payer["period"]
+            out.append(
+                {
+                    "id": txn if len(pairs) == 1 else f"{txn}-{n + 1}",
+                    "source": f"urn:carecontract:ledger:{slug(book.terms.contract.name)}:{payer['rule']}",
+                    "date": _when(payer.get("on") or starts.get(year) or book.terms.contract.term.start),
+                    "value": _money(pence / 100),
+                    "payer": _reference(parties, _party_id(payer["account"])),
+                    "payee": _reference(parties, _party_id(payee["account"])),
+                    "relatedImplementationMilestone": {"id": _payment_id(year), "title": _payment_title(book, year)},
+                }
+            )
     return out
 
 
@@ -191,6 +193,20 @@ def _payment_title(book: PaymentBook, year: int) -> str:
 def _closed(book: PaymentBook) -> dict[int, dict[str, Any]]:
     """The latest closed version of each contract year (the manifest lists versions in order)."""
     return {v["period"]: v for v in book.manifest()["versions"]}
+
+
+def _on_account_only(book: PaymentBook) -> dict[int, int]:
+    """Years the journal has paid on account and not reconciled yet, with what was paid so far (pence):
+    a statement closed for such a year (``close``) is what is due, not what was paid."""
+    from carecontract.payments.journal import Journal
+
+    entries = Journal(book.root, book.terms.contract.name).entries()
+    reconciled = {e["year"] for e in entries if e["kind"] in ("reconciliation", "subsequent")}
+    paid: dict[int, int] = {}
+    for e in entries:
+        if e["kind"] == "on_account" and e["year"] not in reconciled:
+            paid[e["year"]] = paid.get(e["year"], 0) + int(e["pence"])
+    return paid
 
 
 def _payment_milestones(book: PaymentBook) -> list[dict[str, Any]]:
@@ -221,6 +237,76 @@ def _payment_milestones(book: PaymentBook) -> list[dict[str, Any]]:
                 "value": _money(net / 100),
             }
         )
+    on_account = _on_account_only(book)
+    out = [m for m in out if int(m["id"].removeprefix("payment-")) not in on_account]
+    for year, pence in sorted(on_account.items()):
+        out.append(
+            {
+                "id": _payment_id(year),
+                "title": _payment_title(book, year),
+                "type": "payment",
+                "description": f"Payments on account so far (£{pence / 100:,.2f}); the year is not reconciled yet.",
+                "dueDate": _when(c.term.year_end(year - c.term.start.year)),
+                "status": "scheduled",
+                "value": _money(pence / 100),
+            }
+        )
+    return sorted(out, key=lambda m: m["id"])
+
+
+_STEP_TITLES = {
+    "open": "Notice of calculation error",
+    "respond": "Reply to the notice",
+    "resolve": "Resolution",
+}
+_DISPUTE_STATUS = {"disputed": "scheduled", "under_review": "scheduled", "resolved": "met"}
+
+
+def _dispute_milestones(book: PaymentBook) -> list[dict[str, Any]]:
+    """One milestone per dispute over a reconciliation (a notice of calculation error), with each
+    step as it was recorded (notice, reply, resolution) as a document of its own: who, when, the
+    clause, the amount held in suspense and, once resolved, the amount awarded. The Accord Project's
+    obligation states (disputed, under review, resolved) are said in words; the OCDS milestone
+    status is ``scheduled`` while the dispute is open (due: the reply date) and ``met`` once
+    resolved. The decision log's record of each step is published with the contract's documents."""
+    from carecontract.payments.disputes import list_disputes
+    from carecontract.payments.journal import Journal
+
+    c = book.terms.contract
+    out = []
+    for d in list_disputes(Journal(book.root, c.name)):
+        state = d["status"].replace("_", " ")
+        documents = []
+        for n, step in enumerate(d["steps"], 1):
+            text = f"{step['text']} (by {step['who'] or 'the parties'} on {step['on']}"
+            text += "; reply late)" if step.get("late") else ")"
+            documents.append(
+                {
+                    "id": f"dispute-{d['id']}-{n}",
+                    "documentType": DOCUMENTS["dispute"][0],
+                    "title": f"{_STEP_TITLES.get(step['step'], step['step'])} (dispute {d['id']})",
+                    "description": text,
+                    "datePublished": step["at"].replace("+00:00", "Z"),
+                }
+            )
+        description = (
+            f"{c.name}, {d['reconciliation']}: {d['by']} disputes £{d['amount_pence'] / 100:,.2f} under "
+            f"{d['clause']}; held in suspense while open (not paid, not lost). State: {state}."
+        )
+        if d["status"] == "resolved":
+            description += f" Outcome: {d.get('outcome')}, £{(d.get('awarded_pence') or 0) / 100:,.2f} awarded."
+        milestone: dict[str, Any] = {
+            "id": f"dispute-{d['id']}",
+            "title": f"Dispute {d['id']} over the payment for {d['year']}/{str(d['year'] + 1)[-2:]}",
+            "type": "assessment",
+            "description": description,
+            "dueDate": _when(d["reply_due"]),
+            "status": _DISPUTE_STATUS.get(d["status"], "scheduled"),
+            "documents": documents,
+        }
+        if d["status"] == "resolved":
+            milestone["dateMet"] = _when(d["steps"][-1]["on"])
+        out.append(milestone)
     return out
 
 
@@ -278,7 +364,7 @@ def _observed_metrics(book: PaymentBook) -> list[dict[str, Any]]:
         }
         for m, obs in observed.items()
     ]
-    kinds = money_by_kind(book.ledger_rows(), c)
+    kinds = money_by_kind(book.paid_rows(), c)
     if kinds:
         metrics.append(
             {
@@ -446,7 +532,7 @@ def _releases(
     tender, award, contract = _tender(terms, rationale, buyer), _award(terms, prime), _contract(terms, records)
     implementation: dict[str, Any] = {
         "transactions": _transactions(book, parties),
-        "milestones": _milestones(book) + _payment_milestones(book),
+        "milestones": _milestones(book) + _payment_milestones(book) + _dispute_milestones(book),
     }
     if metrics := _observed_metrics(book):
         implementation["metrics"] = metrics

@@ -29,6 +29,7 @@ from carecontract.measures import funnel, stats
 from carecontract.measures.compute import BREAKDOWNS
 from carecontract.measures.definitions import measures
 from carecontract.payments.book import PaymentBook
+from carecontract.payments.components import PAID, WENT, by_group, component_table, payment_components
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish import fair_charts
 from carecontract.publish.decisions import DecisionLog
@@ -41,7 +42,7 @@ from carecontract.publish.disclosure import (
     public_quality,
     published_periods,
 )
-from carecontract.publish.money import COMPONENTS, money_by_kind, payment_components
+from carecontract.publish.money import money_by_kind
 from carecontract.records.store import Store
 from carecontract.run import Run
 from carecontract.terms.loader import Terms
@@ -79,7 +80,7 @@ class ReportData:
     decisions: list[dict[str, Any]]  # the decision log's records (none if there is no log)
     decision_problems: list[str]  # why the log fails verification (none if it verifies)
     fair: dict[str, Any] = field(default_factory=dict)  # adjusted funnel rows and SPC chart (not public)
-    components: list[dict[str, Any]] = field(default_factory=list)  # publish.money.payment_components
+    components: list[dict[str, Any]] = field(default_factory=list)  # payments.components.payment_components
     by_kind: list[dict[str, Any]] = field(default_factory=list)  # publish.money.money_by_kind
 
 
@@ -135,7 +136,7 @@ def gather_report(
 
     log = DecisionLog(decision_log) if decision_log else None
     records = log.records() if log else []
-    ledger = PaymentBook(run, terms).ledger_rows()
+    ledger = PaymentBook(run, terms).paid_rows()  # what was paid: the journal, else the statements
     return ReportData(
         terms=terms,
         public=public,
@@ -268,27 +269,35 @@ def _funnel(measure: str, points: list[dict[str, Any]], contract: Contract) -> g
     return fig
 
 
-#: The components a payment chart stacks: where the commissioners' money went (they add up to its net cost)
-CHART_COMPONENTS = ("management_fee", "gain_loss_prime", "vat", "subcontractors")
+#: The groups a payment chart stacks: where the commissioners' money went (they add up to what they paid)
+CHART_GROUPS = (
+    ("fee", "Prime's management fee (or Stage 1 fee)"),
+    ("gain_loss_prime", "Prime's share of the under- or overspend"),
+    ("vat", "VAT the prime cannot recover (to HMRC)"),
+    ("subcontractor", "Paid to subcontractors for care"),
+    ("suspense", "Held in suspense (an open dispute)"),
+    ("held", "With the prime, not yet passed on"),
+)
 
 
 def _payments(components: list[dict[str, Any]], contract: Contract) -> go.Figure:
-    """Where the commissioners' money went each year, component by component: the bars stack to the
-    net cost to the commissioners (drawn as a line); a bar below zero carries its reason in the hover
-    text and a note under the chart (the prime bearing its share of an overspend)."""
+    """Where the commissioners' money went each year, group by group: the bars stack to what the
+    commissioners paid, net (drawn as markers); a bar below zero carries its reason in the hover text
+    (the prime bearing its share of an overspend). The same rows as the table above it."""
     del contract
-    labels = dict(COMPONENTS)
-    years = [year_label(y["year"]) for y in components]
+    groups = by_group(components)
+    notes = {(c["year"], c["group"]): c["note"] for c in components if c["note"]}
+    years = sorted(groups)
+    labels = [year_label(y) for y in years]
     bars = []
-    for key in CHART_COMPONENTS:
-        values = [y[key] / 1e8 for y in components]
+    for key, label in CHART_GROUPS:
+        values = [groups[y].get(key, 0) / 1e8 for y in years]
         if not any(values):
             continue
-        notes = ["; ".join(y["notes"]) if y[key] < 0 else "" for y in components]
-        bars.append(go.Bar(name=labels[key], x=years, y=values, hovertext=notes))
-    net = go.Scatter(
-        name=labels["commissioners_net"], x=years, y=[y["commissioners_net"] / 1e8 for y in components], mode="markers"
-    )
+        hover = [notes.get((y, key), "") for y in years]
+        bars.append(go.Bar(name=label, x=labels, y=values, hovertext=hover))
+    paid = {y: sum(c["pence"] for c in components if c["year"] == y and c["section"] == PAID) for y in years}
+    net = go.Scatter(name="Paid by the commissioners, net", x=labels, y=[paid[y] / 1e8 for y in years], mode="markers")
     fig = go.Figure([*bars, net])
     fig.update_layout(
         barmode="relative",
@@ -300,31 +309,54 @@ def _payments(components: list[dict[str, Any]], contract: Contract) -> go.Figure
     return fig
 
 
+def payment_table(components: list[dict[str, Any]], contract: Contract) -> dict[str, Any]:
+    """The report's payment table: :func:`component_table`'s lines as cells (£m, a note's number in
+    brackets), each section's total, the price for reference, and whether the year adds up."""
+    t = component_table(components, contract)
+    ys = t["years"]
+
+    def money(pence: int | None, note: int | None = None) -> str:
+        return "—" if pence is None else f"{pence / 1e8:,.2f}" + (f" ({note})" if note else "")
+
+    rows: list[list[Any]] = []
+    for section in (PAID, WENT):
+        for line in (x for x in t["lines"] if x["section"] == section):
+            indent = "\u2003" if section == WENT else ""
+            rows.append([indent + line["component"], *(money(line["pence"][y], line["note"][y]) for y in ys)])
+        rows.append([f"total {section}", *(money(t["totals"][y][section]) for y in ys)])
+    rows.append(["price (planned, for reference)", *(money(t["price"][y]) for y in ys)])
+    rows.append(["adds up", *("yes" if t["balanced"][y] else "NO" for y in ys)])
+    return {"headers": ["£m", *(year_label(y) for y in ys)], "rows": rows, "notes": t["notes"]}
+
+
 def subcontractor_pay_notes(components: list[dict[str, Any]], cost_by_year: dict[int, float]) -> list[str]:
     """Why subcontractors were paid more or less than their recorded cost, year by year, from the
     payment's own components: what the price left for care after the prime's fee and VAT, and whether
     the gain/loss share paid them their in-scope cost instead."""
     notes = []
-    for y in components:
-        cost = cost_by_year.get(y["year"])
+    for year, g in sorted(by_group(components).items()):
+        cost = cost_by_year.get(year)
         if not cost:
             continue
-        paid = y["subcontractors"] / 100
-        head = f"{year_label(y['year'])}: subcontractors were paid £{paid / 1e6:,.1f}m, {paid / cost:.0%} of the "
+        paid = g.get("subcontractor", 0) / 100
+        head = f"{year_label(year)}: subcontractors were paid £{paid / 1e6:,.1f}m, {paid / cost:.0%} of the "
         head += f"£{cost / 1e6:,.1f}m of care recorded for them. "
-        if y["gain_loss_prime"] or y["gain_loss_commissioners"]:
+        if g.get("gain_loss_prime") or g.get("gain_share") or g.get("loss_share"):
             why = (
                 "Under the gain/loss share they are paid their recorded cost of in-scope care (tumour sites in the "
                 "contract's scope that year); care outside the scope is in the recorded cost but not paid by "
                 "this contract, and the difference from the money for care is shared between the commissioners "
                 "and the prime."
             )
+        elif not paid:
+            why = "Nothing has been passed on to them yet: the year has been paid on account and not reconciled."
         else:
+            into = sum(v for k, v in g.items() if k in ("contract_payment", "on_account", "true_up"))
             why = (
-                f"The price of £{y['commissioners_paid'] / 1e8:,.1f}m, less the prime's fee of "
-                f"£{y['management_fee'] / 1e8:,.1f}m and £{y['vat'] / 1e8:,.1f}m of VAT the prime cannot recover, left "
-                f"£{paid / 1e6:,.1f}m for care, shared in proportion to each subcontractor's in-scope recorded cost: "
-                "a fixed price pays what it pays, whatever the care cost."
+                f"The price of £{into / 1e8:,.1f}m, less the prime's fee of "
+                f"£{g.get('fee', 0) / 1e8:,.1f}m and £{g.get('vat', 0) / 1e8:,.1f}m of VAT the prime cannot recover, "
+                f"left £{paid / 1e6:,.1f}m for care, shared in proportion to each subcontractor's in-scope recorded "
+                "cost: a fixed price pays what it pays, whatever the care cost."
             )
         notes.append(head + why)
     return notes
@@ -420,7 +452,7 @@ def render_report(data: ReportData) -> str:
         fair_charts=[k for k in charts if k.endswith("-oe") or k.startswith("spc-")],
         targets_rule=targets_rule(contract, Path(data.terms.source).name),
         named=lambda code, role="provider": named(code, contract, role),
-        components=COMPONENTS,
+        payment_table=payment_table(data.components, contract),
         subcontractor_notes=subcontractor_pay_notes(data.components, data.cost_by_year),
     )
 

@@ -322,7 +322,7 @@ class ServiceContext:
         terms = self.contract(name)
         return self.cached(
             ("ledger", None, self.versions.book_version(), name),
-            lambda: PaymentBook(self.run().with_terms(terms), terms).ledger_rows(),
+            lambda: PaymentBook(self.run().with_terms(terms), terms).paid_rows(),
         )
 
     def accountability(self, name: str, first: date, last: date, as_at: str | None = None) -> list[dict[str, Any]]:

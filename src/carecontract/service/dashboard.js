@@ -29,12 +29,9 @@ const SHORT = {cwt_62: "62-day", cwt_31: "31-day", fds_28: "28-day FDS", early_s
                usual_place_of_death: "place of death", patient_experience: "experience", equity_gap: "equity gap"};
 
 // -- payments (issue 17): one function per piece, fed by /payments and /money-by-kind -------------
-const COMPONENT_LABELS = {
-  withheld: "at-risk pot not earned", commissioners_paid: "paid to the prime",
-  gain_loss_commissioners: "gain/loss share with commissioners (− returned)", commissioners_net: "net cost to commissioners",
-  management_fee: "prime's management fee", gain_loss_prime: "prime's gain/loss share", vat: "VAT (to HMRC)",
-  subcontractors: "subcontractors"};
-const STACKED = ["management_fee", "gain_loss_prime", "vat", "subcontractors"];
+// the groups a chart stacks, from /payments "components" (payments.components: the one home of them)
+const GROUP_LABELS = {fee: "prime's management fee", gain_loss_prime: "prime's gain/loss share", vat: "VAT (to HMRC)",
+  subcontractor: "subcontractors", suspense: "held in suspense (dispute)", held: "with the prime, not yet passed on"};
 const millions = x => (x === null || x === undefined ? "—" : (x / 1e6).toFixed(2));  // £ → £m, as text
 
 function headerRow(table, texts) {
@@ -47,14 +44,16 @@ function headerRow(table, texts) {
 }
 
 function paymentsChart(data) {
-  // with the components (public, prime, auditor): the net cost to the commissioners, stacked by where it went;
+  // with the components (public, prime, auditor): what the commissioners paid, stacked by where it went;
   // otherwise each visible account by its readable name
   let traces;
   if (data.components && data.components.length) {
-    const years = data.components.map(y => String(y.year));
-    traces = STACKED.filter(k => data.components.some(y => y[k])).map(k => ({type: "bar", name: COMPONENT_LABELS[k],
-      x: years, y: data.components.map(y => y[k] / 1e6),
-      hovertext: data.components.map(y => (y[k] < 0 ? y.notes.join(" ") : ""))}));
+    const years = [...new Set(data.components.map(c => c.year))].sort();
+    const sum = (y, g) => data.components.filter(c => c.year === y && c.group === g && c.section === "went to")
+      .reduce((a, c) => a + c.gbp, 0);
+    const note = (y, g) => (data.components.find(c => c.year === y && c.group === g && c.note) || {note: ""}).note;
+    traces = Object.keys(GROUP_LABELS).filter(g => years.some(y => sum(y, g))).map(g => ({type: "bar",
+      name: GROUP_LABELS[g], x: years.map(String), y: years.map(y => sum(y, g) / 1e6), hovertext: years.map(y => note(y, g))}));
   } else {
     const years = [...new Set(data.by_year_and_account.map(r => r.year))].sort();
     const names = [...new Set(data.by_year_and_account.filter(r => r.net_gbp > 0).map(r => r.name))].sort();
@@ -67,28 +66,48 @@ function paymentsChart(data) {
 }
 
 function paymentsTable(data, byKind) {
-  // every component, columns that add up (checked), a note under any negative amount; then money by kind
+  // the same table as the CLI and the report (component_table): a line per component, a column per year,
+  // each section's total (equal: checked), the price, and numbered notes for negative amounts; then money by kind
   const wrap = document.getElementById("payment-components");
   const parts = [];
-  if (data.components && data.components.length) {
-    const keys = ["price", ...Object.keys(COMPONENT_LABELS)];
+  const t = data.component_table;
+  if (t && t.lines.length) {
     const table = document.createElement("table");
     table.className = "components";
-    headerRow(table, ["year", ...keys.map(k => COMPONENT_LABELS[k] || k), "adds up"]);
+    headerRow(table, ["£m", ...t.years.map(String)]);
     const body = table.createTBody();  // rows inserted into the table itself would join the head
-    const notes = document.createElement("ul");
-    for (const y of data.components) {
+    const line = (label, cells) => {
       const tr = body.insertRow();
-      cell(tr, String(y.year));
-      for (const k of keys) cell(tr, millions(y[k]));
-      cell(tr, y.balanced ? "yes" : "NO");
-      for (const note of y.notes) {
-        const li = document.createElement("li");
-        li.textContent = `${y.year}: ${note}`;
-        notes.append(li);
+      cell(tr, label);
+      for (const c of cells) cell(tr, c);
+    };
+    for (const section of ["paid by the commissioners", "went to"]) {
+      for (const l of t.lines.filter(x => x.section === section)) {
+        line((section === "went to" ? "\u2003" : "") + l.component,
+             t.years.map(y => millions(l.gbp[y]) + (l.note[y] ? ` (${l.note[y]})` : "")));
       }
+      line(`total ${section}`, t.years.map(y => millions(t.totals[y][section])));
+    }
+    line("price (planned, for reference)", t.years.map(y => millions(t.price[y])));
+    line("adds up", t.years.map(y => (t.balanced[y] ? "yes" : "NO")));
+    const notes = document.createElement("ol");
+    for (const note of t.notes) {
+      const li = document.createElement("li");
+      li.textContent = note;
+      notes.append(li);
     }
     parts.push(table, notes);
+  }
+  if (data.disputes && data.disputes.length) {
+    // each notice of calculation error: its state and the amount held in suspense while it is open
+    const list = document.createElement("ul");
+    for (const d of data.disputes) {
+      const li = document.createElement("li");
+      li.textContent = `Dispute ${d.id} (${d.reconciliation}, by ${d.by}, ${d.clause}): £${(d.amount_pence / 100).toFixed(2)} ` +
+        `${d.status === "resolved" ? "resolved" : "held in suspense, " + d.status.replace("_", " ")}.`;
+      list.append(li);
+    }
+    parts.push(list);
   }
   if (byKind && byKind.length) {
     const table = document.createElement("table");

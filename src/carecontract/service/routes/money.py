@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from carecontract.payments import accounts
 from carecontract.payments.book import PaymentBook
+from carecontract.payments.components import account_name, component_table, payment_components
+from carecontract.payments.disputes import disputes_of
 from carecontract.payments.ledger import net_by_account
 from carecontract.publish.disclosure import public_accountability
-from carecontract.publish.money import account_name, money_by_kind, payment_components
+from carecontract.publish.money import money_by_kind
 from carecontract.service.access import Principal, allowed, prime_of
 from carecontract.service.context import Context
 from carecontract.service.routes.window import as_at, refuse_public_as_at, window
@@ -35,7 +37,8 @@ def visible_account(who: Principal, account: str) -> bool:
 
 @router.get("/api/contracts/{name}/payments", tags=["payments"])
 def payments(who: Annotated[Principal, Depends(allowed("payments"))], ctx: Context, name: str) -> dict[str, Any]:
-    """Money by contract year and account from the closed ledger; the auditor also gets every posting."""
+    """Money by contract year and account as paid (the journal, else the closed statements: each row's
+    ``source``); the components where it went; the auditor also gets every posting."""
     terms = ctx.contract(name)
     rows = ctx.ledger(name)
     if who.role == "prime" and not prime_of(who, terms):
@@ -50,19 +53,37 @@ def payments(who: Annotated[Principal, Depends(allowed("payments"))], ctx: Conte
         "balanced": sum(r["pence"] for r in rows) == 0,
     }
     if who.role in ("public", "auditor", "prime"):  # the whole year's components: every account is visible to them
-        out["components"] = [_gbp(y) for y in payment_components(rows, contract)]
+        out |= _components(rows, contract)
+    if who.role != "provider":  # notices of calculation error are between the commissioners and the prime
+        out["disputes"] = disputes_of(ctx.run().with_terms(terms), terms)
     if who.role == "auditor":
         out["entries"] = rows
     return out
 
 
-def _gbp(year: dict[str, Any]) -> dict[str, Any]:
-    """A year's components in pounds (pence in the library, pounds on the wire, as every route)."""
+def _components(rows: list[dict[str, Any]], contract: Any) -> dict[str, Any]:
+    """Where the money went (payments.components, the one home of it): the rows, in pounds, with
+    their group and note, and the same rows as the table every surface shows (``component_table``:
+    one line per component, a column per year, each section's total, the price, numbered notes).
+    Pence in the library, pounds on the wire, as every route."""
+    components = payment_components(rows, contract)
+    t = component_table(components, contract)
+
+    def gbp(cells: dict[int, int | None]) -> dict[str, float | None]:
+        return {str(y): None if p is None else p / 100 for y, p in cells.items()}
+
     return {
-        k: (v / 100 if isinstance(v, int) and not isinstance(v, bool) and k != "year" else v)
-        for k, v in year.items()
-        if k != "to_subcontractor"
-    } | {"to_subcontractor": {c: p / 100 for c, p in year["to_subcontractor"].items()}}
+        "components": [{k: v for k, v in c.items() if k != "pence"} | {"gbp": c["pence"] / 100} for c in components],
+        "component_table": {
+            "years": t["years"],
+            "lines": [{k: v for k, v in x.items() if k != "pence"} | {"gbp": gbp(x["pence"])} for x in t["lines"]],
+            "totals": {str(y): {s: p / 100 for s, p in v.items()} for y, v in t["totals"].items()},
+            "balanced": {str(y): b for y, b in t["balanced"].items()},
+            "price": gbp(t["price"]),
+            "notes": t["notes"],
+        },
+        "source": sorted({r.get("source", "statement") for r in rows}),
+    }
 
 
 @router.get("/api/contracts/{name}/money-by-kind", tags=["payments"])
@@ -90,6 +111,9 @@ def prime_view(who: Annotated[Principal, Depends(allowed("prime"))], ctx: Contex
     contract = terms.contract
     book = PaymentBook(ctx.run().with_terms(terms), terms)
     closed = {v["period"]: v for v in book.manifest()["versions"]}  # the latest version of each year
+    paid: dict[tuple[int, str], int] = {}  # what each account was actually paid (journal, else statement)
+    for r in ctx.ledger(name):
+        paid[(r["period"], r["account"])] = paid.get((r["period"], r["account"]), 0) + r["pence"]
     outcomes = {o.measure: o for o in contract.outcomes}
     years = []
     for year, version in sorted(closed.items()):
@@ -122,7 +146,8 @@ def prime_view(who: Annotated[Principal, Depends(allowed("prime"))], ctx: Contex
                         "code": s.code,
                         "name": s.name,
                         "kind": s.kind,
-                        "paid_gbp": (result.get("to_subcontractors_pence") or {}).get(s.code, 0) / 100,
+                        "due_gbp": (result.get("to_subcontractors_pence") or {}).get(s.code, 0) / 100,
+                        "paid_gbp": paid.get((year, accounts.subcontractor(s.code)), 0) / 100,
                     }
                     for s in contract.subcontractors
                 ],
@@ -134,7 +159,7 @@ def prime_view(who: Annotated[Principal, Depends(allowed("prime"))], ctx: Contex
     return {
         "prime": {"code": contract.prime.code, "name": contract.prime.name, "kind": contract.prime.kind},
         "years": years,
-        "components": [_gbp(y) for y in payment_components(ctx.ledger(name), contract)],
+        **_components(ctx.ledger(name), contract),
         "explain": "carecontract explain-payment TERMS --store S --year Y traces each amount to its clause",
     }
 

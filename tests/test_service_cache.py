@@ -92,7 +92,7 @@ def test_a_new_close_is_seen_by_the_next_request(unpaid: Path) -> None:
     PaymentBook(unpaid, terms).close([2018, 2019])
     assert years() == {2017, 2018, 2019}
     entries = client.get(f"/api/contracts/{NAME}/payments", headers=AUDITOR).json()["entries"]
-    assert entries == PaymentBook(unpaid, terms).ledger_rows()
+    assert entries == PaymentBook(unpaid, terms).paid_rows()
 
 
 def test_accountability_follows_the_book_too(unpaid: Path) -> None:

@@ -29,14 +29,20 @@ class Rule:
 
 def normalise_sql(column: str) -> str:
     """SQL for the normalised form of a raw text column."""
-    value = f"NULLIF(trim({column}), '')"
-    if column == "nhs_number":
-        value = f"NULLIF(regexp_replace(trim({column}), '[ -]', '', 'g'), '')"
+    return f"{normal_form_sql(column)} AS n_{column}"
+
+
+def normal_form_sql(column: str, source: str | None = None) -> str:
+    """SQL for the normalised value of ``column``, read from ``source`` (default: the column itself)."""
+    source = source or column
+    value = f"NULLIF(trim({source}), '')"
+    if column == "nhs_number":  # spaces and hyphens dropped: replace() is the regex [ -] without the regex engine
+        value = f"NULLIF(replace(replace(trim({source}), ' ', ''), '-', ''), '')"
     elif column in LOWER:
         value = f"lower({value})"
     elif column in UPPER:
         value = f"upper({value})"
-    return f"{value} AS n_{column}"
+    return value
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -99,7 +99,7 @@ def _typed_select() -> str:
     cast = {
         "record_id": "n_record_id",
         "patient_id": "patient_id",
-        "event_date": "n_event_date",
+        "event_date": validation.EVENT_DATE,
         "tumour_site": schema.tumour_site_sql("n_icd10"),
         "batch_id": "$batch_id",
         "source_file": "source_file",
@@ -121,8 +121,9 @@ def _normalised_from(table: str, nhs: bool = True) -> str:
     columns = schema.ALL_COLUMNS if nhs else [c for c in schema.ALL_COLUMNS if c != "nhs_number"]
     normalised = ", ".join(validation.normalise_sql(c) for c in columns)
     return (
+        f"SELECT *, {validation.EVENT_DATE_SQL} AS {validation.EVENT_DATE} FROM ("
         f"SELECT rid, source_index, source_file, raw_line, read_reason, nhs_number AS nhs_raw, source_row, "
-        f"source_line, {normalised} FROM {table}"
+        f"source_line, {normalised} FROM {table})"
     )
 
 

@@ -99,7 +99,7 @@ def _typed_select() -> str:
     cast = {
         "record_id": "n_record_id",
         "patient_id": "patient_id",
-        "event_date": "n_event_date",
+        "event_date": validation.EVENT_DATE,
         "tumour_site": schema.tumour_site_sql("n_icd10"),
         "batch_id": "$batch_id",
         "source_file": "source_file",
@@ -113,12 +113,17 @@ def _typed_select() -> str:
     return ", ".join(parts)
 
 
-def _normalised_from(table: str) -> str:
-    """The rows of ``table`` (source relation columns) with every column normalised (``n_*``)."""
-    normalised = ", ".join(validation.normalise_sql(c) for c in schema.ALL_COLUMNS)
+def _normalised_from(table: str, nhs: bool = True) -> str:
+    """The rows of ``table`` (source relation columns) with every column normalised (``n_*``).
+
+    ``nhs=False`` leaves ``n_nhs_number`` out, for a caller that takes it from ``pseudonyms``
+    (normalised there once per distinct value)."""
+    columns = schema.ALL_COLUMNS if nhs else [c for c in schema.ALL_COLUMNS if c != "nhs_number"]
+    normalised = ", ".join(validation.normalise_sql(c) for c in columns)
     return (
+        f"SELECT *, {validation.EVENT_DATE_SQL} AS {validation.EVENT_DATE} FROM ("
         f"SELECT rid, source_index, source_file, raw_line, read_reason, nhs_number AS nhs_raw, source_row, "
-        f"source_line, {normalised} FROM {table}"
+        f"source_line, {normalised} FROM {table})"
     )
 
 
@@ -242,19 +247,23 @@ def _judge_and_write(
 
 
 def _pseudonymise(con, key: PseudonymKey) -> None:
-    """NHS numbers normalised, checked and hashed once per distinct raw value, not once per row."""
+    """NHS numbers normalised, checked and hashed once per distinct raw value, not once per row.
+
+    Every distinct raw value gets a row (its normalised form, and its pseudonym when valid, else
+    NULL), so the rows take ``n_nhs_number`` from here too rather than normalising it again each.
+    """
     con.execute(
-        f"CREATE TEMP TABLE pseudonyms AS SELECT nhs_raw, {pseudonym_sql('n_nhs_number')} AS patient_id "
-        "FROM (SELECT nhs_raw, NULLIF(regexp_replace(trim(nhs_raw), '[ -]', '', 'g'), '') AS n_nhs_number "
-        "      FROM (SELECT DISTINCT nhs_number AS nhs_raw FROM raw WHERE nhs_number IS NOT NULL)) "
-        f"WHERE {nhs_number.valid_sql('n_nhs_number')}",
+        f"CREATE TEMP TABLE pseudonyms AS SELECT nhs_raw, n_nhs_number, CASE WHEN "
+        f"{nhs_number.valid_sql('n_nhs_number')} THEN {pseudonym_sql('n_nhs_number')} END AS patient_id "
+        f"FROM (SELECT nhs_raw, {validation.normal_form_sql('nhs_number', 'nhs_raw')} AS n_nhs_number "
+        "      FROM (SELECT DISTINCT nhs_number AS nhs_raw FROM raw WHERE nhs_number IS NOT NULL))",
         {"opad": key.outer_pad, "ipad": key.inner_pad},
     )
 
 
 def _check_rows(con, params: dict, batch_id: str) -> None:
     """One pass: every row normalised, typed and judged by the row rules with a single boolean."""
-    con.execute(f"CREATE TEMP VIEW norm AS {_normalised_from('raw')}")
+    con.execute(f"CREATE TEMP VIEW norm AS {_normalised_from('raw', nhs=False)}")
     nhs_rules = ("invalid_nhs_number", "missing_nhs_number")  # judged by the pseudonym join instead
     # a withdrawal needs no NHS number, but one given must be valid
     has_patient = f"(patient_id IS NOT NULL OR coalesce({validation.WITHDRAWAL} AND n_nhs_number IS NULL, false))"
@@ -262,7 +271,7 @@ def _check_rows(con, params: dict, batch_id: str) -> None:
     con.execute(
         f"CREATE TEMP TABLE checked AS SELECT rid, source_index, {_typed_select()}, "
         f"coalesce({validation.WITHDRAWAL}, false) AS withdraw, {row_ok} AS row_ok "
-        "FROM (SELECT n.*, p.patient_id FROM norm n LEFT JOIN pseudonyms p USING (nhs_raw))",
+        "FROM (SELECT n.*, p.n_nhs_number, p.patient_id FROM norm n LEFT JOIN pseudonyms p USING (nhs_raw))",
         {**params, "batch_id": batch_id},
     )
 

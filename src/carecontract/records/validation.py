@@ -29,14 +29,20 @@ class Rule:
 
 def normalise_sql(column: str) -> str:
     """SQL for the normalised form of a raw text column."""
-    value = f"NULLIF(trim({column}), '')"
-    if column == "nhs_number":
-        value = f"NULLIF(regexp_replace(trim({column}), '[ -]', '', 'g'), '')"
+    return f"{normal_form_sql(column)} AS n_{column}"
+
+
+def normal_form_sql(column: str, source: str | None = None) -> str:
+    """SQL for the normalised value of ``column``, read from ``source`` (default: the column itself)."""
+    source = source or column
+    value = f"NULLIF(trim({source}), '')"
+    if column == "nhs_number":  # spaces and hyphens dropped: replace() is the regex [ -] without the regex engine
+        value = f"NULLIF(replace(replace(trim({source}), ' ', ''), '-', ''), '')"
     elif column in LOWER:
         value = f"lower({value})"
     elif column in UPPER:
         value = f"upper({value})"
-    return f"{value} AS n_{column}"
+    return value
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -60,7 +66,10 @@ def _pattern_rule(column: str, pattern: str, extra: str, description: str) -> Ru
     return Rule(f"invalid_{column}", column, f"n_{column} IS NOT NULL AND {condition}", description)
 
 
-EVENT_DATE = "TRY_CAST(n_event_date AS DATE)"
+#: The event date as a date (NULL if it is none): a column of the normalised rows, cast once there
+#: (``EVENT_DATE_SQL``) rather than in each of the three rules that read it and in the typed column.
+EVENT_DATE = "d_event_date"
+EVENT_DATE_SQL = "TRY_CAST(n_event_date AS DATE)"
 WITHDRAWAL = f"n_action = '{schema.WITHDRAW}'"
 NOT_WITHDRAWAL = f"n_action IS DISTINCT FROM '{schema.WITHDRAW}'"
 CANCER_SITE = schema.tumour_site_sql("n_icd10")
@@ -114,7 +123,10 @@ def row_rules() -> list[Rule]:
         Rule(
             "diagnosis_not_cancer",
             "icd10",
-            f"n_event_type = 'diagnosis' AND regexp_full_match(n_icd10, '{ICD10_PATTERN}') AND {CANCER_SITE} IS NULL",
+            # a CASE, not an AND: DuckDB evaluates every operand of an AND in a projection, and the
+            # site's CASE has a branch per site; NULL and false break no rule alike
+            f"CASE WHEN n_event_type = 'diagnosis' THEN regexp_full_match(n_icd10, '{ICD10_PATTERN}') "
+            f"AND {CANCER_SITE} IS NULL ELSE false END",
             "a diagnosis needs a cancer code (C00–C97 or D00–D09)",
         ),
         _enum_rule("stage", ("1", "2", "3", "4")),
@@ -209,7 +221,13 @@ def all_rules() -> list[Rule]:
 
 def any_broken_sql(skip: tuple[str, ...] = ()) -> str:
     """SQL that is true when a row breaks any row rule (but those in ``skip``): cheap, no list built."""
-    return "coalesce(" + " OR ".join(f"({r.bad_sql})" for r in row_rules() if r.reason not in skip) + ", false)"
+    # a CASE rather than coalesce(): DuckDB evaluates a CASE's condition as a filter, each AND's
+    # second operand only where its first holds (about 5% cheaper than the OR as a plain value)
+    return (
+        "(CASE WHEN "
+        + " OR ".join(f"({r.bad_sql})" for r in row_rules() if r.reason not in skip)
+        + " THEN true ELSE false END)"
+    )
 
 
 def reasons_sql() -> str:

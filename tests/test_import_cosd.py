@@ -9,7 +9,7 @@ import pytest
 
 from carecontract.api import compute_measures
 from carecontract.imports import cosd
-from carecontract.imports.cwt import Rejected
+from carecontract.imports.csvsource import Rejected
 from carecontract.imports.run import import_files
 from carecontract.records.store import Store
 

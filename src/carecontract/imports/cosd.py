@@ -22,9 +22,8 @@ from pathlib import Path
 
 from carecontract.imports import cwt
 from carecontract.imports.base import Mapped
+from carecontract.imports.csvsource import Rejected, map_lines
 from carecontract.imports.csvsource import count_records as count_records
-from carecontract.imports.csvsource import read_lines
-from carecontract.imports.cwt import Rejected
 
 KIND = "cosd"
 SPECIFICATION = "Cancer Outcomes and Services Data Set v10 (COSD user guide v10.2.8, NDRS), core items"
@@ -126,13 +125,4 @@ def _record(fields: dict[str, str]) -> list[dict[str, object]]:
 
 def map_file(path: Path) -> Iterator[Mapped]:
     """One :class:`Mapped` per data line of a COSD core extract, streaming."""
-    name = Path(path).name
-    for line in read_lines(Path(path), REQUIRED, f"COSD ({SPECIFICATION_SHORT} core)"):
-        where = f"{name}:{line.number}"
-        if line.problem:
-            yield Mapped(where, problem=line.problem)
-            continue
-        try:
-            yield Mapped(where, _record(line.fields))
-        except Rejected as problem:
-            yield Mapped(where, problem=str(problem))
+    return map_lines(path, REQUIRED, f"COSD ({SPECIFICATION_SHORT} core)", _record)

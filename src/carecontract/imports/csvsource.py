@@ -11,11 +11,12 @@ Memory is one line at a time.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from carecontract.errors import UserError
+from carecontract.imports.base import Mapped
 
 BOM = "\ufeff"
 
@@ -76,3 +77,25 @@ def read_lines(path: Path, required: tuple[str, ...], spec: str) -> Iterator[Lin
                 yield Line(number, {}, f"line {number}: {len(values)} fields where the header has {len(names)}")
                 continue
             yield Line(number, {n: v.strip() for n, v in zip(names, values, strict=True)})
+
+
+class Rejected(Exception):
+    """A record that cannot be mapped; its text names the source field and value."""
+
+
+def map_lines(
+    path: Path, required: tuple[str, ...], spec: str, map_row: Callable[[dict[str, str]], list[dict[str, object]]]
+) -> Iterator[Mapped]:
+    """One :class:`Mapped` per data line of an extract, streaming: the line's own problem (it did not
+    split into the header's fields), the events ``map_row(fields)`` makes of it, or the reason it
+    raised :class:`Rejected` with."""
+    path = Path(path)
+    for line in read_lines(path, required, spec):
+        where = f"{path.name}:{line.number}"
+        if line.problem:
+            yield Mapped(where, problem=line.problem)
+            continue
+        try:
+            yield Mapped(where, map_row(line.fields))
+        except Rejected as problem:
+            yield Mapped(where, problem=str(problem))

@@ -23,8 +23,8 @@ from datetime import date
 from pathlib import Path
 
 from carecontract.imports.base import Mapped
+from carecontract.imports.csvsource import Rejected, map_lines
 from carecontract.imports.csvsource import count_records as count_records
-from carecontract.imports.csvsource import read_lines
 
 KIND = "cwt"
 SPECIFICATION = "National Cancer Waiting Times Monitoring Dataset Guidance v12.1 (NHS England, July 2025)"
@@ -169,10 +169,6 @@ NO_ADJUSTMENT = "9"
 
 ORGANISATION = re.compile(r"^[A-Z0-9]{3,5}$")
 ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.?[0-9X])?[0-9A-Z]?$")
-
-
-class Rejected(Exception):
-    """One field of a record that cannot be mapped; the message names the field and its value."""
 
 
 def _date(fields: dict[str, str], name: str, required: bool = False) -> date | None:
@@ -332,13 +328,4 @@ def _treatment_events(fields: dict[str, str], add, provider: str) -> None:
 
 def map_file(path: Path) -> Iterator[Mapped]:
     """One :class:`Mapped` per data line of a CWT extract, streaming."""
-    name = Path(path).name
-    for line in read_lines(Path(path), REQUIRED, f"CWT ({SPECIFICATION_SHORT})"):
-        where = f"{name}:{line.number}"
-        if line.problem:
-            yield Mapped(where, problem=line.problem)
-            continue
-        try:
-            yield Mapped(where, _record(line.fields))
-        except Rejected as problem:
-            yield Mapped(where, problem=str(problem))
+    return map_lines(path, REQUIRED, f"CWT ({SPECIFICATION_SHORT})", _record)

@@ -12,17 +12,10 @@ import duckdb
 import pyarrow as pa
 
 from carecontract.records import duck
+from carecontract.records.schema import PATHWAY_EVENTS
 
 ENDING = ("cancer_ruled_out", "treatment")
-STEPS = (
-    "referral",
-    "first_seen",
-    "diagnosis",
-    "cancer_ruled_out",
-    "decision_to_treat",
-    "treatment",
-    "clock_adjustment",
-)
+STEPS = ("referral", *PATHWAY_EVENTS)
 
 
 def connect(events: pa.Table) -> duckdb.DuckDBPyConnection:

@@ -101,7 +101,11 @@ def _balanced_due(contract, price: int, keep: int, vat: int, subs: list[int]) ->
     first=st.tuples(_due, _due, _due, st.lists(_due, min_size=4, max_size=4)),
     final=st.tuples(_due, _due, _due, st.lists(_due, min_size=4, max_size=4)),
     disputes=st.lists(
-        st.tuples(st.booleans(), st.integers(1, 10**8), st.sampled_from(["upheld", "partly", "rejected"])), max_size=3
+        # a partly upheld dispute awards more than nothing and less than the whole: it needs 2p at least
+        st.tuples(st.booleans(), st.integers(1, 10**8), st.sampled_from(["upheld", "partly", "rejected"])).filter(
+            lambda d: d[2] != "partly" or d[1] >= 2
+        ),
+        max_size=3,
     ),
     dispute_after_final=st.booleans(),
     first_share=st.integers(min_value=1, max_value=44),

@@ -147,7 +147,7 @@ def as_counts(rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
     return {r["measure"]: (r["numerator"], r["denominator"]) for r in rows if r["measure"] in MEASURES}
 
 
-def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]:
+def run_size(millions: float, repeat: int, work: Path, spark: bool, floors: bool = True) -> list[str]:
     years = years_for(millions)
     population, chunks = make_economy(millions, years, work)
     files = [f for chunk in chunks for f in chunk]
@@ -157,45 +157,50 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
     t_ingest, m_ingest, _ = measured(
         lambda: [ingest(chunk, store_dir, key=key) for chunk in chunks], 1, name="ingest (ours)"
     )
-    # the floors once each, in the same run, over the same files, after ours (same cache state)
-    t_floor_in, m_floor_in, _ = measured(
-        lambda: duckdb_floor(files, work / "floor.parquet", "parquet"), 1, name="ingest floor, as read"
-    )
-    t_shaped, m_shaped, _ = measured(
-        lambda: duckdb_floor(files, work / "floor.parquet", "parquet", store_shaped=True),
-        1,
-        name="ingest floor, store-shaped",
-    )
     store = Store(store_dir)
     event_files = [str(f) for f in store.files("events")]
     with contextlib.closing(duck.connect()) as con:
         events = con.execute(f"SELECT count(*) FROM read_parquet({event_files})").fetchall()[0][0]
     a, b = START, date(START.year + years, 3, 31)
-    t_floor, m_floor, r_floor = measured(lambda: floor(event_files, a, b), repeat, name="measures floor")
+    # ours before the measures floor, so a floor that fails (at 100M it spills 35 GB) costs only itself
     t_duck, m_duck, r_duck = measured(
         lambda: as_counts(compute_measures(store, a, b, only=MEASURES)), repeat, name="measures (ours)"
     )
-    rows = [
-        ("ingest", "carecontract (DuckDB, every rule)", "ingest (ours)", t_ingest, m_ingest, t_shaped),
-        (
-            "ingest",
-            "DuckDB floor, store-shaped: typed columns + pseudonym, no validation",
-            "ingest floor, store-shaped",
-            t_shaped,
-            m_shaped,
-            t_shaped,
-        ),
-        (
-            "ingest",
-            "DuckDB floor, as read: read + write, no validation",
-            "ingest floor, as read",
-            t_floor_in,
-            m_floor_in,
-            t_shaped,
-        ),
-        ("measures", "carecontract on DuckDB", "measures (ours)", t_duck, m_duck, t_floor),
-        ("measures", "hand-written DuckDB SQL (floor)", "measures floor", t_floor, m_floor, t_floor),
-    ]
+    rows = [("ingest", "carecontract (DuckDB, every rule)", "ingest (ours)", t_ingest, m_ingest, None)]
+    if floors:  # once each, in the same run, over the same files, after ours
+        t_floor_in, m_floor_in, _ = measured(
+            lambda: duckdb_floor(files, work / "floor.parquet", "parquet"), 1, name="ingest floor, as read"
+        )
+        t_shaped, m_shaped, _ = measured(
+            lambda: duckdb_floor(files, work / "floor.parquet", "parquet", store_shaped=True),
+            1,
+            name="ingest floor, store-shaped",
+        )
+        t_floor, m_floor, r_floor = measured(lambda: floor(event_files, a, b), repeat, name="measures floor")
+        rows = [
+            ("ingest", "carecontract (DuckDB, every rule)", "ingest (ours)", t_ingest, m_ingest, t_shaped),
+            (
+                "ingest",
+                "DuckDB floor, store-shaped: typed columns + pseudonym, no validation",
+                "ingest floor, store-shaped",
+                t_shaped,
+                m_shaped,
+                t_shaped,
+            ),
+            (
+                "ingest",
+                "DuckDB floor, as read: read + write, no validation",
+                "ingest floor, as read",
+                t_floor_in,
+                m_floor_in,
+                t_shaped,
+            ),
+            ("measures", "carecontract on DuckDB", "measures (ours)", t_duck, m_duck, t_floor),
+            ("measures", "hand-written DuckDB SQL (floor)", "measures floor", t_floor, m_floor, t_floor),
+        ]
+    else:
+        t_floor, r_floor = None, None
+        rows.append(("measures", "carecontract on DuckDB", "measures (ours)", t_duck, m_duck, None))
     checks = {"DuckDB": r_duck}
     terms = load_terms(TERMS)
     years_paid = [START.year + i for i in range(years)]
@@ -228,7 +233,7 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
         # its driver endpoint and missed heartbeats at 100M once; a fresh session per size avoids it.
         spark_session().stop()
         spark_session.cache_clear()
-    for name, result in checks.items():
+    for name, result in checks.items() if r_floor is not None else ():
         for m in MEASURES:
             assert abs(float(result[m][0]) - float(r_floor[m][0])) < 1e-6 and result[m][1] == r_floor[m][1], (
                 name,
@@ -248,8 +253,9 @@ def run_size(millions: float, repeat: int, work: Path, spark: bool) -> list[str]
     for step, name, key, seconds, peak, base in rows:
         cpu, cpu_base = CPU.get(key, 0.0), CPU.get(base_keys.get(step, ""), 0.0)
         cpu_ratio = f"{cpu / cpu_base:.2f}×" if cpu_base and "Spark" not in name else "—"
+        ratio = f"{seconds / base:.2f}×" if base else "—"
         lines.append(
-            f"| {step} | {name} | {seconds:.2f} | {events / seconds:,.0f} | {seconds / base:.2f}× | {cpu:.1f} "
+            f"| {step} | {name} | {seconds:.2f} | {events / seconds:,.0f} | {ratio} | {cpu:.1f} "
             f"| {cpu_ratio} | {peak:.2f} | {SPILL.get(key, 0.0):.2f} |"
         )
     shutil.rmtree(work / "data", ignore_errors=True)
@@ -288,6 +294,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=float, default=10.0, help="millions of events per chunk")
     parser.add_argument("--skip-100m", action="store_true", help="leave out sizes ≥ 100M (small disks)")
     parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument(
+        "--no-floors", action="store_true", help="leave out the floors (ratios then need a run that had them)"
+    )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results-scale.md")
     args = parser.parse_args()
@@ -310,10 +319,10 @@ def main() -> None:
     ]
     try:
         for millions in sizes:
-            lines += run_size(millions, args.repeat, work, spark=not args.no_spark)
+            lines += run_size(millions, args.repeat, work, spark=not args.no_spark, floors=not args.no_floors)
             write_results(lines, args.out)  # keep what is done if a larger size fails
         lines += stress_rows(args.repeat)
-        spark = " --no-spark" if args.no_spark else ""
+        spark = (" --no-spark" if args.no_spark else "") + (" --no-floors" if args.no_floors else "")
         lines.append(
             f"Measured {date.today().isoformat()} by `python benchmarks/bench_scale.py "
             f"--sizes {' '.join(f'{s:g}' for s in sizes)} --memory {duck.memory_limit()} --chunk {args.chunk:g}"

@@ -141,7 +141,11 @@ def backend(engine: Engine = "duckdb", spark_master: str | None = None) -> ibis.
     check_engine(engine)
     if engine == "spark":
         return ibis.pyspark.connect(spark_session(spark_master))
-    return ibis.duckdb.connect(**duck.settings())  # bounded memory, its own spill folder (records.duck)
+    # bounded memory, its own spill folder (records.duck); and no insertion order to keep, so a
+    # temporary table larger than the memory limit streams to disk instead of failing (at 100M events
+    # the pathway summary ran out of a 6 GB limit in CREATE TABLE AS with it on). Nothing here reads
+    # rows in insertion order: every order the measures need is an ORDER BY or a window's own.
+    return ibis.duckdb.connect(**duck.settings(), preserve_insertion_order=False)
 
 
 def read_events(

@@ -9,8 +9,10 @@ own counters.
 from __future__ import annotations
 
 import gc
+import json
 import shutil
 import threading
+import time
 import tracemalloc
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,9 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+import carecontract.api as cc
+from carecontract.cli import app as cli
 from carecontract.measures.compute import BREAKDOWNS
-from carecontract.measures.cube import MeasureCube
+from carecontract.measures.cube import MeasureCube, refresh
 from carecontract.payments.book import PaymentBook
 from carecontract.publish.disclosure import PublicTables
 from carecontract.records.store import Store
@@ -30,7 +35,7 @@ from carecontract.service import Principal, Tokens, create_app
 from carecontract.service.context import Results, ServiceContext
 from carecontract.terms import load_terms
 from carecontract.terms.targets import contract_targets, label_rows
-from tests.conftest import CANCER_TERMS
+from tests.conftest import CANCER_TERMS, write_csv
 from tests.spec.cases import Case, store_for
 from tests.spec.test_measure_cases import CASES, FIGURES, _expectations, _matches, _period
 from tests.test_versions import NHS, _pathway, submit
@@ -55,18 +60,105 @@ def _cwt_62(client: TestClient) -> tuple[int, int]:
 # -- fresh on the next request ----------------------------------------------------------------------
 
 
+def _submit(tmp_path: Path, name: str, rows: list[dict[str, str]]) -> str:
+    """A submission as the CLI and ``cc.ingest`` make it: committed, then its figures saved."""
+    result = submit(tmp_path, name, rows)
+    refresh(tmp_path / "store")
+    return result.batch_id
+
+
 def test_a_new_submission_and_a_correction_are_seen_by_the_next_request(tmp_path: Path) -> None:
-    submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))  # treated in 27 days
+    _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))  # treated in 27 days
     client = _client(tmp_path / "store")
     assert _cwt_62(client) == (1, 1)
     assert _cwt_62(client) == (1, 1)  # from the cache
-    submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
+    _submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
     assert _cwt_62(client) == (2, 2)  # the new pathway, at once
     late = [r | {"event_date": "2024-06-01"} for r in _pathway(NHS[1], "b", "2024-03-01", "2024-03-20")[1:]]
-    submit(tmp_path, "c.csv", late)  # a correction: b treated in 92 days, not 19
+    _submit(tmp_path, "c.csv", late)  # a correction: b treated in 92 days, not 19
     assert _cwt_62(client) == (1, 2)
     quality = client.get("/api/quality", headers=AUDITOR).json()
-    assert quality == Run(tmp_path / "store").quality_report()  # the quality report is fresh too
+    expected = json.loads(json.dumps(Run(tmp_path / "store").quality_report(), default=str))
+    assert quality == expected  # the quality report is fresh too
+
+
+def test_a_commit_through_the_cli_or_cc_is_seen_by_the_very_next_request(tmp_path: Path) -> None:
+    first = write_csv(tmp_path / "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    cc.ingest([first], tmp_path / "store")
+    client = _client(tmp_path / "store")
+    assert _cwt_62(client) == (1, 1)
+    second = write_csv(tmp_path / "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
+    result = CliRunner().invoke(cli, ["ingest", str(second), "--store", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    assert response.headers["x-carecontract-store-version"] == Store(tmp_path / "store").version()
+    assert "x-carecontract-refreshing" not in response.headers
+    assert _cwt_62(client) == (2, 2)
+
+
+def test_a_commit_without_a_refresh_is_answered_from_the_last_version_until_ready(tmp_path: Path) -> None:
+    """A writer that did not save the new figures: the service answers from the version it has, says
+    so, makes the new one in the background and answers from it once made."""
+    old = _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    client = _client(tmp_path / "store")
+    assert _cwt_62(client) == (1, 1)
+    new = submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20")).batch_id
+    response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    if "x-carecontract-refreshing" in response.headers:  # the usual case: the refresh takes a while
+        assert response.headers["x-carecontract-store-version"] == old
+        assert response.headers["x-carecontract-refreshing"] == new
+        assert next(r for r in response.json() if r["measure"] == "cwt_62")["denominator"] == 1
+    for _ in range(600):
+        response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+        if response.headers["x-carecontract-store-version"] == new:
+            break
+        time.sleep(0.1)
+    assert response.headers["x-carecontract-store-version"] == new
+    assert "x-carecontract-refreshing" not in response.headers
+    assert _cwt_62(client) == (2, 2)
+    assert (tmp_path / "store" / "figures" / new / "figures.json").exists()  # saved for the next service
+
+
+def test_one_response_never_mixes_two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit landing between two reads of one request: the whole answer is the version it began with."""
+    old = _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    client = _client(tmp_path / "store")
+    client.get("/api/whoami")  # the first version made ready
+    period = ServiceContext.period
+    landed: list[str] = []
+
+    def commit_between(self: ServiceContext, *args: object) -> tuple[date, date]:
+        found = period(self, *args)  # read at the old version
+        if not landed:
+            landed.append(_submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20")))
+        return found
+
+    monkeypatch.setattr(ServiceContext, "period", commit_between)
+    response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    assert landed and response.headers["x-carecontract-store-version"] == old
+    assert next(r for r in response.json() if r["measure"] == "cwt_62")["denominator"] == 1
+    assert _cwt_62(client) == (2, 2)  # the next request: the new version
+
+
+def test_a_kept_answer_goes_to_its_own_role_only(paid_store: Path) -> None:
+    """One URL asked by the public, an auditor and two commissioners: each gets what a service that
+    keeps nothing gives them, whatever order they ask in; a forged token is still refused."""
+    terms = load_terms(CANCER_TERMS)
+    codes = [c.code for c in terms.contract.commissioners][:2]
+    tokens = Tokens({"t-a": Principal("auditor"), **{f"t-{c}": Principal("commissioner", c) for c in codes}})
+    heads: list[dict[str, str]] = [{}, {"Authorization": "Bearer t-a"}]
+    heads += [{"Authorization": f"Bearer t-{c}"} for c in codes]
+    url = f"/api/contracts/{NAME}/measures?from=2018-04-01&to=2019-03-31&by=provider"
+    public = f"/api/contracts/{NAME}/measures?from=2018-04-01&to=2019-03-31"
+    keeping = TestClient(create_app(paid_store, [terms], tokens, stress_runs=50))
+    first = [keeping.get(url if h else public, headers=h).json() for h in heads]
+    again = [keeping.get(url if h else public, headers=h).json() for h in reversed(heads)][::-1]
+    fresh = TestClient(create_app(paid_store, [terms], tokens, stress_runs=50, answer_bytes=1))  # keeps no answer
+    for i, h in enumerate(heads):
+        expected = fresh.get(url if h else public, headers=h).json()
+        assert first[i] == expected and again[i] == expected
+    assert first[2] != first[3]  # the two commissioners' own rows differ
+    assert keeping.get(public, headers={"Authorization": "Bearer forged"}).status_code == 401
 
 
 @pytest.fixture
@@ -181,7 +273,7 @@ def _windows(n: int) -> list[dict[str, str]]:
 def _growth(store: Path, cache_size: int, warm: int, more: int) -> int:
     """Bytes held after ``warm + more`` distinct windows beyond those held after ``warm`` (traced from
     the first window on, so a result dropped from the cache counts as freed)."""
-    client = _client(store, cache_size=cache_size)
+    client = _client(store, cache_size=cache_size, answer_bytes=1 if cache_size < 100 else 2**30)
     windows = _windows(1 + warm + more)
 
     def ask(params: dict[str, object]) -> None:
@@ -211,7 +303,7 @@ def test_memory_stays_bounded_over_many_distinct_windows(paid_store: Path) -> No
 
 
 def test_snapshots_are_bounded_over_many_as_at_dates(tmp_path: Path) -> None:
-    submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
     client = _client(tmp_path / "store", snapshots=3)
     before = _live_cubes()  # other tests' services may still be alive
     for day in range(12):  # twelve as-at dates, each its own snapshot and measure cube

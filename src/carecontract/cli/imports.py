@@ -34,6 +34,10 @@ def import_(
 
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
         result = import_files(kind, files, store, progress=report)
+    if not result.ingest.no_op:  # the new version's figures, for the service's next request (docs/service.md)
+        from carecontract.measures.cube import refresh
+
+        refresh(store)
     if as_json:
         print(json.dumps(result.as_dict(), default=str))
         return

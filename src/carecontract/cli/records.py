@@ -115,6 +115,10 @@ def ingest(
         _not_json(file)
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
         result = run_ingest(files, store, progress=report)
+    if not result.no_op:  # the new version's figures, for the service's next request (docs/service.md)
+        from carecontract.measures.cube import refresh
+
+        refresh(store)
     if as_json:
         print(json.dumps(result.as_dict(), default=str))
         return

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -361,3 +364,31 @@ def test_a_bad_cache_size_setting_is_one_line(monkeypatch: pytest.MonkeyPatch, p
     monkeypatch.setenv("CARECONTRACT_SERVICE_CACHE_SIZE", "lots")
     with pytest.raises(UserError, match="CARECONTRACT_SERVICE_CACHE_SIZE"):
         ServiceContext(Store(paid_store), [load_terms(CANCER_TERMS)])
+
+
+def test_a_writer_making_the_figures_is_waited_for_not_repeated(tmp_path: Path) -> None:
+    """While the committing command makes the new figures (its marker, its process alive), the
+    service answers from the last version and makes nothing itself; once they are saved, the next
+    request answers from them. A dead writer's marker is ignored: the service makes them."""
+    _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    client = _client(tmp_path / "store")
+    ctx = client.app.state.context
+    assert _cwt_62(client) == (1, 1)
+    new = submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20")).batch_id
+    marker = tmp_path / "store" / "figures" / f".{new}.building"
+    marker.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))  # a live writer
+    assert _cwt_62(client) == (1, 1) and ctx.refreshing is None  # the old version; nothing made here
+    marker.unlink()
+    refresh(tmp_path / "store")
+    assert _cwt_62(client) == (2, 2)
+    newer = submit(tmp_path, "c.csv", _pathway(NHS[2], "c", "2024-04-01", "2024-04-20")).batch_id
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "store" / "figures" / f".{newer}.building").write_text(
+        json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename})
+    )
+    client.get("/api/whoami")
+    for _ in range(600):
+        if ctx.ready == newer:
+            break
+        time.sleep(0.1)
+    assert _cwt_62(client) == (3, 3)

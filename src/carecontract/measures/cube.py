@@ -233,14 +233,47 @@ def _censor(kind: str, text: str) -> Any:
     return datetime.fromisoformat(text) if kind == "datetime" else date.fromisoformat(text)
 
 
+def saved(root: str | os.PathLike[str], version: str) -> bool:
+    """Are ``version``'s figures saved (one ``stat``)?"""
+    return (figures_dir(root, version) / "figures.json").exists()
+
+
+def _marker(root: str | os.PathLike[str], version: str) -> Path:
+    return figures_dir(root, version).parent / f".{version}.building"
+
+
+def building(root: str | os.PathLike[str], version: str) -> bool:
+    """Is a writer making ``version``'s figures right now (its marker there, its process alive)?
+    A reader then waits for them rather than making them a second time."""
+    try:
+        who = json.loads(_marker(root, version).read_text())
+    except (OSError, ValueError):
+        return False
+    if who.get("host") != os.uname().nodename:
+        return True  # another machine's writer: trusted until it removes its marker
+    try:
+        os.kill(int(who["pid"]), 0)
+    except (ProcessLookupError, KeyError, ValueError, TypeError):
+        return False  # it died: the reader makes them
+    except PermissionError:
+        return True
+    return True
+
+
 def refresh(store: str | os.PathLike[str] | Store) -> Path | None:
     """Compute and save the figures of the store's latest version unless saved already (None for an
-    empty store). Called by the commands that commit, after the commit."""
+    empty store). Called by the commands that commit, after the commit; while it runs, a marker
+    (``figures/.<version>.building``: this process) tells a service not to make them too."""
     root = store.root if isinstance(store, Store) else Path(store)
     version = Store(root).version()
     if version is None:
         return None
-    folder = figures_dir(root, version)
-    if (folder / "figures.json").exists():
-        return folder
-    return save(root, compute(root, version))
+    if saved(root, version):
+        return figures_dir(root, version)
+    marker = _marker(root, version)
+    marker.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+    try:
+        return save(root, compute(root, version))
+    finally:
+        marker.unlink(missing_ok=True)

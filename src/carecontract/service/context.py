@@ -227,8 +227,9 @@ class ServiceContext:
         The store's current version if its figures are ready, or are saved in the store (the command
         that committed it refreshed them: loaded here in milliseconds), or nothing is ready yet (a cold
         start: made now, once, the other requests waiting for it). Otherwise the last ready version,
-        while the new one is made in one background thread; the next request after it is ready
-        answers from it. May block: the service's response layer calls it off the event loop.
+        while the writer that committed makes the new one's figures (its marker says so) or, if none
+        does, one background thread here; the next request after they are ready answers from them.
+        May block: the service's response layer calls it off the event loop.
         A version made ready drops the snapshots and results of every version but itself and the
         one before it."""
         current = self.versions.store_version()
@@ -237,9 +238,11 @@ class ServiceContext:
             return current, None
         if ready is not None and self.refreshing is not None:
             return ready, current  # already being made
-        if ready is None or current == "" or figures_store.load(self.store.root, current) is not None:
+        if ready is None or current == "" or figures_store.saved(self.store.root, current):
             self._prepare(current)
             return current, None
+        if figures_store.building(self.store.root, current):
+            return ready, current  # the writer is making them: answered from when saved
         with self._prepare_lock:
             if self.refreshing is None and self.ready != current:
                 self.refreshing = current

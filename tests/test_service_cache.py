@@ -49,7 +49,7 @@ TOKENS = Tokens({"t-audit-cache": Principal("auditor")})
 PERIOD = {"from": "2024-01-01", "to": "2024-12-31"}
 
 
-def _client(store: Path, **options: int) -> TestClient:
+def _client(store: Path, **options: float) -> TestClient:
     return TestClient(create_app(store, [load_terms(CANCER_TERMS)], TOKENS, stress_runs=50, **options))
 
 
@@ -125,7 +125,8 @@ def test_a_commit_without_a_refresh_is_answered_from_the_last_version_until_read
 def test_one_response_never_mixes_two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A commit landing between two reads of one request: the whole answer is the version it began with."""
     old = _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
-    client = _client(tmp_path / "store")
+    # the answer takes as long as the commit inside it: not to be counted slow (given stale after)
+    client = _client(tmp_path / "store", slow_seconds=3600)
     client.get("/api/whoami")  # the first version made ready
     period = ServiceContext.period
     landed: list[str] = []
@@ -392,3 +393,27 @@ def test_a_writer_making_the_figures_is_waited_for_not_repeated(tmp_path: Path) 
             break
         time.sleep(0.1)
     assert _cwt_62(client) == (3, 3)
+
+
+def test_a_slow_answer_is_given_from_the_last_version_while_the_new_one_is_made(tmp_path: Path) -> None:
+    """Every answer counted slow (``slow_seconds=0``): after a new submission, an answer given before
+    comes from the last version, saying so, while the new one is made once in the background; then
+    the new one. An answer never asked for before is computed in the request."""
+    old = _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    app = create_app(tmp_path / "store", [load_terms(CANCER_TERMS)], TOKENS, stress_runs=50, slow_seconds=0)
+    with TestClient(app) as client:  # one event loop for the whole test, as a server has
+        assert _cwt_62(client) == (1, 1)
+        new = _submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
+        response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+        assert response.headers["x-carecontract-store-version"] == old
+        assert response.headers["x-carecontract-refreshing"] == new
+        assert next(r for r in response.json() if r["measure"] == "cwt_62")["denominator"] == 1
+        other = client.get(f"/api/contracts/{NAME}/measures", params={**PERIOD, "by": "provider"}, headers=AUDITOR)
+        assert other.headers["x-carecontract-store-version"] == new  # not asked before: made now
+        for _ in range(600):
+            response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+            if response.headers["x-carecontract-store-version"] == new:
+                break
+            time.sleep(0.05)
+        assert "x-carecontract-refreshing" not in response.headers
+        assert _cwt_62(client) == (2, 2)

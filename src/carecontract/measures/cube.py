@@ -126,7 +126,7 @@ class MeasureCube:
 # -- persisted per store version ---------------------------------------------------------------------
 
 FIGURES = "figures"  # <store>/figures/<version>/: one Parquet file per measure, and figures.json
-FORMAT = 1
+FORMAT = 2
 KEEP = 2  # versions kept on disk: the latest, and the one a service may still be answering from
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -139,6 +139,7 @@ class VersionFigures:
     version: str
     cube: MeasureCube
     quality: dict[str, Any]
+    event_range: tuple[date | None, date | None] = (None, None)  # first and last accepted event date
 
 
 def figures_dir(root: str | os.PathLike[str], version: str) -> Path:
@@ -156,11 +157,19 @@ def compute(root: str | os.PathLike[str], version: str) -> VersionFigures:
         cube = MeasureCube.build(src)
         report = quality(store).as_dict()
         report["pathways"] = pathway_checks(src)
+        first, last = store.event_range()
     finally:
         src.release()
     report["scope"]["as_at"] = None  # the latest view, read by its version (as Run(store).quality_report())
     # the report as the wire carries it (dates as ISO text), whether computed here or loaded
-    return VersionFigures(version, cube, json.loads(json.dumps(report, default=str)))
+    return VersionFigures(version, cube, json.loads(json.dumps(report, default=str)), (_day(first), _day(last)))
+
+
+def _day(value: Any) -> date | None:
+    """A day as a ``date`` (DuckDB gives one; a timestamp would be cut to its day)."""
+    if value is None:
+        return None
+    return value.date() if isinstance(value, datetime) else value
 
 
 def save(root: str | os.PathLike[str], figures: VersionFigures) -> Path:
@@ -183,6 +192,7 @@ def save(root: str | os.PathLike[str], figures: VersionFigures) -> Path:
             else [type(figures.cube.censor).__name__, str(figures.cube.censor)],
             "measures": sorted(figures.cube.tables),
             "quality": figures.quality,
+            "event_range": [None if d is None else d.isoformat() for d in figures.event_range],
         }
         (tmp / "figures.json").write_text(json.dumps(head, default=str))
         for path in tmp.iterdir():
@@ -222,7 +232,8 @@ def load(root: str | os.PathLike[str], version: str) -> VersionFigures | None:
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
         return None  # pruned meanwhile, or not written by this version: computed again
     censor = None if head["censor"] is None else _censor(*head["censor"])
-    return VersionFigures(version, MeasureCube(censor, tables), head["quality"])
+    first, last = (None if d is None else date.fromisoformat(d) for d in head["event_range"])
+    return VersionFigures(version, MeasureCube(censor, tables), head["quality"], (first, last))
 
 
 def _censor(kind: str, text: str) -> Any:

@@ -292,7 +292,10 @@ class ServiceContext:
         # the latest view is read as at its version (a submission id), so a commit landing while it
         # is read changes nothing in it
         at = as_at if as_at is not None else (version or None)
-        return Snapshot(Run(self.store, as_at=at), version, figures=figures)
+        run = Run(self.store, as_at=at)
+        if figures is not None:  # what the figures hold, not read again (a full pass at 10M events)
+            run.cached("event_range", lambda: figures.event_range)
+        return Snapshot(run, version, figures=figures)
 
     def snapshot(self, as_at: str | None = None) -> Snapshot:
         """The store read as at ``as_at`` (``None``: the latest) for the version answered from: one per

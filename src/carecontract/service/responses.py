@@ -20,13 +20,25 @@ comes from one version, and says which in ``X-Carecontract-Store-Version``; whil
 being made ready in the background it answers from the last ready one and says so in
 ``X-Carecontract-Refreshing`` (docs/service.md).
 
+**Slow answers are revalidated in the background.** Loading a new version's saved figures makes
+the cube-based answers (measures, quality, the public tables) ready at once, but a few routes still
+compute on the engine per version (accountability, case-mix adjusted ratios, SPC): seconds at 300k
+events, a minute or more at national scale. An answer that took at least ``slow`` seconds (default
+1, ``CARECONTRACT_SERVICE_SLOW_SECONDS``) and is asked for again after a new *store* version is
+answered from the kept one, with ``X-Carecontract-Refreshing``, while the new one is computed once
+in the background; the next request after it is done gets it. A new close, payment or decision
+(a new book or decision log version) is always computed in the request: it is cheap, and a payment
+must be seen at once.
+
 Bounded: at most ``max_bytes`` of bodies (default 64 MiB, ``CARECONTRACT_SERVICE_ANSWER_BYTES``),
 least recently used dropped first; one answer larger than an eighth of that is not kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from dataclasses import dataclass
 
 import anyio
@@ -38,6 +50,7 @@ from carecontract.service.access import PUBLIC, Principal
 from carecontract.service.context import PINNED, ServiceContext
 
 DEFAULT_MAX_BYTES = 64 * 2**20
+DEFAULT_SLOW_SECONDS = 1
 NOT_KEPT = ("/api/events", "/api/quarantine")  # patient-level rows are never held in memory
 VERSION_HEADER = b"x-carecontract-store-version"
 REFRESHING_HEADER = b"x-carecontract-refreshing"
@@ -49,17 +62,21 @@ class Answer:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    took: float  # seconds the route took to make it
 
 
 class Answers:
     """The kept answers, as ASGI middleware inside the hardening layer (which adds its headers and
     logs every request, kept answers included)."""
 
-    def __init__(self, app: ASGIApp, outer: FastAPI, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, outer: FastAPI, max_bytes: int = DEFAULT_MAX_BYTES, slow: float = DEFAULT_SLOW_SECONDS
+    ) -> None:
         self.app, self.outer = app, outer
-        self.max_bytes = max_bytes
+        self.max_bytes, self.slow = max_bytes, slow
         self._kept: LRUCache = LRUCache(max_bytes, getsizeof=lambda a: len(a.body) + 512)
         self._lock = threading.Lock()
+        self._making: dict[tuple, asyncio.Task] = {}  # slow answers being made in the background
 
     def __len__(self) -> int:
         with self._lock:
@@ -93,10 +110,38 @@ class Answers:
         with self._lock:
             kept = self._kept.get(key)
         if kept is not None and kept.stamp == stamp:
-            await send({"type": "http.response.start", "status": kept.status, "headers": kept.headers + extra})
-            await send({"type": "http.response.body", "body": kept.body})
+            await self._replay(send, kept, extra)
+            return
+        if kept is not None and kept.took >= self.slow and kept.stamp[1:] == stamp[1:] and refreshing is None:
+            # a slow answer of an older store version: given while the new one is made, once
+            if key not in self._making:
+                self._making[key] = asyncio.ensure_future(self._make(dict(scope), key, stamp))
+            older = [(VERSION_HEADER, (kept.stamp[0] or "none").encode()), (REFRESHING_HEADER, served.encode())]
+            await self._replay(send, kept, older)
             return
         await self._answer(scope, receive, send, served, extra, (key, stamp))
+
+    @staticmethod
+    async def _replay(send: Send, kept: Answer, extra: list) -> None:
+        await send({"type": "http.response.start", "status": kept.status, "headers": kept.headers + extra})
+        await send({"type": "http.response.body", "body": kept.body})
+
+    async def _make(self, scope: Scope, key: tuple, stamp: tuple) -> None:
+        """Make and keep the answer to ``key`` for ``stamp``, with no client waiting for it."""
+        scope["state"] = {}
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def discard(message: Message) -> None:
+            return None
+
+        try:
+            await self._answer(scope, receive, discard, stamp[0], [], (key, stamp))
+        except Exception:  # not kept: the next request asks again
+            pass
+        finally:
+            self._making.pop(key, None)
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, served: str, extra: list, keep: tuple | None
@@ -115,10 +160,12 @@ class Answers:
             await send(message)
 
         token = PINNED.set(served)
+        started = time.perf_counter()
         try:
             await self.app(scope, receive, capture)
         finally:
             PINNED.reset(token)
+        took = time.perf_counter() - started
         if keep is None or start is None or start["status"] != 200:
             return
         key, stamp = keep
@@ -128,7 +175,7 @@ class Answers:
         body = b"".join(chunks)
         if len(body) > self.max_bytes // 8:
             return
-        answer = Answer(stamp, start["status"], list(start.get("headers", [])), body)
+        answer = Answer(stamp, start["status"], list(start.get("headers", [])), body, took)
         with self._lock:
             self._kept[key] = answer
 

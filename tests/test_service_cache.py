@@ -417,3 +417,17 @@ def test_a_slow_answer_is_given_from_the_last_version_while_the_new_one_is_made(
             time.sleep(0.05)
         assert "x-carecontract-refreshing" not in response.headers
         assert _cwt_62(client) == (2, 2)
+
+
+def test_accountability_is_the_librarys(paid_store: Path) -> None:
+    """Its outcomes come from the measure cube in the service: the same rows as the library's own."""
+    from carecontract.baseline.accountability import accountability
+
+    terms = load_terms(CANCER_TERMS)
+    client = _client(paid_store)
+    params = {"from": "2018-04-01", "to": "2019-03-31"}
+    served = client.get(f"/api/contracts/{NAME}/accountability", params=params, headers=AUDITOR)
+    assert served.status_code == 200, served.text
+    expected = accountability(Run(paid_store, terms), terms, date(2018, 4, 1), date(2019, 3, 31))
+    assert served.json() == json.loads(json.dumps(expected, default=str))
+    assert any(r["outcomes"] for r in expected)

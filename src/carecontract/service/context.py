@@ -45,7 +45,7 @@ from fastapi import Depends, HTTPException, Request
 from carecontract.baseline.accountability import accountability
 from carecontract.errors import UserError
 from carecontract.measures import cube as figures_store
-from carecontract.measures.compute import BREAKDOWNS
+from carecontract.measures.compute import BREAKDOWNS, check_request
 from carecontract.measures.cube import MeasureCube, VersionFigures
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
@@ -404,9 +404,15 @@ class ServiceContext:
         """Activity, cost and payments by commissioner and subcontractor: the store's and the book's."""
         terms = self.contract(name)
         snapshot = self.snapshot(as_at)
+
+        def make(run: Run) -> list[dict[str, Any]]:
+            run = run.with_terms(terms)
+            _outcomes_from_cube(run, snapshot, terms, first, last)
+            return accountability(run, terms, first, last)
+
         return self.cached(
             ("accountability", snapshot.version, as_at, self.versions.book_version(), name, first, last),
-            lambda: snapshot.compute(lambda run: accountability(run.with_terms(terms), terms, first, last)),
+            lambda: snapshot.compute(make),
         )
 
     def stress(self, name: str) -> dict[str, Any]:
@@ -442,6 +448,23 @@ class ServiceContext:
             if row.get("source_file"):
                 row["source_file"] = PurePath(str(row["source_file"]).replace("\\", "/")).name
         return rows
+
+
+def _outcomes_from_cube(run: Run, snapshot: Snapshot, terms: Terms, first: date, last: date) -> None:
+    """Put the outcomes accountability reads (``Run.measures`` of the contract's outcome measures by
+    commissioner and provider) in the Run's cache from the snapshot's measure cube, when it has one:
+    the same rows (tests/test_service_cache.py), without a pass of every measure over the pathways on
+    the engine — a minute or more at national scale. Keyed as ``Run.measures`` keys them; were that to
+    change, accountability would compute them on the engine again, the same figures, slower."""
+    if snapshot.figures is None and snapshot._cube is None:
+        return
+    contract = terms.contract
+    wanted = [o.measure for o in contract.outcomes] or None
+    targets = contract_targets(contract)
+    by, _ = check_request(first, last, ("commissioner", "provider"), wanted)
+    selection = tuple(wanted) if wanted else None
+    key = ("measures", first, last, by, selection, tuple(sorted(targets.items())))
+    run.cached(key, lambda: snapshot.cube().measures(first, last, by, only=selection, targets=targets))
 
 
 def _quality(run: Run, latest: bool) -> dict[str, Any]:

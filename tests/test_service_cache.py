@@ -431,3 +431,16 @@ def test_accountability_is_the_librarys(paid_store: Path) -> None:
     expected = accountability(Run(paid_store, terms), terms, date(2018, 4, 1), date(2019, 3, 31))
     assert served.json() == json.loads(json.dumps(expected, default=str))
     assert any(r["outcomes"] for r in expected)
+
+
+def test_the_first_submission_to_an_empty_store_is_answered_at_once(tmp_path: Path) -> None:
+    """No figures to answer from meanwhile: the first version's are made in the request."""
+    (tmp_path / "store").mkdir()
+    client = _client(tmp_path / "store")
+    empty = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    assert empty.status_code == 409 and empty.headers["x-carecontract-store-version"] == "none"
+    first = submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01")).batch_id  # no refresh
+    response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    assert response.headers["x-carecontract-store-version"] == first
+    assert "x-carecontract-refreshing" not in response.headers
+    assert _cwt_62(client) == (1, 1)

@@ -238,7 +238,8 @@ class ServiceContext:
             return current, None
         if ready is not None and self.refreshing is not None:
             return ready, current  # already being made
-        if ready is None or current == "" or figures_store.saved(self.store.root, current):
+        # nothing ready, or only an empty store's (no figures to answer from meanwhile): made now
+        if not ready or current == "" or figures_store.saved(self.store.root, current):
             self._prepare(current)
             return current, None
         if figures_store.building(self.store.root, current):
@@ -248,7 +249,7 @@ class ServiceContext:
                 self.refreshing = current
                 # not a daemon: an engine torn down mid-query at exit aborts the process
                 threading.Thread(target=self._refresh, args=(current,), name="carecontract-refresh").start()
-        return (self.ready or current), (None if self.ready == current else current)
+        return ready, current
 
     def _refresh(self, version: str) -> None:
         try:

@@ -444,3 +444,18 @@ def test_the_first_submission_to_an_empty_store_is_answered_at_once(tmp_path: Pa
     assert response.headers["x-carecontract-store-version"] == first
     assert "x-carecontract-refreshing" not in response.headers
     assert _cwt_62(client) == (1, 1)
+
+
+def test_ingest_saves_the_new_versions_figures_unless_told_not_to(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = write_csv(tmp_path / "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    result = CliRunner().invoke(cli, ["ingest", str(first), "--store", str(store), "--no-refresh"])
+    assert result.exit_code == 0, result.output
+    assert not (store / "figures").exists()
+    second = write_csv(tmp_path / "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
+    result = CliRunner().invoke(cli, ["ingest", str(second), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    saved = sorted(p.name for p in (store / "figures").iterdir())
+    assert saved == [Store(store).version()]
+    assert oct((store / "figures" / saved[0]).stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in (store / "figures" / saved[0]).iterdir()} == {"0o600"}

@@ -446,6 +446,14 @@ def test_the_first_submission_to_an_empty_store_is_answered_at_once(tmp_path: Pa
     assert _cwt_62(client) == (1, 1)
 
 
+def test_cc_ingest_saves_the_figures_unless_told_not_to(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    cc.ingest([write_csv(tmp_path / "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))], store, refresh=False)
+    assert not (store / "figures").exists()
+    cc.ingest([write_csv(tmp_path / "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))], store)
+    assert (store / "figures" / Store(store).version() / "figures.json").exists()
+
+
 def test_ingest_saves_the_new_versions_figures_unless_told_not_to(tmp_path: Path) -> None:
     store = tmp_path / "store"
     first = write_csv(tmp_path / "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))

@@ -68,20 +68,25 @@ DateLike = date | str
 TermsLike = Terms | str | Path
 
 
-def ingest(files: Sequence[str | Path], store: str | Path | Store, **options: Any) -> IngestResult:
-    """:func:`carecontract.records.ingest.ingest`, then the new store version's figures saved for
-    the service (:func:`carecontract.measures.cube.refresh`), as ``carecontract ingest`` does."""
+def ingest(
+    files: Sequence[str | Path], store: str | Path | Store, *, refresh: bool = True, **options: Any
+) -> IngestResult:
+    """:func:`carecontract.records.ingest.ingest`, then (unless ``refresh=False``, between a bulk
+    load's batches) the new store version's figures saved for the service
+    (:func:`carecontract.measures.cube.refresh`), as ``carecontract ingest`` does."""
     result = _ingest(files, store, **options)
-    if not result.no_op:
+    if refresh and not result.no_op:
         _refresh(store)
     return result
 
 
-def import_files(fmt: str, files: Sequence[str | Path], store: str | Path | Store, **options: Any) -> ImportResult:
-    """:func:`carecontract.imports.run.import_files`, then the new version's figures saved, as
-    ``carecontract import`` does."""
+def import_files(
+    fmt: str, files: Sequence[str | Path], store: str | Path | Store, *, refresh: bool = True, **options: Any
+) -> ImportResult:
+    """:func:`carecontract.imports.run.import_files`, then (unless ``refresh=False``) the new
+    version's figures saved, as ``carecontract import`` does."""
     result = _import_files(fmt, files, store, **options)
-    if not result.ingest.no_op:
+    if refresh and not result.ingest.no_op:
         _refresh(store)
     return result
 

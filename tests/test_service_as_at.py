@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from carecontract.measures.cube import refresh
 from carecontract.run import Run
 from carecontract.service import Principal, Tokens, create_app
 from carecontract.terms import load_terms
@@ -43,6 +44,7 @@ def test_an_as_at_answer_is_the_librarys_and_does_not_move_when_data_arrives(gro
     tmp_path, client = grown
     before = _measures(client, **PERIOD, as_at="1")
     submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
+    refresh(tmp_path / "store")  # as `carecontract ingest` does: the service's next request sees it
     contract = load_terms(CANCER_TERMS).contract
     expected = Run(tmp_path / "store", as_at="1").measures(
         date(2024, 1, 1), date(2024, 12, 31), targets=contract_targets(contract)
@@ -56,6 +58,7 @@ def test_an_as_at_answer_is_the_librarys_and_does_not_move_when_data_arrives(gro
 def test_as_at_reaches_quality_and_accountability(grown) -> None:
     tmp_path, client = grown
     submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20"))
+    refresh(tmp_path / "store")  # as `carecontract ingest` does: the service's next request sees it
     then = client.get("/api/quality", params={"as_at": "1"}, headers=AUDITOR).json()
     now = client.get("/api/quality", headers=AUDITOR).json()
     assert then["rows"]["accepted"] == 2 and now["rows"]["accepted"] == 4

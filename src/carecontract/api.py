@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carecontract.imports.run import ImportResult
-from carecontract.imports.run import import_files as import_files
+from carecontract.imports.run import import_files as _import_files
+from carecontract.measures.cube import refresh as _refresh
 from carecontract.payments.close import PayRun
 from carecontract.payments.settle import Settlement
 from carecontract.present import EmptyPeriod
 from carecontract.records.ingest import IngestResult
-from carecontract.records.ingest import ingest as ingest
+from carecontract.records.ingest import ingest as _ingest
 from carecontract.records.quality import QualityReport
 from carecontract.records.store import AsAt, Store
 from carecontract.synth.economy import generate as generate_economy
@@ -65,6 +66,29 @@ __all__ = [
 
 DateLike = date | str
 TermsLike = Terms | str | Path
+
+
+def ingest(
+    files: Sequence[str | Path], store: str | Path | Store, *, refresh: bool = True, **options: Any
+) -> IngestResult:
+    """:func:`carecontract.records.ingest.ingest`, then (unless ``refresh=False``, between a bulk
+    load's batches) the new store version's figures saved for the service
+    (:func:`carecontract.measures.cube.refresh`), as ``carecontract ingest`` does."""
+    result = _ingest(files, store, **options)
+    if refresh and not result.no_op:
+        _refresh(store)
+    return result
+
+
+def import_files(
+    fmt: str, files: Sequence[str | Path], store: str | Path | Store, *, refresh: bool = True, **options: Any
+) -> ImportResult:
+    """:func:`carecontract.imports.run.import_files`, then (unless ``refresh=False``) the new
+    version's figures saved, as ``carecontract import`` does."""
+    result = _import_files(fmt, files, store, **options)
+    if refresh and not result.ingest.no_op:
+        _refresh(store)
+    return result
 
 
 def _date(value: DateLike) -> date:

@@ -28,12 +28,24 @@ def import_(
     files: Annotated[list[Path], typer.Argument(help="Extracts of that data set (CSV with its data element names).")],
     store: Annotated[Path, typer.Option(help="Store directory (created if missing).")],
     as_json: JsonOption = False,
+    refresh_figures: Annotated[
+        bool,
+        typer.Option(
+            "--refresh/--no-refresh",
+            help="Save the new version's figures for the service (a full pass; skip between a bulk load's batches).",
+        ),
+    ] = True,
 ) -> None:
     """Map a national data set's extract to activity events and ingest them: every record mapped or rejected."""
     from carecontract.imports.run import import_files
 
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
         result = import_files(kind, files, store, progress=report)
+    # the new version's figures, for the service's next request (docs/service.md)
+    if refresh_figures and not result.ingest.no_op:
+        from carecontract.measures.cube import refresh
+
+        refresh(store)
     if as_json:
         print(json.dumps(result.as_dict(), default=str))
         return

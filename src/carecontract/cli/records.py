@@ -107,6 +107,13 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="Activity files (CSV or Parquet).")],
     store: Annotated[Path, typer.Option(help="Store directory (created if missing).")],
     as_json: JsonOption = False,
+    refresh_figures: Annotated[
+        bool,
+        typer.Option(
+            "--refresh/--no-refresh",
+            help="Save the new version's figures for the service (a full pass; skip between a bulk load's batches).",
+        ),
+    ] = True,
 ) -> None:
     """Validate activity files, quarantine bad rows with reasons, pseudonymise and store the rest."""
     from carecontract.records.ingest import ingest as run_ingest
@@ -115,6 +122,11 @@ def ingest(
         _not_json(file)
     with progress_bar(not as_json and sys.stderr.isatty()) as report:
         result = run_ingest(files, store, progress=report)
+    # the new version's figures, for the service's next request (docs/service.md)
+    if refresh_figures and not result.no_op:
+        from carecontract.measures.cube import refresh
+
+        refresh(store)
     if as_json:
         print(json.dumps(result.as_dict(), default=str))
         return

@@ -29,10 +29,11 @@ recently used dropped first; a new store version drops the old version's snapsho
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePath
@@ -43,8 +44,9 @@ from fastapi import Depends, HTTPException, Request
 
 from carecontract.baseline.accountability import accountability
 from carecontract.errors import UserError
-from carecontract.measures.compute import BREAKDOWNS
-from carecontract.measures.cube import MeasureCube
+from carecontract.measures import cube as figures_store
+from carecontract.measures.compute import BREAKDOWNS, check_request
+from carecontract.measures.cube import MeasureCube, VersionFigures
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
 from carecontract.publish.disclosure import PublicTables, default_period, published_periods
@@ -53,6 +55,11 @@ from carecontract.run import Run
 from carecontract.terms.loader import Terms
 from carecontract.terms.targets import contract_targets, label_rows
 from carecontract.viability.simulate import stress
+
+log = logging.getLogger(__name__)
+#: The store version a request is answered from, set for the whole request by the service's response
+#: layer (service/responses.py), so every figure of one response comes from one version.
+PINNED: ContextVar[str | None] = ContextVar("carecontract_store_version", default=None)
 
 #: Results kept (measure tables, public tables, ledgers, quality reports ...), least recently used dropped first.
 DEFAULT_CACHE_SIZE = 256
@@ -122,11 +129,14 @@ class Snapshot:
     run: Run
     version: str  # the store version it was made for ("" an empty store)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    figures: VersionFigures | None = None  # the version's saved figures (the latest view only)
     _cube: MeasureCube | None = field(default=None, init=False, repr=False)
 
     def cube(self) -> MeasureCube:
-        """Every measure's counts by day and breakdown, made once for this snapshot (once made, read
-        without the lock: answering from it needs no engine connection)."""
+        """Every measure's counts by day and breakdown: the version's saved figures', else made once
+        for this snapshot (once made, read without the lock: answering from it needs no engine)."""
+        if self.figures is not None:
+            return self.figures.cube
         if self._cube is None:
             with self.lock:
                 if self._cube is None:
@@ -140,21 +150,24 @@ class Snapshot:
 
 
 class Versions:
-    """The versions cached results are keyed by, each read cheaply: a ``stat`` per request."""
+    """The versions cached results are keyed by, each read cheaply: a ``stat`` or two per request."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, books: list[str], decision_log: Path | None = None) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._manifest: tuple[tuple[int, int, int] | None, str] = (None, "")
+        # every file a pay, close, re-close, payment run or dispute replaces (atomically: a new inode)
+        # in the books the service reads: the book's manifest (written last, after the ledger files
+        # it names) and its journal (payments.book, payments.journal)
+        self._book_files = [
+            str(store.root / "payments" / book / name) for book in books for name in ("manifest.json", "journal.json")
+        ]
+        self._decision_log = None if decision_log is None else str(decision_log)
 
     def store_version(self) -> str:
         """The store's last committed submission ("" for an empty store), re-read only when the
         manifest changes."""
-        try:
-            st = os.stat(self.store.manifest_path)
-            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
-            stamp = None
+        stamp = _stamp(str(self.store.manifest_path))
         with self._lock:
             if stamp is not None and self._manifest[0] == stamp:
                 return self._manifest[1]
@@ -163,29 +176,22 @@ class Versions:
             self._manifest = (stamp, version)
         return version
 
-    def book_version(self) -> str:
-        """The payment books' version: a hash of every file's path, size and modification time
-        under ``<store>/payments/`` (lock and temporary files, named with a leading dot, left out).
-        Keyed on the files rather than the book's manifest format, so it holds whatever the layout."""
-        found: list[tuple[str, int, int]] = []
-        stack = [self.store.root / "payments"]
-        while stack:
-            try:
-                entries = list(os.scandir(stack.pop()))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                else:
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:  # replaced as we looked: the next request sees the new one
-                        continue
-                    found.append((entry.path, st.st_size, st.st_mtime_ns))
-        return hashlib.sha256(repr(sorted(found)).encode()).hexdigest()[:16]
+    def book_version(self) -> tuple:
+        """The payment books' version: the identity (inode, size, modification time) of each book's
+        manifest and journal, which every writer of a book replaces when it changes anything."""
+        return tuple(_stamp(path) for path in self._book_files)
+
+    def decision_log_version(self) -> tuple[int, int, int] | None:
+        """The decision log's identity (it is appended to: its size changes)."""
+        return None if self._decision_log is None else _stamp(self._decision_log)
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class ServiceContext:
@@ -205,33 +211,103 @@ class ServiceContext:
         self.contracts = {slug(t.contract.name): t for t in terms}
         self.decision_log = None if decision_log is None else Path(decision_log)
         self.stress_runs = stress_runs
-        self.versions = Versions(store)
+        self.versions = Versions(store, list(self.contracts), self.decision_log)
         self.results = Results(cache_size or _setting("CARECONTRACT_SERVICE_CACHE_SIZE", DEFAULT_CACHE_SIZE))
         self._snapshots: LRUCache = LRUCache(snapshots or _setting("CARECONTRACT_SERVICE_SNAPSHOTS", DEFAULT_SNAPSHOTS))
         self._snapshots_lock = threading.Lock()
-        self._seen: str | None = None  # the store version the cache last held figures of
+        self.ready: str | None = None  # the newest store version whose figures are ready (None: none yet)
+        self.refreshing: str | None = None  # the version being made ready in the background, if any
+        self._prepare_lock = threading.Lock()
 
-    def _fresh(self) -> str:
-        """The store version now; if it moved on, the old version's snapshots and results are dropped
-        (an as-at read of the old data is as cheap to make again as to keep)."""
-        version = self.versions.store_version()
-        with self._snapshots_lock:
-            if version != self._seen:
-                self._snapshots.clear()
-                self._seen = version
-                self.results.drop(lambda key: not isinstance(key, tuple) or key[1] in (version, None))
-        return version
+    # -- which version a request is answered from (docs/service.md, "Stale while revalidating")
+
+    def serving(self) -> tuple[str, str | None]:
+        """(the store version to answer from, the newer version being made ready or None).
+
+        The store's current version if its figures are ready, or are saved in the store (the command
+        that committed it refreshed them: loaded here in milliseconds), or nothing is ready yet (a cold
+        start: made now, once, the other requests waiting for it). Otherwise the last ready version,
+        while the writer that committed makes the new one's figures (its marker says so) or, if none
+        does, one background thread here; the next request after they are ready answers from them.
+        May block: the service's response layer calls it off the event loop.
+        A version made ready drops the snapshots and results of every version but itself and the
+        one before it."""
+        current = self.versions.store_version()
+        ready = self.ready
+        if ready == current:
+            return current, None
+        if ready is not None and self.refreshing is not None:
+            return ready, current  # already being made
+        # nothing ready, or only an empty store's (no figures to answer from meanwhile): made now
+        if not ready or current == "" or figures_store.saved(self.store.root, current):
+            self._prepare(current)
+            return current, None
+        if figures_store.building(self.store.root, current):
+            return ready, current  # the writer is making them: answered from when saved
+        with self._prepare_lock:
+            if self.refreshing is None and self.ready != current:
+                self.refreshing = current
+                # not a daemon: an engine torn down mid-query at exit aborts the process
+                threading.Thread(target=self._refresh, args=(current,), name="carecontract-refresh").start()
+        return ready, current
+
+    def _refresh(self, version: str) -> None:
+        try:
+            self._prepare(version)
+        except Exception:  # the next request tries again; the old version is answered meanwhile
+            log.exception("making the figures of store version %s ready failed", version)
+        finally:
+            self.refreshing = None
+
+    def _prepare(self, version: str) -> None:
+        """Make ``version``'s figures ready (loaded from the store, else computed and saved there), then
+        answer from it, dropping older versions' snapshots and results. Once per version."""
+        with self._prepare_lock:
+            if self.ready == version:
+                return
+            done = None
+            if version:
+                done = figures_store.load(self.store.root, version)
+                if done is None:
+                    done = figures_store.compute(self.store.root, version)
+                    try:
+                        figures_store.save(self.store.root, done)
+                    except OSError as exc:  # a read-only store: kept in memory only
+                        log.warning("could not save the figures of store version %s: %s", version, exc)
+            snapshot = self._new_snapshot(version, None, done)
+            # kept: this version's, and the last one's (requests answered from it may still be running)
+            keep = (version, self.ready, None)
+            with self._snapshots_lock:
+                for key in [k for k in self._snapshots if k[0] not in keep]:
+                    del self._snapshots[key]
+                self._snapshots[version, None] = snapshot
+                self.results.drop(lambda key: not isinstance(key, tuple) or key[1] in keep)
+                self.ready = version
+
+    def _version(self) -> str:
+        """The version this request is answered from (pinned by the response layer), else :meth:`serving`'s."""
+        pinned = PINNED.get()
+        return pinned if pinned is not None else self.serving()[0]
+
+    def _new_snapshot(self, version: str, as_at: str | None, figures: VersionFigures | None = None) -> Snapshot:
+        # the latest view is read as at its version (a submission id), so a commit landing while it
+        # is read changes nothing in it
+        at = as_at if as_at is not None else (version or None)
+        run = Run(self.store, as_at=at)
+        if figures is not None:  # what the figures hold, not read again (a full pass at 10M events)
+            run.cached("event_range", lambda: figures.event_range)
+        return Snapshot(run, version, figures=figures)
 
     def snapshot(self, as_at: str | None = None) -> Snapshot:
-        """The store's current version read as at ``as_at`` (``None``: the latest): one per version and
-        as-at, so every request between two ingests reads the same snapshot and shares what it
-        computed (events, pathways, the measure cube). An unknown as-at is a 422."""
-        version = self._fresh()
+        """The store read as at ``as_at`` (``None``: the latest) for the version answered from: one per
+        version and as-at, so every request between two ingests reads the same snapshot and shares
+        what it computed (events, pathways, the measure cube). An unknown as-at is a 422."""
+        version = self._version()
         with self._snapshots_lock:
             found = self._snapshots.get((version, as_at))
             if found is None:
                 try:
-                    found = Snapshot(Run(self.store, as_at=as_at), version)
+                    found = self._new_snapshot(version, as_at)
                 except UserError:  # its text names the server's path: say it without
                     raise HTTPException(
                         422, f"as_at {as_at!r}: neither a date (YYYY-MM-DD) nor a submission id or number of this store"
@@ -329,9 +405,15 @@ class ServiceContext:
         """Activity, cost and payments by commissioner and subcontractor: the store's and the book's."""
         terms = self.contract(name)
         snapshot = self.snapshot(as_at)
+
+        def make(run: Run) -> list[dict[str, Any]]:
+            run = run.with_terms(terms)
+            _outcomes_from_cube(run, snapshot, terms, first, last)
+            return accountability(run, terms, first, last)
+
         return self.cached(
             ("accountability", snapshot.version, as_at, self.versions.book_version(), name, first, last),
-            lambda: snapshot.compute(lambda run: accountability(run.with_terms(terms), terms, first, last)),
+            lambda: snapshot.compute(make),
         )
 
     def stress(self, name: str) -> dict[str, Any]:
@@ -340,9 +422,12 @@ class ServiceContext:
         return self.cached(("stress", None, name), lambda: stress(contract, self.stress_runs, 0))
 
     def quality(self, as_at: str | None = None) -> dict[str, Any]:
+        """The data-quality report: the version's saved one for the latest view, else computed once."""
         snapshot = self.snapshot(as_at)
+        if as_at is None and snapshot.figures is not None:
+            return snapshot.figures.quality
         return self.cached(
-            ("quality", snapshot.version, as_at), lambda: snapshot.compute(lambda run: run.quality_report())
+            ("quality", snapshot.version, as_at), lambda: snapshot.compute(lambda run: _quality(run, as_at is None))
         )
 
     def decisions(self) -> DecisionLog | None:
@@ -364,6 +449,30 @@ class ServiceContext:
             if row.get("source_file"):
                 row["source_file"] = PurePath(str(row["source_file"]).replace("\\", "/")).name
         return rows
+
+
+def _outcomes_from_cube(run: Run, snapshot: Snapshot, terms: Terms, first: date, last: date) -> None:
+    """Put the outcomes accountability reads (``Run.measures`` of the contract's outcome measures by
+    commissioner and provider) in the Run's cache from the snapshot's measure cube, when it has one:
+    the same rows (tests/test_service_cache.py), without a pass of every measure over the pathways on
+    the engine — a minute or more at national scale. Keyed as ``Run.measures`` keys them; were that to
+    change, accountability would compute them on the engine again, the same figures, slower."""
+    if snapshot.figures is None and snapshot._cube is None:
+        return
+    contract = terms.contract
+    wanted = [o.measure for o in contract.outcomes] or None
+    targets = contract_targets(contract)
+    by, _ = check_request(first, last, ("commissioner", "provider"), wanted)
+    selection = tuple(wanted) if wanted else None
+    key = ("measures", first, last, by, selection, tuple(sorted(targets.items())))
+    run.cached(key, lambda: snapshot.cube().measures(first, last, by, only=selection, targets=targets))
+
+
+def _quality(run: Run, latest: bool) -> dict[str, Any]:
+    report = run.quality_report()
+    if latest:  # the latest view, read by its version: as a Run of the latest reports it
+        report["scope"]["as_at"] = None
+    return report
 
 
 def get_context(request: Request) -> ServiceContext:

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 from ibis import _
 from ibis.expr.types import Table
@@ -94,7 +95,19 @@ def sources(events: Table, detail: bool = True) -> Sources:
             return table.cache()
         # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
         kept.append(f"{name}_{id(events)}")
-        return backend.create_table(kept[-1], table, temp=True, overwrite=True)
+        try:
+            return backend.create_table(kept[-1], table, temp=True, overwrite=True)
+        except duckdb.OutOfMemoryException:
+            # DuckDB holds part of a join's and an aggregate's state per thread; with several
+            # threads the pathway summary (a join, 16 aggregates, two more joins) can outgrow a
+            # memory limit it fits in with one (100M events in 6 GB; 10M in 400 MB). Once more, on one
+            # thread: slower, but it spills where the parallel plan could not.
+            threads = backend.raw_sql("SELECT current_setting('threads')").fetchone()[0]
+            backend.raw_sql("SET threads = 1")
+            try:
+                return backend.create_table(kept[-1], table, temp=True, overwrite=True)
+            finally:
+                backend.raw_sql(f"SET threads = {int(threads)}")
 
     def drop(names: list[str]) -> None:
         for name in names:

@@ -224,7 +224,9 @@ def build(events: Table, detail: bool = True, keep: Keep | None = None) -> Built
             "treatment_provider": at_first("provider_code", "treatment"),
             "treatment_modality": at_first("modality", "treatment"),
         }
-    summary = joined.group_by("pathway_id").aggregate(**metrics)
+    # kept on its own: one statement holding the aggregate's hash table and both joins' at once
+    # outgrew a 6 GB memory limit at 100M events (docs/scale.md)
+    summary = keep("pathway_steps", joined.group_by("pathway_id").aggregate(**metrics))
     deaths = events.filter(_.event_type == "death").group_by("patient_id").aggregate(death_date=_.event_date.min())
     base = keep("pathway_summary", _left(_left(starts.drop("next_start"), summary, "pathway_id"), deaths, "patient_id"))
 

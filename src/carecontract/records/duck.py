@@ -24,11 +24,13 @@ connection is therefore opened here, with:
     ``CARECONTRACT_DUCKDB_TEMP_MAX`` if set; otherwise DuckDB's default (90% of the free disk).
 
 DuckDB reference: "Configuration > Global configuration options" (``memory_limit``,
-``temp_directory``,     A folder left by a process that was killed mid-spill is removed by the next process to open a
-    database under the same root (a killed 100M run once left 12 GB behind).
-``max_temp_directory_size``, ``preserve_insertion_order``) and "Guides >
+``temp_directory``, ``max_temp_directory_size``, ``preserve_insertion_order``) and "Guides >
 Performance > How to tune workloads" (DuckDB 1.x/2.0 documentation): the limit applies per database
-instance, and ``preserve_insertion_order = false`` lets larger-than-memory statements stream.
+instance, and ``preserve_insertion_order = false`` lets larger-than-memory statements stream. "Guides >
+Performance > Out-of-Memory Issues" (2.0) advises fewer threads when a query still runs out: the
+measures keep the pathway summary's aggregate apart from its joins, and retry a materialisation on one
+thread if it runs out all the same (``measures.compute.sources``); at 100M events in 6 GB, the one
+statement that did both ran out on two threads.
 """
 
 from __future__ import annotations

@@ -32,12 +32,12 @@ def test_a_materialisation_that_runs_out_is_retried_on_one_thread(
     expected = _as_counts(compute_measures(Store(paid_store), START, END))
     events = events_table(Store(paid_store))
     backend = events._find_backend()
-    backend.raw_sql("SET threads = 2")
+    backend.raw_sql("SET threads = 2").fetchall()
     real = type(backend).create_table
     seen: list[tuple[str, int]] = []
 
     def running_out_once(self, name, obj=None, **kwargs):
-        threads = self.raw_sql("SELECT current_setting('threads')").fetchone()[0]
+        threads = self.raw_sql("SELECT current_setting('threads')").fetchall()[0][0]
         seen.append((name, threads))
         if len(seen) == 1:
             raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block (injected)")
@@ -49,7 +49,7 @@ def test_a_materialisation_that_runs_out_is_retried_on_one_thread(
     try:
         assert seen[0][1] == 2 and seen[1] == (seen[0][0], 1)  # the same table again, on one thread
         assert all(threads == 2 for _, threads in seen[2:])  # and the others on the connection's own
-        assert backend.raw_sql("SELECT current_setting('threads')").fetchone()[0] == 2
+        assert backend.raw_sql("SELECT current_setting('threads')").fetchall()[0][0] == 2
         got = _as_counts(compute_measures(Store(paid_store), START, END, src=src))
     finally:
         src.release()

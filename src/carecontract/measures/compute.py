@@ -102,12 +102,12 @@ def sources(events: Table, detail: bool = True) -> Sources:
             # threads the pathway summary (a join, 16 aggregates, two more joins) can outgrow a
             # memory limit it fits in with one (100M events in 6 GB; 10M in 400 MB). Once more, on one
             # thread: slower, but it spills where the parallel plan could not.
-            threads = backend.raw_sql("SELECT current_setting('threads')").fetchone()[0]
-            backend.raw_sql("SET threads = 1")
+            threads = backend.raw_sql("SELECT current_setting('threads')").fetchall()[0][0]
+            backend.raw_sql("SET threads = 1").fetchall()  # fetched: DuckDB 2.0 refuses the next statement else
             try:
                 return backend.create_table(kept[-1], table, temp=True, overwrite=True)
             finally:
-                backend.raw_sql(f"SET threads = {int(threads)}")
+                backend.raw_sql(f"SET threads = {int(threads)}").fetchall()
 
     def drop(names: list[str]) -> None:
         for name in names:

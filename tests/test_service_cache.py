@@ -122,6 +122,40 @@ def test_a_commit_without_a_refresh_is_answered_from_the_last_version_until_read
     assert (tmp_path / "store" / "figures" / new / "figures.json").exists()  # saved for the next service
 
 
+def test_a_writer_that_marks_its_figures_late_is_waited_for_not_raced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``carecontract ingest`` commits, then marks and makes the new version's figures. A request in
+    between sees the new version with no marker: the service must wait for the writer rather than make
+    the same figures itself (at 10M events both did, for minutes, and the first request after the
+    writer finished was still answered from the old version), and the first request after the
+    writer saved them must answer from the new version."""
+    import carecontract.measures.cube as figures
+
+    _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))
+    client = _client(tmp_path / "store")
+    assert _cwt_62(client) == (1, 1)
+    made_by: list[str] = []
+    real = figures.compute
+
+    def counting(root, version, nice=figures.NICE):
+        made_by.append(threading.current_thread().name)
+        return real(root, version, nice)
+
+    monkeypatch.setattr(figures, "compute", counting)
+    new = submit(tmp_path, "b.csv", _pathway(NHS[1], "b", "2024-03-01", "2024-03-20")).batch_id
+    response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    assert response.headers["x-carecontract-refreshing"] == new  # seen before any writer's marker
+    time.sleep(0.5)  # the writer, a moment later: marks, makes and saves them
+    refresh(tmp_path / "store")
+    response = client.get(f"/api/contracts/{NAME}/measures", params=PERIOD, headers=AUDITOR)
+    assert response.headers["x-carecontract-store-version"] == new  # the very next request
+    assert "x-carecontract-refreshing" not in response.headers
+    assert _cwt_62(client) == (2, 2)
+    time.sleep(0.5)  # a thread of the service's own, had it started, would have made them by now
+    assert made_by == [threading.current_thread().name], made_by  # made once, by the writer
+
+
 def test_one_response_never_mixes_two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A commit landing between two reads of one request: the whole answer is the version it began with."""
     old = _submit(tmp_path, "a.csv", _pathway(NHS[0], "a", "2024-01-05", "2024-02-01"))

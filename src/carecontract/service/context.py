@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ from carecontract.terms.targets import contract_targets, label_rows
 from carecontract.viability.simulate import stress
 
 log = logging.getLogger(__name__)
+#: Seconds a new store version's figures are waited for from the writer that committed it before the
+#: service makes them itself (the writer marks them a moment after its commit).
+WRITER_GRACE = 5.0
 #: The store version a request is answered from, set for the whole request by the service's response
 #: layer (service/responses.py), so every figure of one response comes from one version.
 PINNED: ContextVar[str | None] = ContextVar("carecontract_store_version", default=None)
@@ -236,12 +240,14 @@ class ServiceContext:
         ready = self.ready
         if ready == current:
             return current, None
-        if ready is not None and self.refreshing is not None:
-            return ready, current  # already being made
-        # nothing ready, or only an empty store's (no figures to answer from meanwhile): made now
+        # saved by the writer that committed it (first, even while a thread here waits or works on
+        # them: a writer's figures are loaded in milliseconds and answered from at once); or nothing
+        # ready, or only an empty store's (no figures to answer from meanwhile): made now
         if not ready or current == "" or figures_store.saved(self.store.root, current):
             self._prepare(current)
             return current, None
+        if ready is not None and self.refreshing is not None:
+            return ready, current  # already being made
         if figures_store.building(self.store.root, current):
             return ready, current  # the writer is making them: answered from when saved
         with self._prepare_lock:
@@ -252,7 +258,17 @@ class ServiceContext:
         return ready, current
 
     def _refresh(self, version: str) -> None:
+        """Make ``version`` ready in the background: the figures its writer saves if one turns up
+        (``carecontract ingest`` marks them only after its commit, so a request can see the new
+        version a moment before the marker: waited for :data:`WRITER_GRACE` seconds), else computed
+        here. Without the wait, a 10M-event store had both making the same figures for minutes."""
         try:
+            root = self.store.root
+            waited_until = time.monotonic() + WRITER_GRACE
+            while not figures_store.saved(root, version):
+                if not figures_store.building(root, version) and time.monotonic() >= waited_until:
+                    break  # no writer (or it died): made here
+                time.sleep(0.2)
             self._prepare(version)
         except Exception:  # the next request tries again; the old version is answered meanwhile
             log.exception("making the figures of store version %s ready failed", version)

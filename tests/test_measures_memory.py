@@ -1,10 +1,10 @@
-"""The measures finish when DuckDB runs out of memory in a materialisation: once more, on one thread.
+"""The measures finish when DuckDB runs out of memory in a materialisation: kept again, in parts.
 
 At 100M events in a 6 GB limit the pathway summary ran out on two threads (issue 22). The pathway
 summary's aggregate is now kept apart from its joins, and a materialisation that still runs out is
-tried again on one thread. Here DuckDB's out-of-memory error is injected into the first
-materialisation, and the measures must come out the same as without it, with the connection's thread
-count given back afterwards.
+kept again in parts (by a hash of its key column). Here DuckDB's out-of-memory error is injected into
+the first materialisation: the table kept in parts must hold every row once, and the measures must
+come out the same as without it.
 """
 
 from __future__ import annotations
@@ -26,30 +26,31 @@ def _as_counts(rows: list[dict]) -> dict[str, tuple]:
     return {r["measure"]: (r["numerator"], r["denominator"]) for r in rows}
 
 
-def test_a_materialisation_that_runs_out_is_retried_on_one_thread(
-    paid_store: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected = _as_counts(compute_measures(Store(paid_store), START, END))
+def test_a_materialisation_that_runs_out_is_kept_in_parts(paid_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = sources(events_table(Store(paid_store)), detail=True)
+    try:
+        expected = _as_counts(compute_measures(Store(paid_store), START, END, src=plain))
+        whole = plain.pathways.count().execute()
+    finally:
+        plain.release()
     events = events_table(Store(paid_store))
     backend = events._find_backend()
-    backend.raw_sql("SET threads = 2").fetchall()
     real = type(backend).create_table
-    seen: list[tuple[str, int]] = []
+    seen: list[str] = []
 
-    def running_out_once(self, name, obj=None, **kwargs):
-        threads = self.raw_sql("SELECT current_setting('threads')").fetchall()[0][0]
-        seen.append((name, threads))
-        if len(seen) == 1:
+    def running_out_on_the_pathways(self, name, obj=None, **kwargs):
+        seen.append(name)
+        if name.startswith("pathways_"):
             raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block (injected)")
         return real(self, name, obj, **kwargs)
 
-    monkeypatch.setattr(type(backend), "create_table", running_out_once)
+    monkeypatch.setattr(type(backend), "create_table", running_out_on_the_pathways)
     src = sources(events, detail=True)
     monkeypatch.undo()
     try:
-        assert seen[0][1] == 2 and seen[1] == (seen[0][0], 1)  # the same table again, on one thread
-        assert all(threads == 2 for _, threads in seen[2:])  # and the others on the connection's own
-        assert backend.raw_sql("SELECT current_setting('threads')").fetchall()[0][0] == 2
+        assert [n for n in seen if n.startswith("pathways_")] and seen[-1].startswith("pathways_")
+        rows, distinct = backend.raw_sql(f'SELECT count(*), count(DISTINCT pathway_id) FROM "{seen[-1]}"').fetchall()[0]
+        assert rows == distinct == whole > 0  # kept in parts: every pathway, once
         got = _as_counts(compute_measures(Store(paid_store), START, END, src=src))
     finally:
         src.release()

@@ -7,6 +7,7 @@ same code runs on DuckDB (default) or Spark (``engine="spark"``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -81,6 +82,32 @@ def _ibis_type(sql_type: str) -> str:
     }[sql_type]
 
 
+_KEPT = itertools.count()  # a name of its own for every table kept in this process
+#: Parts a table that ran out of memory is kept in, each its own statement (see :func:`_keep_in_parts`).
+KEEP_PARTS = 8
+
+
+def _keep_in_parts(backend: ibis.BaseBackend, name: str, table: Table, parts: int = KEEP_PARTS) -> Table:
+    """Keep ``table`` as a temporary table ``name`` in ``parts`` statements, each for the rows whose
+    first column hashes to one part, after one statement for all of it ran out of DuckDB's memory limit.
+
+    Why: DuckDB spills joins and aggregates, but an aggregate's hash table over tens of millions of
+    groups, with string states (the pathway summary's ``arg_min`` of providers and sites), still
+    needs large allocations at once: at 100M events in 6 GB the pathway summary ran out on two
+    threads and on one (DuckDB 2.0, "Guides > Performance > Out-of-Memory Issues"). Every kept table's
+    first column is its key (the pathway, the treatment), and a filter on it is pushed below the
+    aggregate and into the join that feeds it, so each part holds about 1/``parts`` of the state.
+    Slower (each part reads the events again), so only after the one statement failed."""
+    backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').fetchall()  # what the failed statement left
+    sql = str(ibis.to_sql(table, dialect="duckdb"))
+    key = table.columns[0]
+    for part in range(parts):
+        rows = f'SELECT * FROM ({sql}) WHERE hash("{key}") % {parts} = {part}'
+        into = f'CREATE TEMP TABLE "{name}" AS ' if part == 0 else f'INSERT INTO "{name}" '
+        backend.raw_sql(into + rows).fetchall()  # fetched: DuckDB 2.0 refuses the next statement else
+    return backend.table(name)
+
+
 def sources(events: Table, detail: bool = True) -> Sources:
     censor = events.event_date.max().execute()
     try:
@@ -93,21 +120,14 @@ def sources(events: Table, detail: bool = True) -> Sources:
     def keep(name: str, table: Table) -> Table:
         if backend.name == "pyspark":  # Spark has no temporary tables in Ibis: persist the DataFrame instead
             return table.cache()
-        # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0
-        kept.append(f"{name}_{id(events)}")
+        # an explicit temporary table rather than .cache(), whose finaliser fails under DuckDB 2.0; a
+        # name of its own, so no overwrite (Ibis's overwrite of a temporary table fills one, then
+        # copies it whole into another: twice the work and the memory at national scale)
+        kept.append(f"{name}_{id(events)}_{next(_KEPT)}")
         try:
-            return backend.create_table(kept[-1], table, temp=True, overwrite=True)
+            return backend.create_table(kept[-1], table, temp=True)
         except duckdb.OutOfMemoryException:
-            # DuckDB holds part of a join's and an aggregate's state per thread; with several
-            # threads the pathway summary (a join, 16 aggregates, two more joins) can outgrow a
-            # memory limit it fits in with one (100M events in 6 GB; 10M in 400 MB). Once more, on one
-            # thread: slower, but it spills where the parallel plan could not.
-            threads = backend.raw_sql("SELECT current_setting('threads')").fetchall()[0][0]
-            backend.raw_sql("SET threads = 1").fetchall()  # fetched: DuckDB 2.0 refuses the next statement else
-            try:
-                return backend.create_table(kept[-1], table, temp=True, overwrite=True)
-            finally:
-                backend.raw_sql(f"SET threads = {int(threads)}").fetchall()
+            return _keep_in_parts(backend, kept[-1], table)
 
     def drop(names: list[str]) -> None:
         for name in names:

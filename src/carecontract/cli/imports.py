@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from carecontract.cli.options import JsonOption
+from carecontract.cli.options import JsonOption, RefreshOption
 from carecontract.cli.records import print_counts
 from carecontract.cli.shell import app
 from carecontract.present import console, print_ingest, progress_bar
@@ -28,13 +28,7 @@ def import_(
     files: Annotated[list[Path], typer.Argument(help="Extracts of that data set (CSV with its data element names).")],
     store: Annotated[Path, typer.Option(help="Store directory (created if missing).")],
     as_json: JsonOption = False,
-    refresh_figures: Annotated[
-        bool,
-        typer.Option(
-            "--refresh/--no-refresh",
-            help="Save the new version's figures for the service (a full pass; skip between a bulk load's batches).",
-        ),
-    ] = True,
+    refresh_figures: RefreshOption = True,
 ) -> None:
     """Map a national data set's extract to activity events and ingest them: every record mapped or rejected."""
     from carecontract.imports.run import import_files

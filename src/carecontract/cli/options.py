@@ -45,6 +45,15 @@ SetOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+#: Whether a command that commits a submission then saves the new store version's figures for the
+#: service (measures.cube.refresh; docs/service.md).
+RefreshOption = Annotated[
+    bool,
+    typer.Option(
+        "--refresh/--no-refresh",
+        help="Save the new version's figures for the service (a full pass; skip between a bulk load's batches).",
+    ),
+]
 EngineOption = Annotated[
     str,
     typer.Option(

@@ -14,6 +14,7 @@ from carecontract.cli.options import (
     AsAtOption,
     BadOption,
     JsonOption,
+    RefreshOption,
     StoreOption,
     parse_date,
     store_at,
@@ -107,13 +108,7 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="Activity files (CSV or Parquet).")],
     store: Annotated[Path, typer.Option(help="Store directory (created if missing).")],
     as_json: JsonOption = False,
-    refresh_figures: Annotated[
-        bool,
-        typer.Option(
-            "--refresh/--no-refresh",
-            help="Save the new version's figures for the service (a full pass; skip between a bulk load's batches).",
-        ),
-    ] = True,
+    refresh_figures: RefreshOption = True,
 ) -> None:
     """Validate activity files, quarantine bad rows with reasons, pseudonymise and store the rest."""
     from carecontract.records.ingest import ingest as run_ingest

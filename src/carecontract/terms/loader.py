@@ -252,11 +252,11 @@ def _reporting(model: Any, dumped: dict[str, Any]) -> dict[str, Any]:
         if name in ("clause", "kind"):
             if value is not None:
                 dumped[name] = value
-        elif hasattr(value, "model_fields") and isinstance(inner, dict):
+        elif isinstance(value, BaseModel) and isinstance(inner, dict):
             _reporting(value, inner)
         elif isinstance(value, list) and isinstance(inner, list):
             for item, item_dumped in zip(value, inner, strict=True):
-                if hasattr(item, "model_fields"):
+                if isinstance(item, BaseModel):
                     _reporting(item, item_dumped)
     return dumped
 

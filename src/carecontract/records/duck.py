@@ -27,10 +27,10 @@ DuckDB reference: "Configuration > Global configuration options" (``memory_limit
 ``temp_directory``, ``max_temp_directory_size``, ``preserve_insertion_order``) and "Guides >
 Performance > How to tune workloads" (DuckDB 1.x/2.0 documentation): the limit applies per database
 instance, and ``preserve_insertion_order = false`` lets larger-than-memory statements stream. "Guides >
-Performance > Out-of-Memory Issues" (2.0) advises fewer threads when a query still runs out: the
-measures keep the pathway summary's aggregate apart from its joins, and retry a materialisation on one
-thread if it runs out all the same (``measures.compute.sources``); at 100M events in 6 GB, the one
-statement that did both ran out on two threads.
+Performance > Out-of-Memory Issues" (2.0) lists the levers when a query still runs out: the measures
+keep the pathway summary's aggregate apart from its joins, and keep a table that runs out all the
+same in parts by a hash of its key (``measures.compute._keep_in_parts``); at 100M events in 6 GB the
+pay run's pathway summary ran out on two threads and on one.
 """
 
 from __future__ import annotations

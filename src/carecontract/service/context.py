@@ -46,7 +46,7 @@ from fastapi import Depends, HTTPException, Request
 from carecontract.baseline.accountability import accountability
 from carecontract.errors import UserError
 from carecontract.measures import cube as figures_store
-from carecontract.measures.compute import BREAKDOWNS, check_request
+from carecontract.measures.compute import BREAKDOWNS
 from carecontract.measures.cube import MeasureCube, VersionFigures
 from carecontract.payments.book import PaymentBook, slug
 from carecontract.publish.decisions import DecisionLog
@@ -423,9 +423,9 @@ class ServiceContext:
         snapshot = self.snapshot(as_at)
 
         def make(run: Run) -> list[dict[str, Any]]:
-            run = run.with_terms(terms)
-            _outcomes_from_cube(run, snapshot, terms, first, last)
-            return accountability(run, terms, first, last)
+            if snapshot.figures is not None or snapshot._cube is not None:  # outcomes from the cube
+                run.answer_measures_from(snapshot.cube())
+            return accountability(run.with_terms(terms), terms, first, last)
 
         return self.cached(
             ("accountability", snapshot.version, as_at, self.versions.book_version(), name, first, last),
@@ -465,23 +465,6 @@ class ServiceContext:
             if row.get("source_file"):
                 row["source_file"] = PurePath(str(row["source_file"]).replace("\\", "/")).name
         return rows
-
-
-def _outcomes_from_cube(run: Run, snapshot: Snapshot, terms: Terms, first: date, last: date) -> None:
-    """Put the outcomes accountability reads (``Run.measures`` of the contract's outcome measures by
-    commissioner and provider) in the Run's cache from the snapshot's measure cube, when it has one:
-    the same rows (tests/test_service_cache.py), without a pass of every measure over the pathways on
-    the engine — a minute or more at national scale. Keyed as ``Run.measures`` keys them; were that to
-    change, accountability would compute them on the engine again, the same figures, slower."""
-    if snapshot.figures is None and snapshot._cube is None:
-        return
-    contract = terms.contract
-    wanted = [o.measure for o in contract.outcomes] or None
-    targets = contract_targets(contract)
-    by, _ = check_request(first, last, ("commissioner", "provider"), wanted)
-    selection = tuple(wanted) if wanted else None
-    key = ("measures", first, last, by, selection, tuple(sorted(targets.items())))
-    run.cached(key, lambda: snapshot.cube().measures(first, last, by, only=selection, targets=targets))
 
 
 def _quality(run: Run, latest: bool) -> dict[str, Any]:
